@@ -1,0 +1,1 @@
+"""The `asma` command line: one entry point, one module a command group."""

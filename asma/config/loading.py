@@ -1,0 +1,121 @@
+"""Load a config from YAML + `key=value` overrides, validated, with errors naming file and key.
+
+A YAML file may start from a named preset (`base: laptop`) or another file (`base: ../x.yaml`);
+its own keys are merged over it. Presets live in asma/presets/.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from asma.config.schema import Config
+from asma.errors import ConfigError, InputFileError
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """`update` over `base`, recursing into dicts; lists and scalars are replaced whole."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise InputFileError(path, "config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise InputFileError(path, f"not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise InputFileError(path, "a config is a mapping of sections (data:, encoder:, ...)")
+    return raw
+
+
+def resolve_base(name_or_path: str, relative_to: Path | None = None, _seen: tuple = ()) -> dict:
+    """The raw dict of a preset name or a YAML path, with its own `base:` chain applied."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        path = candidate if candidate.is_absolute() or relative_to is None else relative_to / candidate
+    else:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ConfigError("config", "base",
+                              f"unknown preset {name_or_path!r}; presets: {', '.join(available_presets())}")
+    path = path.resolve()
+    if path in _seen:
+        raise InputFileError(path, "base: circular reference")
+    raw = _read_yaml(path)
+    parent = raw.pop("base", None)
+    if parent:
+        raw = deep_merge(resolve_base(parent, path.parent, _seen + (path,)), raw)
+    return raw
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError("--set", item, "expected key=value, e.g. train.epochs=5")
+    key, value = item.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(value)
+
+
+def set_dotted(raw: dict, keys: list[str], value: Any) -> None:
+    node = raw
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError("--set", ".".join(keys), f"{k} is not a section")
+    node[keys[-1]] = value
+
+
+def validate(raw: dict, source: str) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (a typo? see `asma config show` for every key)"
+        more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        raise ConfigError(source, key, f"{msg}; got {err.get('input')!r}{more}") from None
+
+
+def config_from_dict(raw: dict, overrides: list[str] = (), source: str = "config") -> Config:
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        keys, value = parse_override(item)
+        set_dotted(raw, keys, value)
+    return validate(raw, source if not overrides else f"{source} with --set {' '.join(overrides)}")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    """A config file (or preset name, or None for the defaults) with overrides applied."""
+    if path is None:
+        return config_from_dict({}, overrides, "defaults")
+    raw = resolve_base(str(path), Path.cwd())
+    return config_from_dict(raw, overrides, str(path))
+
+
+def apply_overrides(config: Config, overrides: dict[str, Any] | list[str]) -> Config:
+    """A new validated config: `overrides` as {'a.b': v} or ['a.b=v']."""
+    raw = config_to_dict(config)
+    items = overrides if isinstance(overrides, list) else [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}" for k, v in overrides.items()]
+    return config_from_dict(raw, items, "overrides")
+
+
+def config_to_dict(config: Config) -> dict:
+    return config.model_dump(mode="json")

@@ -1,0 +1,217 @@
+"""The config schema. Every field has a type and a range; unknown keys are errors.
+
+Defaults are PSTL's published choices where they exist (see docs/method.md); the `laptop` and
+`paper` presets in asma/presets/ set sizes for a CPU and for a GPU.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SyntheticConfig(Section):
+    num_classes: int = Field(10, ge=2, le=200)
+    samples_per_class: int = Field(40, ge=2)
+    persons: int = Field(2, ge=1, le=2)
+    seed: int = 0
+
+
+class DataConfig(Section):
+    path: str = Field("synthetic", description="a prepared data set folder, or 'synthetic'")
+    cache_dir: str = Field("runs/cache", description="where the synthetic set is generated once")
+    synthetic: SyntheticConfig = SyntheticConfig()
+    split: str = "xsub"
+    train_part: str = "train"
+    test_part: str = "test"
+    window: int = Field(50, ge=8, le=600, description="frames T after valid-frame crop + resize")
+    persons: int = Field(2, ge=1, le=4, description="persons M fed to the model (first M kept)")
+    stream: Literal["joint", "bone", "motion"] = "joint"
+    crop_min: float = Field(0.5, gt=0, le=1, description="smallest share of valid frames a train crop keeps")
+    crop_max: float = Field(1.0, gt=0, le=1)
+    loader_workers: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _crop_range(self) -> "DataConfig":
+        if self.crop_min > self.crop_max:
+            raise ValueError(f"crop_min ({self.crop_min}) > crop_max ({self.crop_max})")
+        return self
+
+
+class AugmentConfig(Section):
+    shear: float = Field(0.5, ge=0, le=2, description="shear amplitude (PSTL: 1 at batch level)")
+    rotate_deg: float = Field(30.0, ge=0, le=180, description="largest rotation about the main axis")
+    flip_prob: float = Field(0.5, ge=0, le=1, description="left/right mirror probability")
+    shift_ratio: float = Field(1 / 6, ge=0, le=0.5, description="temporal shift crop, share of T (PSTL: 1/6)")
+
+
+class EncoderConfig(Section):
+    arch: Literal["stgcn"] = "stgcn"
+    base_channels: int = Field(16, ge=4, le=256, description="width of the first blocks (PSTL: 16)")
+    feature_dim: int = Field(256, ge=8, le=4096, description="output feature size (PSTL: 256)")
+    depth: int = Field(10, ge=2, le=16, description="ST-GCN blocks (PSTL: 10)")
+    temporal_kernel: int = Field(9, ge=1, le=15)
+    edge_importance: bool = True
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _odd_kernel(self) -> "EncoderConfig":
+        if self.temporal_kernel % 2 == 0:
+            raise ValueError(f"temporal_kernel must be odd, got {self.temporal_kernel}")
+        return self
+
+
+class ProjectorConfig(Section):
+    dim: int = Field(6144, ge=16, le=16384, description="Barlow Twins projector width (PSTL: 6144)")
+    layers: int = Field(3, ge=1, le=4)
+    off_diagonal_weight: float = Field(2e-4, ge=0, le=1, description="Barlow Twins lambda")
+
+
+class JointMaskConfig(Section):
+    """Which joints a spatial stream removes from the graph.
+
+    mode: none | random (uniform) | csm (PSTL: a pool with each joint degree-many times, drawn
+    without replacement) | degree (weights degree^power toward `target`) | threshold (uniform among
+    joints with degree >= threshold for target=high, < threshold for target=low).
+    """
+
+    mode: Literal["none", "random", "csm", "degree", "threshold"] = "degree"
+    target: Literal["high", "low"] = "high"
+    scope: Literal["sample", "batch"] = Field(
+        "sample", description="a mask per sample, or one per batch with the joints cut out (PSTL)")
+    ratio: float = Field(0.32, ge=0, lt=1, description="share of joints masked (PSTL: 8 of 25)")
+    degree_power: float = Field(1.0, ge=0, le=8)
+    degree_threshold: int = Field(3, ge=1, le=8)
+
+
+class FrameMaskConfig(Section):
+    """Which frames a temporal stream drops.
+
+    mode: none | random | motion (drop the `ratio` share of frames with the highest or lowest
+    motion, by `target`; with `percentile`, draw them among the frames past that motion
+    percentile instead of taking the extreme ones) | matm (PSTL: highest motion, then random).
+    Then `random_ratio` of the remaining frames are dropped at random.
+    """
+
+    mode: Literal["none", "random", "motion", "matm"] = "motion"
+    target: Literal["high", "low"] = "high"
+    ratio: float = Field(0.2, ge=0, lt=1, description="share of frames dropped by motion (PSTL: 10 of 50)")
+    random_ratio: float = Field(0.2, ge=0, lt=1, description="share of T dropped at random after (PSTL: 10 of 50)")
+    percentile: float | None = Field(None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _leaves_frames(self) -> "FrameMaskConfig":
+        if self.ratio + self.random_ratio >= 0.95:
+            raise ValueError(f"ratio + random_ratio = {self.ratio + self.random_ratio:.2f} leaves almost no frames")
+        return self
+
+
+class ViewMaskConfig(Section):
+    joints: JointMaskConfig = JointMaskConfig()
+    frames: FrameMaskConfig = FrameMaskConfig()
+
+
+def _default_views() -> dict[str, ViewMaskConfig]:
+    return {
+        # ASMa view A: high-degree joints, low-motion frames
+        "a": ViewMaskConfig(joints=JointMaskConfig(mode="degree", target="high"),
+                            frames=FrameMaskConfig(mode="motion", target="low")),
+        # ASMa view B: low-degree joints, high-motion frames
+        "b": ViewMaskConfig(joints=JointMaskConfig(mode="degree", target="low"),
+                            frames=FrameMaskConfig(mode="motion", target="high")),
+        # PSTL's central spatial masking + motion-attention temporal masking
+        "pstl": ViewMaskConfig(joints=JointMaskConfig(mode="csm", scope="batch"),
+                               frames=FrameMaskConfig(mode="matm")),
+        "random": ViewMaskConfig(joints=JointMaskConfig(mode="random"), frames=FrameMaskConfig(mode="random")),
+        "none": ViewMaskConfig(joints=JointMaskConfig(mode="none", ratio=0.0),
+                               frames=FrameMaskConfig(mode="none", ratio=0.0, random_ratio=0.0)),
+    }
+
+
+class MaskingConfig(Section):
+    views: list[str] = Field(default_factory=lambda: ["a", "b"], min_length=1, max_length=4,
+                             description="one encoder per named view; ASMa = [a, b]")
+    streams: Literal["separate", "combined"] = Field(
+        "separate", description="separate: anchor + spatial + temporal streams per encoder (PSTL); "
+        "combined: one view with joint and frame masks together")
+    specs: dict[str, ViewMaskConfig] = Field(default_factory=_default_views)
+
+    @model_validator(mode="after")
+    def _views_defined(self) -> "MaskingConfig":
+        unknown = [v for v in self.views if v not in self.specs]
+        if unknown:
+            raise ValueError(f"views {unknown} are not defined in masking.specs ({', '.join(self.specs)})")
+        return self
+
+
+class AlignmentConfig(Section):
+    """How the encoders' features become one representation downstream (see docs/method.md)."""
+
+    kind: Literal["mean", "concat", "linear", "cross_attention"] = "cross_attention"
+    heads: int = Field(4, ge=1, le=32)
+    tokens: int = Field(4, ge=1, le=64, description="tokens each feature is split into for attention")
+    loss_weight: float = Field(0.1, ge=0, le=100, description="weight of the alignment loss")
+
+
+class OptimConfig(Section):
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(5e-3, gt=0, le=10)
+    weight_decay: float = Field(1e-5, ge=0, le=1)
+    schedule: Literal["constant", "cosine"] = "cosine"
+    warmup_epochs: int = Field(0, ge=0)
+
+
+class TrainConfig(Section):
+    epochs: int = Field(150, ge=1)
+    batch_size: int = Field(128, ge=2, description="global batch over all workers")
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0, description="torch CPU threads, 0 = leave as is")
+    checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
+    eval_every: int = Field(0, ge=0, description="epochs between proxy evaluations (kNN), 0 = only at the end")
+    max_steps_per_epoch: int = Field(0, ge=0, description="0 = the whole epoch")
+
+
+class EvalConfig(Section):
+    protocols: list[Literal["linear", "knn", "finetune", "semi", "transfer"]] = ["linear", "knn"]
+    epochs: int = Field(100, ge=1)
+    lr: float = Field(0.01, gt=0)
+    finetune_lr: float = Field(5e-3, gt=0)
+    batch_size: int = Field(128, ge=2)
+    knn_k: int = Field(20, ge=1)
+    knn_temperature: float = Field(0.1, gt=0)
+    semi_fractions: list[float] = [0.01, 0.1]
+    semi_sampling: Literal["balanced", "random"] = "balanced"
+    semi_repeats: int = Field(3, ge=1)
+    transfer_data: str | None = Field(None, description="prepared set to fine-tune on for `transfer`")
+    transfer_split: str = "xsub"
+    seed: int = 0
+
+
+class RayConfig(Section):
+    workers: int = Field(1, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    address: str | None = None
+    storage_path: str = "runs/ray"
+    max_failures: int = Field(0, ge=-1)
+    num_to_keep: int = Field(2, ge=1)
+
+
+class Config(Section):
+    name: str = Field("asma", pattern=r"^[A-Za-z0-9_.+=-]+$")
+    out_dir: str = "runs"
+    data: DataConfig = DataConfig()
+    augment: AugmentConfig = AugmentConfig()
+    encoder: EncoderConfig = EncoderConfig()
+    projector: ProjectorConfig = ProjectorConfig()
+    masking: MaskingConfig = MaskingConfig()
+    alignment: AlignmentConfig = AlignmentConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    ray: RayConfig = RayConfig()

@@ -1,0 +1,1 @@
+"""Skeleton data: the standard on-disk format, readers, synthetic data, transforms, datasets."""

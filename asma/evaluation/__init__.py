@@ -1,0 +1,1 @@
+"""Evaluation protocols: kNN, linear probe, fine-tuning, semi-supervised, transfer."""

@@ -1,0 +1,128 @@
+"""ST-GCN encoder (Yan et al. 2018) as PSTL uses it, with joints removable per sample.
+
+Input (N, C, T, V, M) -> feature (N, D): ST-GCN blocks with the layout's spatial-partition
+adjacency and learnable edge importance, global average over T and the kept joints, then the mean
+over persons. A joint keep mask (V,) drops joints from the graph outright (PSTL: columns and
+adjacency rows removed); a mask (N, V) does the same per sample by zeroing the removed joints and
+their edges, so a batch can carry a different mask in every sample.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from asma.config.schema import EncoderConfig
+from asma.skeleton.graph import spatial_partition
+from asma.skeleton.layout import Layout
+
+
+def channel_plan(base: int, feature_dim: int, depth: int) -> list[tuple[int, int, int]]:
+    """(in, out, stride) of each block. depth 10 gives PSTL's 16,16,16,16,32(s2),32,32,64(s2),64,256."""
+    stage_one = max(1, round(depth * 0.4))
+    stage_two = max(1, round(depth * 0.3)) if depth >= 3 else 0
+    widths = [base] * stage_one + [base * 2] * stage_two + [base * 4] * (depth - stage_one - stage_two)
+    strides = [1] * depth
+    if stage_two:
+        strides[stage_one] = 2
+    if depth - stage_one - stage_two > 0:
+        strides[stage_one + stage_two] = 2
+    widths[-1] = feature_dim
+    ins = [widths[0]] + widths[:-1]
+    return list(zip(ins, widths, strides))
+
+
+class GraphConv(nn.Module):
+    """Spatial graph convolution: aggregate over each partition, then one 1x1 conv over (K * C_in).
+
+    Aggregating first and mixing channels after is the same linear map as ST-GCN's
+    conv-then-aggregate, with K * C_in instead of K * C_out channels through the einsum.
+    """
+
+    def __init__(self, c_in: int, c_out: int, partitions: int):
+        super().__init__()
+        self.partitions = partitions
+        self.mix = nn.Conv2d(c_in * partitions, c_out, kernel_size=1)
+
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        n, c, t, v = x.shape
+        if adjacency.dim() == 3:  # (K, V, W), shared by the batch
+            y = torch.einsum("nctv,kvw->nkctw", x, adjacency)
+        else:  # (N, K, V, W), one graph per sample
+            y = torch.einsum("nctv,nkvw->nkctw", x, adjacency)
+        return self.mix(y.reshape(n, self.partitions * c, t, -1))
+
+
+class STGCNBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, partitions: int, temporal_kernel: int, stride: int,
+                 dropout: float, residual: bool):
+        super().__init__()
+        self.gcn = GraphConv(c_in, c_out, partitions)
+        pad = (temporal_kernel - 1) // 2
+        self.tcn = nn.Sequential(
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, (temporal_kernel, 1), (stride, 1), (pad, 0)),
+            nn.BatchNorm2d(c_out),
+            nn.Dropout(dropout, inplace=True),
+        )
+        if not residual:
+            self.residual = None
+        elif c_in == c_out and stride == 1:
+            self.residual = nn.Identity()
+        else:
+            self.residual = nn.Sequential(nn.Conv2d(c_in, c_out, 1, (stride, 1)), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        out = self.tcn(self.gcn(x, adjacency))
+        if self.residual is not None:
+            out = out + self.residual(x)
+        return F.relu(out, inplace=True)
+
+
+class STGCN(nn.Module):
+    """ST-GCN encoder: (N, C, T, V, M) -> (N, feature_dim)."""
+
+    def __init__(self, cfg: EncoderConfig, layout: Layout, in_channels: int = 3):
+        super().__init__()
+        adjacency = torch.from_numpy(spatial_partition(layout))
+        self.register_buffer("adjacency", adjacency, persistent=False)
+        k, v = adjacency.shape[0], adjacency.shape[1]
+        self.in_channels, self.num_joints = in_channels, v
+        self.feature_dim = cfg.feature_dim
+        self.data_bn = nn.BatchNorm1d(in_channels * v)
+        plan = channel_plan(cfg.base_channels, cfg.feature_dim, cfg.depth)
+        plan[0] = (in_channels, plan[0][1], plan[0][2])
+        self.blocks = nn.ModuleList(
+            STGCNBlock(ci, co, k, cfg.temporal_kernel, s, 0.0 if i == 0 else cfg.dropout, residual=i > 0)
+            for i, (ci, co, s) in enumerate(plan)
+        )
+        self.edge_importance = nn.ParameterList(
+            nn.Parameter(torch.ones_like(adjacency), requires_grad=cfg.edge_importance) for _ in plan
+        )
+
+    def forward(self, x: torch.Tensor, joint_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, C, T, V, M); joint_keep None, (V,) or (N, V) bool -> (N, feature_dim)."""
+        n, c, t, v, m = x.shape
+        x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)
+        x = self.data_bn(x).view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
+        adjacency = self.adjacency
+        per_sample = None
+        if joint_keep is not None and joint_keep.dim() == 1:
+            kept = joint_keep.nonzero().squeeze(1)
+            x = x.index_select(3, kept)
+            adjacency = adjacency.index_select(1, kept).index_select(2, kept)
+        elif joint_keep is not None:
+            per_sample = joint_keep.repeat_interleave(m, dim=0).to(x.dtype)  # (N*M, V)
+            x = x * per_sample[:, None, None, :]
+            edge_keep = per_sample[:, None, :, None] * per_sample[:, None, None, :]
+        for block, importance in zip(self.blocks, self.edge_importance):
+            a = adjacency * importance if per_sample is None else (adjacency * importance)[None] * edge_keep
+            x = block(x, a)
+            if per_sample is not None:
+                x = x * per_sample[:, None, None, :]
+        if per_sample is None:
+            feat = x.mean(dim=(2, 3))
+        else:
+            feat = x.sum(dim=(2, 3)) / (x.shape[2] * per_sample.sum(1, keepdim=True).clamp_min(1))
+        return feat.view(n, m, -1).mean(dim=1)

@@ -1,0 +1,1 @@
+"""Losses: Barlow Twins, feature alignment, distillation."""

@@ -1,0 +1,134 @@
+"""The pretraining loop: a function of (config, data, runtime).
+
+The same function runs in a test, in `asma pretrain` (LocalRuntime), in a Ray Train worker
+(RayTrainRuntime) and inside a Tune trial. It resumes from the runtime's latest checkpoint, which
+holds the model, optimizer, epoch and every RNG state, so a resumed run continues the same stream
+of random numbers and no epoch is lost or repeated.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from asma.config.loading import config_to_dict
+from asma.config.schema import Config, OptimConfig
+from asma.evaluation.features import extract_features
+from asma.evaluation.knn import knn_accuracy
+from asma.models.pretrainer import MaskedPretrainer
+from asma.training.data import RunData
+from asma.training.runtime import Runtime
+
+
+@dataclass
+class PretrainResult:
+    model: MaskedPretrainer
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+
+def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+
+
+def lr_at(epoch: int, total: int, cfg: OptimConfig) -> float:
+    """Learning rate of an epoch: linear warm-up, then constant or cosine to zero."""
+    if epoch < cfg.warmup_epochs:
+        return cfg.lr * (epoch + 1) / cfg.warmup_epochs
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress = (epoch - cfg.warmup_epochs) / max(1, total - cfg.warmup_epochs)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def proxy_knn(model: MaskedPretrainer, data: RunData, cfg: Config, device: torch.device) -> dict[str, float]:
+    """kNN accuracy of the concatenated encoder features: the per-epoch metric of searches."""
+    encoders = model.encoders()
+    train, train_y = extract_features(encoders, data.train, device)
+    test, test_y = extract_features(encoders, data.test, device)
+    acc = knn_accuracy(train, train_y, test, test_y, data.num_classes, cfg.eval.knn_k, cfg.eval.knn_temperature)
+    return {"knn_top1": acc["top1"], "knn_top5": acc["top5"]}
+
+
+def pretrain(cfg: Config, data: RunData, runtime: Runtime) -> PretrainResult:
+    """Pretrain all encoders of `cfg.masking.views` on `data.pretrain`; report every epoch."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed + 7919 * runtime.rank)
+    device = runtime.device
+    model = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels).to(device)
+    optimizer = make_optimizer(model.parameters(), cfg.optim)
+    generator = torch.Generator(device=device).manual_seed(cfg.train.seed * 1000 + runtime.rank)
+    start_epoch = 0
+    checkpoint = runtime.latest_checkpoint()
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        generator.set_state(checkpoint["generator"][runtime.rank % len(checkpoint["generator"])])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        start_epoch = int(checkpoint["epoch"])
+    wrapped = runtime.wrap(model)
+    if runtime.world_size > 1 and cfg.train.batch_size % runtime.world_size:
+        raise ValueError(f"train.batch_size {cfg.train.batch_size} is not divisible by {runtime.world_size} workers")
+    per_worker = cfg.train.batch_size // runtime.world_size
+    history: list[dict] = []
+    for epoch in range(start_epoch, cfg.train.epochs):
+        lr = lr_at(epoch, cfg.train.epochs, cfg.optim)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        data.pretrain.set_epoch(epoch)
+        loader = runtime.loader(data.pretrain, per_worker, shuffle=True, epoch=epoch, seed=cfg.train.seed)
+        wrapped.train()
+        sums: dict[str, float] = {}
+        steps, seen, started = 0, 0, time.perf_counter()
+        for x, _ in loader:
+            x = x.to(device, non_blocking=True)
+            out = wrapped(x, generator)
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            optimizer.step()
+            for key, value in out.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
+            steps += 1
+            seen += x.shape[0]
+            if cfg.train.max_steps_per_epoch and steps >= cfg.train.max_steps_per_epoch:
+                break
+        if steps == 0:
+            raise ValueError(f"no full batch of {per_worker} in {len(data.pretrain)} training samples; lower train.batch_size")
+        elapsed = time.perf_counter() - started
+        metrics = {key: value / steps for key, value in sums.items()}
+        metrics.update(epoch=epoch + 1, lr=lr, samples_per_s=seen * runtime.world_size / elapsed, epoch_time_s=elapsed)
+        last = epoch + 1 == cfg.train.epochs
+        if last or (cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0):
+            metrics.update(proxy_knn(model, data, cfg, device))
+        state = None
+        if last or (epoch + 1) % cfg.train.checkpoint_every == 0:
+            state = {
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": [generator.get_state()],
+                "torch_rng": torch.get_rng_state(),
+                "config": config_to_dict(cfg),
+                "metrics": metrics,
+            }
+        runtime.report(metrics, state)
+        history.append(metrics)
+    return PretrainResult(model=model, history=history)
