@@ -119,3 +119,19 @@ def apply_overrides(config: Config, overrides: dict[str, Any] | list[str]) -> Co
 
 def config_to_dict(config: Config) -> dict:
     return config.model_dump(mode="json")
+
+
+def with_absolute_paths(config: Config) -> Config:
+    """The config with every file path absolute, for processes that run in another folder."""
+    from pathlib import Path as _Path
+
+    raw = config_to_dict(config)
+    if raw["data"]["path"] != "synthetic":
+        raw["data"]["path"] = str(_Path(raw["data"]["path"]).expanduser().resolve())
+    raw["data"]["cache_dir"] = str(_Path(raw["data"]["cache_dir"]).expanduser().resolve())
+    raw["out_dir"] = str(_Path(raw["out_dir"]).expanduser().resolve())
+    if "://" not in raw["ray"]["storage_path"]:
+        raw["ray"]["storage_path"] = str(_Path(raw["ray"]["storage_path"]).expanduser().resolve())
+    if raw["eval"].get("transfer_data"):
+        raw["eval"]["transfer_data"] = str(_Path(raw["eval"]["transfer_data"]).expanduser().resolve())
+    return Config.model_validate(raw)

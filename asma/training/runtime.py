@@ -39,6 +39,15 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
+def epoch_loader(dataset: Dataset, batch_size: int, shuffle: bool, epoch: int, seed: int,
+                 workers: int = 0, device: torch.device | None = None) -> DataLoader:
+    """A loader whose order is a function of (seed, epoch) only, so a resumed epoch sees the same batches."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    sampler = RandomSampler(dataset, generator=gen) if shuffle else SequentialSampler(dataset)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=shuffle,
+                      num_workers=workers, pin_memory=device is not None and device.type == "cuda")
+
+
 def load_checkpoint_file(path: Path) -> dict:
     """Checkpoints hold tensors and plain values only: no arbitrary pickle is executed."""
     return torch.load(path, map_location="cpu", weights_only=True)
@@ -71,10 +80,7 @@ class LocalRuntime:
         return model.to(self.device)
 
     def loader(self, dataset: Dataset, batch_size: int, shuffle: bool, epoch: int, seed: int) -> DataLoader:
-        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        sampler = RandomSampler(dataset, generator=gen) if shuffle else SequentialSampler(dataset)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=shuffle,
-                          num_workers=self.loader_workers, pin_memory=self.device.type == "cuda")
+        return epoch_loader(dataset, batch_size, shuffle, epoch, seed, self.loader_workers, self.device)
 
     def report(self, metrics: dict[str, Any], checkpoint: dict | None = None) -> None:
         if checkpoint is not None:

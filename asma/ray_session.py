@@ -1,0 +1,53 @@
+"""Connecting to Ray and checking that what a run asks for can ever be scheduled.
+
+Every command that uses Ray takes `--address`: None starts a private local Ray sized to this
+machine (small object store: skeleton batches are small); 'auto' or 'ray://host:10001' joins a
+cluster. Paths in configs are made absolute before work is shipped to Ray workers, whose working
+directory is their trial folder.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from asma.errors import AsmaError
+
+LOCAL_OBJECT_STORE_BYTES = 300 * 1024**2
+
+
+class UnschedulableError(AsmaError):
+    """A trial or worker asks for more than any node of the cluster has."""
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, include_dashboard=False,
+                 object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=True)
+
+
+def check_schedulable(request: dict[str, float], what: str) -> None:
+    """Fail before starting when no node could ever host `request` ({'CPU': 2, 'GPU': 1})."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    wanted = {k: v for k, v in request.items() if v > 0}
+    if any(all(node.get(k, 0) >= v for k, v in wanted.items()) for node in nodes):
+        return
+    have = ", ".join(
+        "{" + ", ".join(f"{k}: {node.get(k, 0):g}" for k in wanted) + "}" for node in nodes
+    ) or "no live nodes"
+    raise UnschedulableError(
+        f"{what} asks for {wanted} but no node has that much (nodes: {have}); "
+        "lower ray.cpus_per_worker / ray.gpus_per_worker / ray.workers, or add nodes"
+    )
+
+
+def absolute(path: str | Path) -> str:
+    return str(Path(path).expanduser().resolve())
