@@ -13,6 +13,8 @@ from asma.errors import AsmaError
 COMMAND_MODULES = [
     "data",
     "pretrain",
+    "config_cmd",
+    "show",
 ]
 
 

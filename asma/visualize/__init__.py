@@ -1,0 +1,1 @@
+"""Pictures: skeletons with their masked joints, motion curves with their masked frames."""
