@@ -1,0 +1,127 @@
+"""`asma data prepare NAME`: read a whole raw data set with its reader into the standard format.
+
+Bad files are skipped, counted and listed in meta.json (`skipped`), the output appears atomically
+(a failed run leaves a previous output untouched), and parsing runs across processes with
+`workers > 1` (samples still come back, and are written, in file order, so results are identical).
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from asma.data.atomic import atomic_directory
+from asma.data.format import SkeletonSetWriter, SkippedFile
+from asma.data.readers.base import Reader, Sample
+from asma.errors import ConfigError, InputFileError
+
+DATASETS = ("ntu60", "ntu120", "pku1", "pku2", "msr_action3d", "utkinect", "nw_ucla")
+
+
+def make_reader(name: str, *, missing: Path | None = None, splits_dir: Path | None = None) -> Reader:
+    """The reader of data set `name` (one of DATASETS)."""
+    if name in ("ntu60", "ntu120"):
+        from asma.data.readers.ntu import NTUReader
+        return NTUReader(dataset=name, missing_list=missing)
+    if name in ("pku1", "pku2"):
+        from asma.data.readers.pku_mmd import PKUMMDReader
+        return PKUMMDReader(phase=int(name[-1]), splits_dir=splits_dir)
+    if name == "msr_action3d":
+        from asma.data.readers.msr_action3d import MSRAction3DReader
+        return MSRAction3DReader()
+    if name == "utkinect":
+        from asma.data.readers.utkinect import UTKinectReader
+        return UTKinectReader()
+    if name == "nw_ucla":
+        from asma.data.readers.nw_ucla import NWUCLAReader
+        return NWUCLAReader()
+    raise ConfigError("asma data prepare", "NAME", f"unknown data set {name!r}; one of {', '.join(DATASETS)}")
+
+
+def read_safely(reader: Reader, item: Any) -> tuple[list[Sample], list[SkippedFile]]:
+    """One work item; a file the reader rejects becomes a skipped entry, not a crash."""
+    try:
+        return reader.read(item)
+    except InputFileError as e:
+        where = f"line {e.line}: " if e.line is not None else ""
+        return [], [SkippedFile(str(e.path), f"{where}{e.problem}")]
+
+
+def _read_chunk(reader: Reader, items: list[Any]) -> list[tuple[list[Sample], list[SkippedFile]]]:
+    return [read_safely(reader, item) for item in items]
+
+
+def read_all(reader: Reader, items: list[Any], workers: int) -> Iterator[tuple[list[Sample], list[SkippedFile]]]:
+    """Results in item order; with workers > 1, chunks of items are parsed in other processes."""
+    if workers <= 1:
+        for item in items:
+            yield read_safely(reader, item)
+        return
+    chunk = max(1, min(64, len(items) // (workers * 8) or 1))
+    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for results in pool.map(_read_chunk, [reader] * len(chunks), chunks):
+            yield from results
+
+
+def prepare(name: str, raw: str | Path, out: str | Path, *, workers: int = 1, missing: Path | None = None,
+            splits_dir: Path | None = None, console: Console | None = None, progress: bool = True) -> dict:
+    """Prepare data set `name` from folder `raw` into `out`; returns the meta.json written."""
+    raw, out = Path(raw), Path(out)
+    if not raw.is_dir():
+        raise InputFileError(raw, "raw data folder not found")
+    console = console or Console(stderr=True)
+    reader = make_reader(name, missing=missing, splits_dir=splits_dir)
+    items, skipped = reader.list_sources(raw)
+    if not items:
+        raise InputFileError(raw, f"no {name} files found", fix="point --raw at the folder holding the data set's files")
+    started = time.perf_counter()
+    with atomic_directory(out) as staging:
+        writer = SkeletonSetWriter(staging, reader.num_persons, reader.num_joints, 3)
+        names: list[str] = []
+        columns = (TextColumn(f"[bold]{name}[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, disable=not progress, transient=True) as bar:
+            task = bar.add_task("reading", total=len(items))
+            for samples, item_skipped in read_all(reader, items, workers):
+                for sample_name, label, frames in samples:
+                    writer.append(sample_name, label, frames)
+                    names.append(sample_name)
+                skipped.extend(item_skipped)
+                bar.advance(task)
+        if len(writer) == 0:
+            raise InputFileError(raw, f"every one of the {len(items)} {name} files was skipped",
+                                 fix=f"first reason: {skipped[0].reason}" if skipped else "")
+        meta = reader.meta()
+        meta["source"] = {"raw": str(raw.resolve()), "work_items": len(items), "samples": len(writer),
+                          "skipped": len(skipped), "workers": workers,
+                          "seconds": round(time.perf_counter() - started, 2)}
+        meta["skipped"] = [{"file": s.file, "reason": s.reason} for s in skipped]
+        splits = reader.splits(names)
+        writer.finish(splits, meta)
+    print_summary(console, name, out, meta, splits)
+    return meta
+
+
+def print_summary(console: Console, name: str, out: Path, meta: dict, splits: dict) -> None:
+    table = Table(title=f"{name} -> {out}", show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("samples", str(meta["source"]["samples"]))
+    table.add_row("skipped", str(len(meta["skipped"])))
+    loso = [k for k in splits if k.startswith("loso_")]
+    for split, parts in splits.items():
+        if split not in loso:
+            table.add_row(f"{split} train / test", f"{len(parts['train'])} / {len(parts['test'])}")
+    if loso:  # one row, not twenty
+        table.add_row("leave-one-sequence-out splits", f"{len(loso)} ({', '.join(loso[:2])}, ...)")
+    table.add_row("seconds", str(meta["source"]["seconds"]))
+    console.print(table)
+    for s in meta["skipped"][:10]:
+        console.print(f"  [yellow]skipped[/] {s['reason']}", highlight=False)
+    if len(meta["skipped"]) > 10:
+        console.print(f"  ... and {len(meta['skipped']) - 10} more, listed in {out / 'meta.json'}")

@@ -1,0 +1,1 @@
+"""One reader per raw data set; each produces samples for `asma data prepare` (see base.py)."""

@@ -1,0 +1,53 @@
+"""The standard on-disk format: round trip, and atomic replacement when writing or preparing fails."""
+import numpy as np
+import pytest
+
+from asma.data.format import SkeletonSet, write_skeleton_set
+from asma.data.prepare import prepare
+from asma.errors import InputFileError
+
+
+def samples(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(f"s{i}", i % 2, rng.normal(size=(3 + i, 2, 25, 3)).astype(np.float32)) for i in range(n)]
+
+
+def write(out, items):
+    return write_skeleton_set(out, items, splits={"all": {"train": [0], "test": [1]}},
+                              meta={"dataset": "t", "layout": "ntu25", "num_classes": 2, "skipped": []},
+                              num_persons=2, num_joints=25, channels=3)
+
+
+def test_round_trip(tmp_path):
+    items = samples(3)
+    s = SkeletonSet.open(write(tmp_path / "set", items))
+    assert s.names == ["s0", "s1", "s2"] and s.offsets.tolist() == [0, 3, 7, 12]
+    for i, (_, label, frames) in enumerate(items):
+        assert np.array_equal(s.sample(i), frames) and s.labels[i] == label
+
+
+def test_a_failing_write_leaves_the_previous_set(tmp_path):
+    write(tmp_path / "set", samples(2))
+
+    def broken():
+        yield from samples(2, seed=1)
+        raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError):
+        write(tmp_path / "set", broken())
+    s = SkeletonSet.open(tmp_path / "set")
+    assert np.array_equal(s.sample(0), samples(2)[0][2])
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]  # no staging folder left behind
+
+
+def test_a_failing_prepare_leaves_the_previous_output(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "actionLabel.txt").write_text("s01_e01\nwalk: 1 2\n")
+    (raw / "joints_s01_e01.txt").write_text("".join(f"{i} " + " ".join(["0.5"] * 60) + "\n" for i in (1, 2, 3)))
+    prepare("utkinect", raw, tmp_path / "out", progress=False)
+    before = (tmp_path / "out" / "skeletons.npy").read_bytes()
+    (raw / "joints_s01_e01.txt").write_text("1 2 3\n")  # now every file is bad
+    with pytest.raises(InputFileError, match="skipped"):
+        prepare("utkinect", raw, tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "skeletons.npy").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raw"]
