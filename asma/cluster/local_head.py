@@ -1,0 +1,127 @@
+"""A throwaway Ray head on this machine, as a child process stopped by its own PID.
+
+For tests and benchmarks of the job path (`ray job submit`) without touching any other Ray on the
+machine: free ports, its own short --temp-dir, its own auth token (not ~/.ray/auth_token, which
+other heads may rewrite), and SIGTERM to the blocking `ray start`, which stops all its processes.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent  # the environment's `ray` and `asma`
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def processes_using(path: str) -> list[int]:
+    """PIDs whose command line names `path` (Linux /proc; every process of a head names its temp dir)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if path.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:  # the process ended while we looked
+            pass
+    return found
+
+
+class LocalHead:
+    """`with LocalHead(num_cpus=2) as head:` a ready head; `head.env` is a client environment for it."""
+
+    def __init__(self, num_cpus: int = 2, num_gpus: int = 0, object_store_bytes: int = 300 * 1024**2):
+        gcs, dashboard, client, agent, agent_grpc, env_agent, metrics = free_ports(7)
+        # short: Ray's Unix socket paths live under it and have a ~107-byte limit
+        self.temp_dir = tempfile.mkdtemp(prefix="asma", dir="/tmp")
+        self.gcs = f"127.0.0.1:{gcs}"
+        self.dashboard = f"http://127.0.0.1:{dashboard}"
+        self.env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        self.env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
+                        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+        self.log = Path(self.temp_dir + ".log")
+        self.command = [
+            str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+            "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}",
+            f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
+            f"--runtime-env-agent-port={env_agent}", f"--metrics-export-port={metrics}",
+            f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}", f"--object-store-memory={object_store_bytes}",
+            f"--temp-dir={self.temp_dir}",
+        ]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "LocalHead":
+        """Start the head and wait until its job API answers."""
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __enter__(self) -> "LocalHead":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def ray(self, *args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+        """Run the `ray` CLI as a client of this head."""
+        return subprocess.run([str(BIN / "ray"), *args], env=env or self.env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Ray head exited:\n{self.log.read_text()[-3000:]}")
+            if self.ray("job", "list", "--address", self.dashboard, timeout=30).returncode == 0:
+                return
+            time.sleep(2)
+        raise TimeoutError(f"no job API at {self.dashboard} after {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> list[int]:
+        """SIGTERM the head; returns the PIDs of its processes still running 30 s later (none expected)."""
+        if self.process is None:
+            return []
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+        deadline = time.monotonic() + 30
+        while processes_using(self.temp_dir) and time.monotonic() < deadline:
+            time.sleep(1)
+        left = processes_using(self.temp_dir)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        self.log.unlink(missing_ok=True)
+        return left
+
+    def job_status(self, job_id: str) -> str:
+        """The Jobs SDK's status (SUCCEEDED, FAILED, ...), asked as a client holding the token."""
+        ask = ("import sys; from ray.job_submission import JobSubmissionClient as C; "
+               "print(C(sys.argv[1]).get_job_status(sys.argv[2]).value)")
+        done = subprocess.run([sys.executable, "-c", ask, self.dashboard, job_id], env=self.env,
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"cannot read the status of job {job_id}: {done.stderr[-2000:]}")
+        return done.stdout.strip()
