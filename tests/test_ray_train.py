@@ -1,0 +1,116 @@
+"""Ray Train pretraining: sharding, config checks, and end-to-end runs on a local Ray (slow)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from asma.config.loading import load_config
+from asma.errors import ConfigError
+from asma.training.ray_runtime import KillOnce, shard_loader
+from asma.training.ray_trainer import worker_config
+from asma.training.runtime import epoch_loader
+
+def smoke(tmp_path: Path, name: str, *overrides: str):
+    return load_config("smoke", [f"name={name}", f"out_dir={tmp_path / 'runs'}",
+                                 f"ray.storage_path={tmp_path / 'ray'}",
+                                 f"data.cache_dir={tmp_path.parent / 'synthetic-cache'}", *overrides])
+
+
+def epochs_logged(run_dir: Path) -> list[int]:
+    return [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("world_size", [2, 4])
+def test_shards_of_a_step_are_the_one_process_batch(world_size):
+    data = TensorDataset(torch.arange(103))
+    per_worker, seed, epoch = 5, 3, 7
+    single = [b[0].tolist() for b in epoch_loader(data, per_worker * world_size, True, epoch, seed)]
+    shards = [[b[0].tolist() for b in shard_loader(data, per_worker, True, epoch, seed, r, world_size)]
+              for r in range(world_size)]
+    assert all(len(s) == len(single) for s in shards)
+    for step, batch in enumerate(single):
+        together = [i for s in shards for i in s[step]]
+        assert sorted(together) == sorted(batch)
+        assert len(set(together)) == len(together)  # no sample twice in a global batch
+    other_epoch = [b[0].tolist() for b in shard_loader(data, per_worker, True, epoch + 1, seed, 0, world_size)]
+    assert other_epoch != shards[0]
+
+
+def test_worker_config_checks_batch_and_devices(tmp_path):
+    with pytest.raises(ConfigError, match="train.batch_size"):
+        worker_config(smoke(tmp_path, "x", "ray.workers=3"))
+    with pytest.raises(ConfigError, match="gpus_per_worker"):
+        worker_config(smoke(tmp_path, "x", "ray.workers=2", "train.device=cuda"))
+    cfg = worker_config(smoke(tmp_path, "x", "ray.workers=2", "train.threads=8", "ray.cpus_per_worker=2"))
+    assert cfg.train.threads == 2
+    assert Path(cfg.ray.storage_path).is_absolute() and Path(cfg.data.cache_dir).is_absolute()
+
+
+def test_kill_once_only_fires_for_its_rank_and_epoch(tmp_path):
+    fault = KillOnce(rank=1, epoch=2, marker=str(tmp_path / "killed"))
+    fault.after_report(rank=0, epoch=2)
+    fault.after_report(rank=1, epoch=1)
+    (tmp_path / "killed").write_text("earlier\n")
+    fault.after_report(rank=1, epoch=2)  # the marker says it already happened: this process lives
+    assert (tmp_path / "killed").read_text() == "earlier\n"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(ray_session, tmp_path_factory):
+    """A 2-worker run of 4 epochs (global batch 32 = 2 x 16) that nothing disturbs."""
+    from asma.training.ray_trainer import pretrain_on_ray
+
+    tmp_path = tmp_path_factory.mktemp("uninterrupted")
+    return pretrain_on_ray(smoke(tmp_path, "two", "train.epochs=4", "ray.workers=2"))
+
+
+@pytest.mark.slow
+def test_two_workers_match_one_process(uninterrupted, tmp_path):
+    """Same global batch, seed and samples per step as the one-process run.
+
+    What still differs: BatchNorm normalises over each worker's 16 clips instead of 32 (CPU has no
+    SyncBatchNorm), and rank 1 draws its augmentations and masks from its own random stream.
+    Measured here: 5.5% on the first epoch's loss, 0.5% after 4 epochs (with augmentations and
+    masks switched off, i.e. BatchNorm alone: 5.8% and 1.9%), while training halves the loss; so
+    the bounds are 15% on the first epoch and 6% at the end.
+    """
+    from asma.training.local import pretrain_locally
+
+    local = pretrain_locally(smoke(tmp_path, "one", "train.epochs=4"), quiet=True)
+    one = [h["loss"] for h in local.history]
+    two = [h["loss"] for h in uninterrupted.history]
+    assert [h["epoch"] for h in uninterrupted.history] == [1, 2, 3, 4]
+    assert all(h["workers"] == 2 for h in uninterrupted.history)
+    assert two[-1] < 0.7 * two[0], f"loss did not decrease: {two}"
+    assert abs(two[0] - one[0]) / one[0] < 0.15, (one, two)
+    assert abs(two[-1] - one[-1]) / one[-1] < 0.06, (one, two)
+    # the run folder looks like a local one: config, per-report log, final checkpoint
+    assert epochs_logged(uninterrupted.run_dir) == [1, 2, 3, 4]
+    latest = json.loads((uninterrupted.run_dir / "checkpoints" / "latest.json").read_text())
+    assert latest["epoch"] == 4 and (uninterrupted.run_dir / "checkpoints" / latest["path"]).exists()
+
+
+@pytest.mark.slow
+def test_killed_worker_is_replaced_and_rerun_resumes(uninterrupted, tmp_path):
+    """Rank 1 dies after epoch 2; the group restarts from checkpoint 2 and ends where an
+    undisturbed run ends (model, optimizer and both ranks' random streams were restored);
+    running the command again with more epochs trains only the new ones."""
+    from asma.training.ray_trainer import pretrain_on_ray
+
+    marker = tmp_path / "killed"
+    cfg = smoke(tmp_path, "two", "train.epochs=4", "ray.workers=2", "ray.max_failures=1")
+    result = pretrain_on_ray(cfg, fault=KillOnce(rank=1, epoch=2, marker=str(marker)))
+    assert marker.exists(), "the fault was not injected"
+    # no epoch lost or repeated, in what the controller saw and in the checkpoint's history
+    assert epochs_logged(result.run_dir) == [1, 2, 3, 4]
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
+    expected = [h["loss"] for h in uninterrupted.history]
+    assert [h["loss"] for h in result.history] == pytest.approx(expected, rel=1e-4)
+
+    again = pretrain_on_ray(smoke(tmp_path, "two", "train.epochs=5", "ray.workers=2"))
+    assert epochs_logged(again.run_dir) == [1, 2, 3, 4, 5]  # the re-run trained epoch 5 only
+    assert [h["epoch"] for h in again.history] == [1, 2, 3, 4, 5]
