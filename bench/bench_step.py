@@ -1,0 +1,285 @@
+"""Pretraining step throughput: our ST-GCN + Barlow Twins step against PSTL's own code.
+
+Both run on this CPU, in one process, on the same input batch, at PSTL's published sizes
+(ST-GCN 16 -> 256, 10 blocks, dropout 0.5; projector 3 x 6144; lambda 2e-4; Adam 5e-3; T = 50,
+M = 2). Ours runs the single-view PSTL configuration (`masking.views=[pstl]`: anchor, CSM spatial
+stream, MATM temporal stream); PSTL's is the body of `BTProcessor.train_epoch` in its
+procedure.py, calling its own model.py functions and ST-GCN module.
+
+PSTL's code is not part of this project: clone it anywhere and pass the folder,
+
+    git clone https://github.com/YujieOuO/PSTL /tmp/pstl
+    .venv/bin/pip install einops        # PSTL's model.py imports it; not a project dependency
+    .venv/bin/python bench/bench_step.py --pstl /tmp/pstl
+
+It needs a GPU (`.cuda()` everywhere) and sacred (config capture); both are shimmed at run time
+here: `.cuda()` becomes the identity and sacred's `ex.capture` fills PSTL's config.py values.
+Without --pstl (or $PSTL_DIR) only our step is measured.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import inspect
+import os
+import platform
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from asma.config.loading import load_config  # noqa: E402
+from asma.data.atomic import write_text_atomic  # noqa: E402
+from asma.models import pretrainer as pretrainer_module  # noqa: E402
+from asma.models.pretrainer import MaskedPretrainer  # noqa: E402
+from asma.skeleton.layout import load_layout  # noqa: E402
+from asma.training.loop import make_optimizer  # noqa: E402
+
+SECTION = "## Pretraining step"
+
+# PSTL config.py values that the pretraining step reads (sacred would inject them)
+PSTL_CONFIG = dict(
+    view="joint", dataset="ntu60", shear_amp=1, temperal_padding_ratio=6, mask_joint=8, mask_frame=10,
+    hidden_size=256, lambd=2e-4, pj_size=6144,
+)
+PSTL_OPTIM = dict(lr=5e-3, weight_decay=1e-5)
+
+
+def our_config(threads: int):
+    """PSTL's sizes with PSTL's single masked view (CSM + MATM), three streams."""
+    return load_config("paper", [
+        "masking.views=[pstl]", "data.window=50", "data.persons=2", "encoder.base_channels=16",
+        "encoder.feature_dim=256", "encoder.depth=10", "encoder.dropout=0.5", "projector.dim=6144",
+        "projector.layers=3", "projector.off_diagonal_weight=0.0002", "optim.optimizer=adam",
+        "optim.lr=0.005", "optim.weight_decay=0.00001", "augment.shear=1.0", "augment.rotate_deg=30",
+        "augment.flip_prob=0.5", f"train.threads={threads}",
+    ])
+
+
+def make_batch(n: int, t: int = 50, v: int = 25, m: int = 2, seed: int = 0) -> torch.Tensor:
+    """Smooth random trajectories (N, 3, T, V, M): motion differs between frames, as in real data."""
+    g = torch.Generator().manual_seed(seed)
+    steps = torch.randn(n, 3, t, v, m, generator=g) * 0.02
+    return steps.cumsum(dim=2) + torch.randn(n, 3, 1, v, m, generator=g)
+
+
+class Stopwatch:
+    """Accumulates the wall time spent inside wrapped functions."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def wrap(self, fn):
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+        return timed
+
+
+def time_interleaved(steps: dict, rounds: int, warmup: int) -> dict[str, dict]:
+    """Run the steps in turn, `rounds` times after `warmup`: on a shared machine both see the same
+    load. Per step: the median wall and CPU (process) time, and the mean masking time and share.
+    CPU time is the steadier figure on a loaded machine, where wall time mostly measures waiting."""
+    for _ in range(warmup):
+        for step, _watch in steps.values():
+            step()
+    times = {name: [] for name in steps}
+    cpu = {name: [] for name in steps}
+    masking = {name: 0.0 for name in steps}
+    for _ in range(rounds):
+        for name, (step, watch) in steps.items():
+            watch.seconds = 0.0
+            start, start_cpu = time.perf_counter(), time.process_time()
+            step()
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+            masking[name] += watch.seconds
+    out = {}
+    for name, ts in times.items():
+        out[name] = {"step_s": statistics.median(ts), "cpu_s": statistics.median(cpu[name]), "masking_s": masking[name] / rounds,
+                     "masking_share": masking[name] / sum(ts)}
+    return out
+
+
+def prepare_ours(x: torch.Tensor, threads: int):
+    """Our step, with the masking functions it calls timed; returns (step, stopwatch, parameters)."""
+    cfg = our_config(threads)
+    torch.manual_seed(0)
+    model = MaskedPretrainer(cfg, load_layout("ntu25"), in_channels=3)
+    optimizer = make_optimizer(model.parameters(), cfg.optim)
+    generator = torch.Generator().manual_seed(0)
+    watch = Stopwatch()
+    for name in ("frames_to_keep", "gather_frames", "joints_to_keep"):  # this process only runs the bench
+        setattr(pretrainer_module, name, watch.wrap(getattr(pretrainer_module, name)))
+    model.train()
+
+    def step():
+        out = model(x, generator)
+        optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        optimizer.step()
+
+    return step, watch, sum(p.numel() for p in model.parameters())
+
+
+def profile_step(step) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+
+
+def import_pstl(folder: Path):
+    """PSTL's model.py and ST-GCN, importable on a CPU-only machine without sacred."""
+    def capture(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def filled(*args, **kwargs):
+            bound = signature.bind_partial(*args, **kwargs)
+            for name in signature.parameters:
+                if name not in bound.arguments and name in PSTL_CONFIG:
+                    kwargs[name] = PSTL_CONFIG[name]
+            return fn(*args, **kwargs)
+        return filled
+
+    shim = types.ModuleType("config")
+    shim.ex = types.SimpleNamespace(capture=capture)
+    shim.__all__ = ["ex"]
+    sys.modules["config"] = shim
+    torch.Tensor.cuda = lambda self, *a, **k: self  # PSTL moves everything to the GPU
+    torch.nn.Module.cuda = lambda self, *a, **k: self
+    sys.path.insert(0, str(folder))
+    try:
+        import model as pstl_model  # PSTL's model.py
+        from module.gcn.st_gcn import Model as PSTLEncoder
+    except ModuleNotFoundError as e:
+        raise SystemExit(f"cannot import PSTL from {folder}: {e} "
+                         "(PSTL's model.py needs einops: `.venv/bin/pip install einops`)") from None
+    return pstl_model, PSTLEncoder
+
+
+def prepare_pstl(folder: Path, x: torch.Tensor):
+    """PSTL's step, with its two masking functions timed; returns (step, stopwatch, parameters)."""
+    pstl, PSTLEncoder = import_pstl(folder)
+    torch.manual_seed(0)
+    encoder = PSTLEncoder(in_channels=3, hidden_channels=16, hidden_dim=256, dropout=0.5,
+                          graph_args={"layout": "ntu-rgb+d", "strategy": "spatial"}, edge_importance_weighting=True)
+    head = pstl.BTwins()
+    optimizer = torch.optim.Adam([{"params": encoder.parameters()}, {"params": head.parameters()}], **PSTL_OPTIM)
+    watch = Stopwatch()
+    spatial_mask = watch.wrap(pstl.central_spacial_mask)
+    temporal_mask = watch.wrap(pstl.motion_att_temp_mask)
+    encoder.train()
+    head.train()
+
+    def step():  # the body of PSTL's BTProcessor.train_epoch loop (procedure.py)
+        data = pstl.get_stream(x)
+        ignore_joint = spatial_mask()
+        input1 = pstl.random_spatial_flip(pstl.random_rotate(pstl.shear(pstl.crop(data))))
+        feat1 = encoder(input1)
+        input2 = pstl.random_spatial_flip(pstl.random_rotate(pstl.shear(pstl.crop(data))))
+        feat2 = encoder(temporal_mask(input2))
+        input3 = pstl.random_spatial_flip(pstl.random_rotate(pstl.shear(pstl.crop(data))))
+        feat3 = encoder(input3, ignore_joint)
+        loss = head(feat1, feat2).mean() + head(feat1, feat3).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step, watch, sum(p.numel() for p in encoder.parameters()) + sum(p.numel() for p in head.parameters())
+
+
+def markdown(args, ours: dict, pstl: dict | None, command: str) -> str:
+    rows = [("ours (`masking.views=[pstl]`)", ours)] + ([("PSTL procedure.py", pstl)] if pstl else [])
+    lines = [
+        SECTION, "",
+        f"Pretraining step (3 streams: anchor, CSM, MATM; forward, backward, Adam) at PSTL's sizes: ST-GCN "
+        f"16->256, projector 3 x 6144, T=50, M=2, batch {args.batch}, {args.threads} threads, CPU "
+        f"({platform.processor() or platform.machine()}, torch {torch.__version__}). Median of {args.steps} rounds after "
+        f"{args.warmup} warm-up; the two codes alternate step by step, so both see the same load. Measured on a shared, loaded machine (about 8 engineers on 2 cores): "
+        "compare the rows, not the absolute numbers.", "",
+        "| code | step, wall (s) | sequences/s | step, CPU (s) | sequences per CPU-s | masking (ms/step) "
+        "| masking share | parameters |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['step_s']:.2f} | {args.batch / r['step_s']:.1f} | {r['cpu_s']:.2f} | "
+                     f"{args.batch / r['cpu_s']:.1f} | {1000 * r['masking_s']:.1f} | "
+                     f"{100 * r['masking_share']:.2f}% | {r['params'] / 1e6:.1f} M |")
+    if pstl:
+        lines += ["", f"Speed-up over PSTL: **{pstl['step_s'] / ours['step_s']:.2f}x** in wall time, "
+                  f"{pstl['cpu_s'] / ours['cpu_s']:.2f}x in CPU time (target >= 1.5x); our masking "
+                  f"share **{100 * ours['masking_share']:.2f}%** (target <= 2%)."]
+    lines += ["", "Reproduce:", "", "```", command, "```", ""]
+    return "\n".join(lines)
+
+
+def replace_section(path: Path, text: str) -> None:
+    """Put `text` in place of this benchmark's own `## ` section, leaving every other section alone."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = old.find(SECTION + "\n")
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        end = old.find("\n## ", start + len(SECTION))
+        new = old[:start] + text + (old[end + 1:] if end >= 0 else "")
+    write_text_atomic(path, new)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pstl", type=Path, default=os.environ.get("PSTL_DIR"),
+                   help="a checkout of github.com/YujieOuO/PSTL (default $PSTL_DIR); omitted: ours only")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=3, help="timed rounds (each runs every step once)")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="batch 16, 2 rounds: a check that it runs")
+    p.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of one of our steps")
+    p.add_argument("--write", type=Path, default=ROOT / "docs" / "benchmarks.md",
+                   help="markdown file whose '## Pretraining step' section gets the figures")
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.batch, args.steps = 16, 2
+    if args.pstl is not None and not (Path(args.pstl) / "model.py").exists():
+        p.error(f"--pstl {args.pstl}: no model.py there; clone https://github.com/YujieOuO/PSTL into it")
+    torch.set_num_threads(args.threads)
+    x = make_batch(args.batch)
+    step, watch, params = prepare_ours(x, args.threads)
+    steps, sizes = {"ours": (step, watch)}, {"ours": params}
+    if args.pstl is not None:
+        step, watch, params = prepare_pstl(Path(args.pstl), x)
+        steps["pstl"], sizes["pstl"] = (step, watch), params
+    if args.profile:
+        profile_step(steps["ours"][0])
+    results = time_interleaved(steps, args.steps, args.warmup)
+    for name, r in results.items():
+        r["params"] = sizes[name]
+        print(f"{name}: {r['step_s']:.2f} s/step wall ({args.batch / r['step_s']:.1f} seq/s), "
+              f"{r['cpu_s']:.2f} CPU-s/step ({args.batch / r['cpu_s']:.1f} seq per CPU-s), masking {1000 * r['masking_s']:.1f} ms = {100 * r['masking_share']:.2f}% of the step")
+    ours, pstl = results["ours"], results.get("pstl")
+    if pstl:
+        print(f"speed-up: {pstl['step_s'] / ours['step_s']:.2f}x wall, {pstl['cpu_s'] / ours['cpu_s']:.2f}x CPU time")
+    command = "PSTL_DIR=/tmp/pstl .venv/bin/python bench/bench_step.py " + " ".join(
+        a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--pstl") and a != str(args.pstl))
+    if not args.no_write:
+        replace_section(args.write, markdown(args, ours, pstl, command.strip()))
+        print(f"wrote the '{SECTION[3:]}' section of {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""Config validation: unknown keys and out-of-range values are errors that name the key and file."""
+import pytest
+
+from asma.config.loading import apply_overrides, available_presets, load_config
+from asma.errors import ConfigError, InputFileError
+
+
+@pytest.mark.parametrize("preset", available_presets())
+def test_presets_load(preset):
+    cfg = load_config(preset)
+    assert cfg.masking.views and cfg.train.epochs >= 1
+
+
+def test_unknown_key_names_the_key():
+    with pytest.raises(ConfigError) as e:
+        load_config("smoke", ["encoder.widht=32"])
+    assert e.value.key == "encoder.widht" and "unknown key" in str(e.value)
+
+
+def test_out_of_range_value_names_the_key():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["masking.specs.a.joints.ratio=1.5"])
+    assert e.value.key == "masking.specs.a.joints.ratio"
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["encoder.temporal_kernel=8"])  # must be odd
+    assert e.value.key.startswith("encoder")
+
+
+def test_wrong_choice_names_the_key():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["masking.specs.b.frames.mode=fastest"])
+    assert e.value.key == "masking.specs.b.frames.mode"
+
+
+def test_undefined_view_is_an_error():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["masking.views=[a, c]"])
+    assert e.value.key.startswith("masking") and "['c']" in str(e.value)
+
+
+def test_frame_ratios_that_leave_no_frames_are_an_error():
+    with pytest.raises(ConfigError, match="leaves almost no frames"):
+        load_config(None, ["masking.specs.a.frames.ratio=0.5", "masking.specs.a.frames.random_ratio=0.5"])
+
+
+def test_a_file_with_an_unknown_key_names_the_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("base: smoke\ntrain:\n  epochz: 3\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(path) in e.value.source and e.value.key == "train.epochz"
+
+
+def test_missing_file_and_bad_override():
+    with pytest.raises(InputFileError):
+        load_config("/nonexistent/run.yaml")
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(None, ["train.epochs"])
+
+
+def test_overrides_are_validated_and_typed():
+    cfg = apply_overrides(load_config("smoke"), {"masking.views": ["pstl"], "train.epochs": 2})
+    assert cfg.masking.views == ["pstl"] and cfg.train.epochs == 2
+    with pytest.raises(ConfigError):
+        apply_overrides(cfg, {"train.batch_size": 1})

@@ -1,0 +1,53 @@
+"""The pretraining loop: an interrupted run resumed from its checkpoint ends where an uninterrupted
+one does, with the same weights."""
+import pytest
+import torch
+
+from asma.config.loading import load_config
+from asma.training.data import build_run_data
+from asma.training.loop import pretrain
+from asma.training.runtime import LocalRuntime
+
+
+class Interrupted(Exception):
+    pass
+
+
+class StopAfter(LocalRuntime):
+    """A runtime that dies right after reporting (and checkpointing) `epochs` epochs."""
+
+    def __init__(self, run_dir, epochs):
+        super().__init__(run_dir, device="cpu")
+        self.stop_at = epochs
+
+    def report(self, metrics, checkpoint=None):
+        super().report(metrics, checkpoint)
+        if metrics["epoch"] == self.stop_at:
+            raise Interrupted
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    cfg = load_config("smoke", [
+        f"data.cache_dir={cache}", "data.window=12", "data.synthetic.num_classes=3", "data.synthetic.samples_per_class=8",
+        "encoder.base_channels=4", "encoder.feature_dim=16", "encoder.depth=2", "encoder.dropout=0.2",
+        "projector.dim=32", "train.epochs=3", "train.batch_size=4", "train.max_steps_per_epoch=2",
+        "train.threads=1", "eval.knn_k=3",
+    ])
+    return cfg, build_run_data(cfg)
+
+
+def test_three_epochs_equal_two_then_resume_for_one(setup, tmp_path):
+    cfg, data = setup
+    straight = pretrain(cfg, data, LocalRuntime(tmp_path / "straight", device="cpu"))
+    with pytest.raises(Interrupted):
+        pretrain(cfg, data, StopAfter(tmp_path / "resumed", epochs=2))
+    resumed = pretrain(cfg, data, LocalRuntime(tmp_path / "resumed", device="cpu"))
+    assert [m["epoch"] for m in resumed.history] == [3]  # only the missing epoch ran
+    assert resumed.final["loss"] == pytest.approx(straight.final["loss"], rel=1e-5)
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+    assert {"loss", "lr", "samples_per_s", "knn_top1", "knn_top5"} <= set(straight.final)

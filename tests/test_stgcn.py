@@ -1,0 +1,156 @@
+"""ST-GCN: builds for every layout, masks joints per sample or per batch alike, and its graph and
+graph convolution are ST-GCN's (Yan et al. 2018; the code PSTL ships in module/gcn)."""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from asma.config.schema import EncoderConfig
+from asma.models.stgcn import STGCN, GraphConv, channel_plan
+from asma.skeleton.graph import spatial_partition
+from asma.skeleton.layout import available_layouts, load_layout
+
+TINY = EncoderConfig(base_channels=4, feature_dim=8, depth=3)
+
+
+def test_channel_plan_is_pstls_ten_blocks():
+    plan = channel_plan(16, 256, 10)
+    assert [o for _, o, _ in plan] == [16, 16, 16, 16, 32, 32, 32, 64, 64, 256]
+    assert [s for _, _, s in plan] == [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]
+
+
+@pytest.mark.parametrize("name", available_layouts())
+def test_builds_and_runs_for_every_layout(name):
+    layout = load_layout(name)
+    c = layout.coord_dims if layout.coord_dims == 3 else 3  # 2D layouts carry (x, y, score)
+    model = STGCN(TINY, layout, in_channels=c)
+    assert model.num_joints == layout.num_joints and model.adjacency.shape == (3, layout.num_joints, layout.num_joints)
+    out = model(torch.randn(2, c, 12, layout.num_joints, 2))
+    assert out.shape == (2, 8) and torch.isfinite(out).all()
+    with pytest.raises(RuntimeError):  # a clip of another layout's joint count does not fit
+        model(torch.randn(2, c, 12, layout.num_joints + 1, 2))
+
+
+def test_per_sample_mask_equals_joint_removal_when_rows_agree():
+    torch.manual_seed(0)
+    layout = load_layout("ntu25")
+    model = STGCN(TINY, layout).eval()  # eval: BatchNorm statistics do not depend on the kept joints
+    with torch.no_grad():
+        for p in model.edge_importance:
+            p.uniform_(0.5, 1.5)
+    x = torch.randn(3, 3, 16, 25, 2)
+    keep = torch.ones(25, dtype=torch.bool)
+    keep[[3, 7, 20, 21, 24]] = False
+    removed = model(x, keep)
+    per_sample = model(x, keep.expand(3, 25))
+    assert torch.allclose(removed, per_sample, atol=1e-5)
+    assert not torch.allclose(removed, model(x), atol=1e-3)
+
+
+def test_per_sample_masks_differ_per_sample():
+    torch.manual_seed(0)
+    model = STGCN(TINY, load_layout("ntu25")).eval()
+    x = torch.randn(1, 3, 16, 25, 1).expand(2, -1, -1, -1, -1)
+    keep = torch.ones(2, 25, dtype=torch.bool)
+    keep[1, :5] = False
+    out = model(x, keep)
+    assert torch.allclose(out[0], model(x[:1])[0], atol=1e-5)
+    assert torch.allclose(out[1], model(x[1:], keep[1])[0], atol=1e-5)
+
+
+def test_gradients_reach_every_parameter():
+    model = STGCN(TINY, load_layout("ntu25")).train()
+    model(torch.randn(4, 3, 16, 25, 2), torch.rand(4, 25) > 0.3).pow(2).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+# ---- ST-GCN's graph (net/utils/graph.py, as shipped in PSTL's module/gcn/utils/graph.py) --------
+
+def stgcn_hop_distance(num_node, edges, max_hop):
+    a = np.zeros((num_node, num_node))
+    for i, j in edges:
+        a[j, i] = a[i, j] = 1
+    hop_dis = np.zeros((num_node, num_node)) + np.inf
+    arrive = np.stack([np.linalg.matrix_power(a, d) for d in range(max_hop + 1)]) > 0
+    for d in range(max_hop, -1, -1):
+        hop_dis[arrive[d]] = d
+    return hop_dis
+
+
+def stgcn_spatial_graph(num_node, edges, center, max_hop):
+    """ST-GCN's Graph(strategy='spatial') with its own normalize_digraph, written out."""
+    hop_dis = stgcn_hop_distance(num_node, edges, max_hop)
+    adjacency = (hop_dis <= 1).astype(float)  # valid_hop = range(0, 2): hops 0 and 1
+    normalized = adjacency @ np.diag(1.0 / adjacency.sum(0))
+    out = []
+    for hop in (0, 1):
+        root, close, further = (np.zeros((num_node, num_node)) for _ in range(3))
+        for i in range(num_node):
+            for j in range(num_node):
+                if hop_dis[j, i] == hop:
+                    if hop_dis[j, center] == hop_dis[i, center]:
+                        root[j, i] = normalized[j, i]
+                    elif hop_dis[j, center] > hop_dis[i, center]:
+                        close[j, i] = normalized[j, i]
+                    else:
+                        further[j, i] = normalized[j, i]
+        out += [root] if hop == 0 else [root + close, further]
+    return np.stack(out)
+
+
+NTU_RGBD_EDGES = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
+                  (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
+                  (20, 19), (22, 23), (23, 8), (24, 25), (25, 12)]  # ST-GCN's 'ntu-rgb+d', 1-based
+
+
+def ntu_reference(max_hop):
+    return stgcn_spatial_graph(25, [(i - 1, j - 1) for i, j in NTU_RGBD_EDGES], center=20, max_hop=max_hop)
+
+
+def test_spatial_partition_is_stgcns_with_true_distances_to_the_centre():
+    """ST-GCN's algorithm with hop distances over the whole body (the paper's centripetal and
+    centrifugal sets)."""
+    assert np.allclose(spatial_partition(load_layout("ntu25")), ntu_reference(max_hop=25), atol=1e-6)
+
+
+def test_stgcn_code_default_max_hop_only_moves_edges_between_the_two_neighbour_sets():
+    """ST-GCN's code (and PSTL's config) build the graph with max_hop=1: joints two or more bones
+    from the centre are then 'inf' away and compare equal, so their edges all land in the root +
+    centripetal set (open-mmlab/mmskeleton#367). Same neighbourhoods, same normalisation: only
+    the split of the neighbour edges between partitions 1 and 2 differs."""
+    ours, code_default = spatial_partition(load_layout("ntu25")), ntu_reference(max_hop=1)
+    assert np.allclose(ours[0], code_default[0]) and np.allclose(ours.sum(0), code_default.sum(0), atol=1e-6)
+    assert not np.allclose(ours[2], code_default[2])
+
+
+# ---- graph convolution order -------------------------------------------------------------------
+
+def test_aggregate_then_mix_equals_stgcns_mix_then_aggregate():
+    """ConvTemporalGraphical: conv to K * C_out channels, then einsum('nkctv,kvw->nctw'). Ours
+    aggregates first and mixes K * C_in channels: the same linear map, bias aside (ST-GCN's bias is
+    summed through A, so it varies by joint; ours is one constant per channel)."""
+    torch.manual_seed(0)
+    c_in, c_out, k = 5, 7, 3
+    adjacency = torch.from_numpy(spatial_partition(load_layout("ntu25")))
+    ours = GraphConv(c_in, c_out, k)
+    nn.init.zeros_(ours.mix.bias)
+    stgcn_conv = nn.Conv2d(c_in, c_out * k, 1, bias=False)
+    weight = ours.mix.weight.view(c_out, k, c_in)  # mix input channel index: partition * C_in + c
+    with torch.no_grad():
+        stgcn_conv.weight.copy_(weight.permute(1, 0, 2).reshape(k * c_out, c_in, 1, 1))
+    x = torch.randn(2, c_in, 6, 25)
+    y = stgcn_conv(x).view(2, k, c_out, 6, 25)
+    reference = torch.einsum("nkctv,kvw->nctw", y, adjacency)
+    assert torch.allclose(ours(x, adjacency), reference, atol=1e-5)
+
+
+def test_fast_dropout_is_inverted_dropout():
+    from asma.models.stgcn import FastDropout
+
+    drop = FastDropout(0.5).train()
+    x = torch.ones(200_000)
+    y = drop(x)
+    assert set(y.unique().tolist()) == {0.0, 2.0}
+    assert (y == 0).float().mean().item() == pytest.approx(0.5, abs=0.01)
+    assert torch.equal(drop.eval()(x), x) and torch.equal(FastDropout(0.0).train()(x), x)
