@@ -177,14 +177,15 @@ class TrainConfig(Section):
 
 
 class EvalConfig(Section):
-    protocols: list[Literal["linear", "knn", "finetune", "semi", "transfer"]] = ["linear", "knn"]
-    epochs: int = Field(100, ge=1)
+    protocols: list[Literal["linear", "knn", "finetune", "semi", "transfer", "supervised"]] = ["linear", "knn"]
+    epochs: int = Field(100, ge=1, description="linear-probe epochs (on cached features)")
     lr: float = Field(0.01, gt=0)
+    finetune_epochs: int = Field(50, ge=1, description="epochs of finetune, semi, transfer, supervised")
     finetune_lr: float = Field(5e-3, gt=0)
     batch_size: int = Field(128, ge=2)
     knn_k: int = Field(20, ge=1)
     knn_temperature: float = Field(0.1, gt=0)
-    semi_fractions: list[float] = [0.01, 0.1]
+    semi_fractions: list[float] = Field([0.01, 0.1], min_length=1, description="shares of the labelled train set, in (0, 1]")
     semi_sampling: Literal["balanced", "random"] = "balanced"
     semi_repeats: int = Field(3, ge=1)
     transfer_data: str | None = Field(None, description="prepared set to fine-tune on for `transfer`")
@@ -202,6 +203,39 @@ class RayConfig(Section):
     num_to_keep: int = Field(2, ge=1)
 
 
+class StudentConfig(Section):
+    """The lightweight model distillation trains (asma/models/student.py); its size is searchable."""
+
+    arch: Literal["stgcn", "tcn"] = Field("stgcn", description="a narrow ST-GCN, or a temporal conv net over flattened joints")
+    base_channels: int = Field(8, ge=2, le=256, description="width of the first blocks")
+    depth: int = Field(6, ge=2, le=16, description="blocks")
+    feature_dim: int = Field(64, ge=8, le=4096, description="output feature size")
+    temporal_kernel: int = Field(9, ge=1, le=15)
+    window: int = Field(30, ge=4, le=600, description="frames T the student sees (clips are resampled to it)")
+
+    @model_validator(mode="after")
+    def _odd_kernel(self) -> "StudentConfig":
+        if self.temporal_kernel % 2 == 0:
+            raise ValueError(f"temporal_kernel must be odd, got {self.temporal_kernel}")
+        return self
+
+
+class DistillConfig(Section):
+    """Teacher (encoders + alignment + linear head, linear-probed) -> student (docs: METHOD.md)."""
+
+    teacher: str | None = Field(None, description="teacher run folder or checkpoint (or `asma distill --teacher`)")
+    temperature: float = Field(4.0, gt=0, le=100, description="softens both logits in the KL term")
+    kl_weight: float = Field(1.0, ge=0, le=100, description="weight of T^2 * KL(teacher || student)")
+    feature_weight: float = Field(1.0, ge=0, le=100, description="weight of the feature loss to the aligned teacher feature")
+    feature_loss: Literal["mse", "cosine"] = "cosine"
+    ce_weight: float = Field(0.5, ge=0, le=100, description="weight of cross-entropy on labels, 0 = labels unused")
+    augment: bool = Field(True, description="augment the clips the teacher and student both see")
+    epochs: int = Field(30, ge=1)
+    lr: float = Field(5e-3, gt=0, le=10)
+    batch_size: int = Field(64, ge=2)
+    seed: int = 0
+
+
 class Config(Section):
     name: str = Field("asma", pattern=r"^[A-Za-z0-9_.+=-]+$")
     out_dir: str = "runs"
@@ -215,3 +249,5 @@ class Config(Section):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     ray: RayConfig = RayConfig()
+    student: StudentConfig = StudentConfig()
+    distill: DistillConfig = DistillConfig()

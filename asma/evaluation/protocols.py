@@ -1,0 +1,135 @@
+"""Run evaluation protocols on a run's encoders and write eval.json next to the run.
+
+Every protocol is a function (cfg, encoders, data, device, progress, features) -> {"top1",
+"top5", ...}; `features` are the frozen features cached once for `linear` and `knn`.
+`supervised` fine-tunes randomly initialised encoders of the same config: the ceiling of the
+tables (and `asma eval --random-init` with `linear`/`knn` gives the floor).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from asma.config.loading import config_from_dict, config_to_dict
+from asma.config.schema import Config
+from asma.errors import ConfigError, InputFileError
+from asma.evaluation.finetune import finetune_protocol
+from asma.evaluation.linear import cached_features, knn_protocol, linear_protocol
+from asma.evaluation.results import write_results
+from asma.evaluation.semi import semi_protocol
+from asma.evaluation.transfer import transfer_protocol
+from asma.models.pretrainer import MaskedPretrainer
+from asma.training.data import RunData
+from asma.training.runtime import load_checkpoint_file, pick_device
+
+PROTOCOLS = {
+    "linear": linear_protocol,
+    "knn": knn_protocol,
+    "finetune": finetune_protocol,
+    "semi": semi_protocol,
+    "transfer": transfer_protocol,
+    "supervised": finetune_protocol,  # run on random-init encoders, see run_protocols
+}
+FROZEN = ("linear", "knn")
+
+
+@dataclass
+class EncoderSource:
+    """The encoders to evaluate, where they came from, and where their results go."""
+
+    encoders: dict[str, torch.nn.Module]
+    origin: str              # the checkpoint file, or "random-init"
+    run_dir: Path
+    epoch: int | None = None
+
+    @property
+    def random_init(self) -> bool:
+        return self.epoch is None
+
+    @property
+    def results_path(self) -> Path:
+        return self.run_dir / ("eval_random_init.json" if self.random_init else "eval.json")
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """The checkpoint file of a run folder (local or a Ray checkpoint folder), or `path` itself."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    pointer = path / "checkpoints" / "latest.json"
+    if pointer.exists():
+        return path / "checkpoints" / json.loads(pointer.read_text())["path"]
+    if (path / "checkpoint.pt").exists():
+        return path / "checkpoint.pt"
+    if not path.exists():
+        raise InputFileError(path, "no such run folder or checkpoint file")
+    raise InputFileError(path, "no checkpoint found (looked for checkpoints/latest.json and checkpoint.pt)",
+                         fix="pass a run folder of `asma pretrain` or a checkpoint .pt file")
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
+def checkpoint_config(path: str | Path, overrides: list[str] = ()) -> tuple[Config, Path]:
+    """The config a checkpoint was trained with (+ overrides), and the checkpoint file."""
+    checkpoint = find_checkpoint(path)
+    state = load_checkpoint_file(checkpoint)
+    if "config" not in state or "model" not in state:
+        raise InputFileError(checkpoint, "not an asma pretraining checkpoint (no config/model entries)")
+    return config_from_dict(state["config"], list(overrides), f"{checkpoint} config"), checkpoint
+
+
+def random_encoders(cfg: Config, data: RunData) -> dict[str, torch.nn.Module]:
+    """Encoders of the same config, randomly initialised (seeded by train.seed)."""
+    torch.manual_seed(cfg.train.seed)
+    return MaskedPretrainer(cfg, data.dataset.layout, data.in_channels).encoders()
+
+
+def load_source(cfg: Config, checkpoint: Path, data: RunData, random_init: bool = False) -> EncoderSource:
+    if random_init:
+        return EncoderSource(random_encoders(cfg, data), "random-init", run_dir_of(checkpoint))
+    state = load_checkpoint_file(checkpoint)
+    model = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise InputFileError(checkpoint, f"weights do not fit the config's model: {str(e).splitlines()[0]}",
+                             fix="do not --set encoder/projector/masking keys when evaluating a checkpoint") from None
+    return EncoderSource(model.encoders(), str(checkpoint), run_dir_of(checkpoint), int(state["epoch"]))
+
+
+def make_progress(console: Console | None) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, disable=console is None)
+
+
+def run_protocols(cfg: Config, source: EncoderSource, data: RunData, protocols: list[str],
+                  console: Console | None = None, out: Path | None = None) -> dict:
+    """Each protocol's results; written (atomically) with the config to `out` or source.results_path."""
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown:
+        raise ConfigError("--protocols", ",".join(unknown), f"unknown protocol; choose from {', '.join(PROTOCOLS)}")
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = pick_device(cfg.train.device)
+    encoders = {view: enc.to(device) for view, enc in source.encoders.items()}
+    features = None
+    results: dict[str, dict] = {}
+    with make_progress(console) as progress:
+        for name in protocols:
+            started = time.perf_counter()
+            if name in FROZEN and features is None:
+                features = cached_features(encoders, data, device)
+            used = {v: e.to(device) for v, e in random_encoders(cfg, data).items()} if name == "supervised" else encoders
+            results[name] = PROTOCOLS[name](cfg, used, data, device, progress, features if name in FROZEN else None)
+            results[name]["seconds"] = round(time.perf_counter() - started, 2)
+    record = {"source": source.origin, "checkpoint_epoch": source.epoch, "random_init": source.random_init,
+              "config": config_to_dict(cfg), "protocols": results}
+    return write_results(out or source.results_path, record)

@@ -1,0 +1,134 @@
+"""Evaluation protocols (asma/evaluation/) and `asma eval`: subsets, results files, errors."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from asma.cli.main import main
+from asma.config.loading import config_to_dict, load_config
+from asma.data.synthetic import make_synthetic
+from asma.errors import ConfigError, InputFileError
+from asma.evaluation.heads import recompute_batchnorm_stats
+from asma.evaluation.protocols import EncoderSource, checkpoint_config, load_source, random_encoders, run_protocols
+from asma.evaluation.semi import labelled_subset
+from asma.evaluation.transfer import transfer_protocol
+from asma.models.pretrainer import MaskedPretrainer
+from asma.training.data import build_run_data
+from asma.training.runtime import save_checkpoint_file
+
+TINY = ["data.window=12", "data.persons=1", "data.synthetic={num_classes: 4, samples_per_class: 6}",
+        "encoder.base_channels=4", "encoder.feature_dim=16", "encoder.depth=2", "projector.dim=32",
+        "alignment.tokens=4", "alignment.heads=2", "train.threads=1", "eval.epochs=3", "eval.finetune_epochs=1",
+        "eval.batch_size=8", "eval.semi_repeats=2", "eval.semi_fractions=[0.1, 0.5]"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    cfg = load_config("smoke", TINY + [f"data.cache_dir={root / 'cache'}", f"out_dir={root / 'runs'}"])
+    return cfg, build_run_data(cfg), root
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny):
+    """A run folder as `asma pretrain` leaves it: checkpoints/epoch_0001.pt + latest.json."""
+    cfg, data, root = tiny
+    torch.manual_seed(1)
+    model = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels)
+    run = root / "runs" / "tiny"
+    (run / "checkpoints").mkdir(parents=True)
+    save_checkpoint_file({"epoch": 1, "model": model.state_dict(), "config": config_to_dict(cfg)},
+                         run / "checkpoints" / "epoch_0001.pt")
+    (run / "checkpoints" / "latest.json").write_text(json.dumps({"path": "epoch_0001.pt", "epoch": 1}))
+    return run
+
+
+def test_balanced_subset_has_equal_classes_and_at_least_one_each():
+    labels = np.repeat(np.arange(5), [30, 20, 40, 25, 35])
+    tiny_share = labelled_subset(labels, 0.01, "balanced", seed=0)
+    assert np.bincount(labels[tiny_share], minlength=5).tolist() == [1] * 5
+    tenth = labelled_subset(labels, 0.1, "balanced", seed=0)
+    assert np.bincount(labels[tenth], minlength=5).tolist() == [3] * 5  # 10% of 150 over 5 classes
+    assert len(np.unique(tenth)) == len(tenth)
+
+
+def test_random_subset_size_and_seeding():
+    labels = np.repeat(np.arange(4), 50)
+    a = labelled_subset(labels, 0.1, "random", seed=3)
+    assert len(a) == 20 and len(np.unique(a)) == 20
+    assert np.array_equal(a, labelled_subset(labels, 0.1, "random", seed=3))
+    assert not np.array_equal(a, labelled_subset(labels, 0.1, "random", seed=4))
+    assert not np.array_equal(labelled_subset(labels, 0.1, "balanced", seed=1),
+                              labelled_subset(labels, 0.1, "balanced", seed=2))
+    with pytest.raises(ConfigError, match="semi_fractions"):
+        labelled_subset(labels, 1.5, "random", seed=0)
+
+
+def test_results_file_holds_the_config_and_keeps_earlier_protocols(tiny, tmp_path):
+    cfg, data, _ = tiny
+    source = EncoderSource(random_encoders(cfg, data), "random-init", tmp_path)
+    first = run_protocols(cfg, source, data, ["knn"])
+    assert source.results_path == tmp_path / "eval_random_init.json"
+    run_protocols(cfg, source, data, ["linear"])
+    saved = json.loads(source.results_path.read_text())
+    assert saved["config"] == config_to_dict(cfg) and saved["random_init"] is True
+    assert set(saved["protocols"]) == {"knn", "linear"}
+    assert saved["protocols"]["knn"]["top1"] == first["protocols"]["knn"]["top1"]
+    for result in saved["protocols"].values():
+        assert 0 <= result["top1"] <= result["top5"] <= 100
+    with pytest.raises(ConfigError, match="unknown protocol"):
+        run_protocols(cfg, source, data, ["linaer"])
+
+
+def test_cli_runs_every_protocol_from_a_run_folder(run_dir):
+    code = main(["eval", str(run_dir), "--protocols", "linear,knn,finetune,semi,supervised", "--quiet",
+                 "--set", "eval.epochs=2"])
+    assert code == 0
+    saved = json.loads((run_dir / "eval.json").read_text())
+    assert saved["config"]["eval"]["epochs"] == 2 and saved["checkpoint_epoch"] == 1
+    assert saved["source"].endswith("epoch_0001.pt")
+    assert set(saved["protocols"]) == {"linear", "knn", "finetune", "semi", "supervised"}
+    semi = saved["protocols"]["semi"]["fractions"]
+    assert set(semi) == {"0.1", "0.5"} and all(len(r["runs"]) == 2 for r in semi.values())
+    assert semi["0.1"]["labelled"] == [4, 4]  # one clip per class: the class-balanced floor
+
+
+def test_cli_errors_name_the_problem(run_dir, tmp_path, capsys):
+    def error() -> str:
+        return " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+
+    assert main(["eval", str(tmp_path / "missing")]) == 2
+    assert "no such run folder" in error()
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "no checkpoint found" in error()
+    assert main(["eval", str(run_dir), "--protocols", "linear,bogus", "--quiet"]) == 2
+    assert "unknown protocol" in error()
+    cfg, checkpoint = checkpoint_config(run_dir, ["encoder.feature_dim=32"])
+    with pytest.raises(InputFileError, match="do not fit"):
+        load_source(cfg, checkpoint, build_run_data(cfg))
+
+
+def test_transfer_handles_another_class_count_and_rejects_another_layout(tiny, tmp_path):
+    cfg, data, _ = tiny
+    encoders = random_encoders(cfg, data)
+    with pytest.raises(ConfigError, match="transfer_data"):
+        transfer_protocol(cfg, encoders, data, torch.device("cpu"))
+    target = make_synthetic(tmp_path / "target", num_classes=3, samples_per_class=4, persons=1, seed=5)
+    result = transfer_protocol(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"transfer_data": str(target)})}),
+                               encoders, data, torch.device("cpu"))
+    assert result["num_classes"] == 3 and 0 <= result["top1"] <= 100
+    other = make_synthetic(tmp_path / "kinect", num_classes=3, samples_per_class=4, persons=1, layout="kinect_v1")
+    with pytest.raises(InputFileError, match="layout"):
+        transfer_protocol(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"transfer_data": str(other)})}),
+                          encoders, data, torch.device("cpu"))
+
+
+def test_precise_batchnorm_stats_are_the_training_clips_average(tiny):
+    _, data, _ = tiny
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.BatchNorm1d(int(np.prod(data.train[0][0].shape))))
+    model[1].running_mean.fill_(5.0)
+    recompute_batchnorm_stats(model, data.train, torch.device("cpu"), batch_size=len(data.train))
+    clips = torch.stack([data.train[i][0] for i in range(len(data.train))]).flatten(1)
+    assert torch.allclose(model[1].running_mean, clips.mean(0), atol=1e-5)
+    assert model[1].momentum == 0.1  # restored
