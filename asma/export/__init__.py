@@ -1,0 +1,1 @@
+"""Deploying a distilled student: TorchScript, ONNX and int8 files, each checked against PyTorch."""
