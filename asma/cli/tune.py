@@ -1,0 +1,57 @@
+"""`asma tune SPACE.yaml [--trials N] [--concurrency K] [--resume] [--address A] [--data D] [--set k=v]`."""
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tune", help="hyperparameter search with Ray Tune + Optuna (ASHA early stopping; resumable)")
+    p.add_argument("space", help="search-space YAML (see search_spaces/)")
+    p.add_argument("--trials", type=int, default=None, help="trials in all (default: the file's budget.trials); "
+                   "with --resume, raise it to run more")
+    p.add_argument("--concurrency", type=int, default=2, help="trials at a time (default 2)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted search: finished trials are kept, "
+                   "unfinished ones continue from their last epoch")
+    p.add_argument("--address", default=None, help="Ray address (auto, ray://host:10001); default: a local Ray")
+    p.add_argument("--data", default=None, help="'synthetic' or a prepared data set folder (sets data.path)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of the base config, e.g. --set out_dir=runs2 (repeatable)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from asma.errors import ConfigError
+    from asma.search.space import load_space
+    from asma.search.summary import write_summary
+    from asma.search.tuner import run_search
+
+    if args.concurrency < 1:
+        raise ConfigError("--concurrency", str(args.concurrency), "must be at least 1")
+    if args.trials is not None and args.trials < 1:
+        raise ConfigError("--trials", str(args.trials), "must be at least 1")
+    console = Console()
+    space = load_space(args.space, args.overrides, data=args.data, trials=args.trials)
+    outcome = run_search(space, resume=args.resume, concurrency=args.concurrency, address=args.address,
+                         console=console)
+    summary = write_summary(outcome.results, space, outcome.run_dir)
+    show(summary, outcome.run_dir, console)
+    return 1 if summary["compute"]["errors"] == summary["compute"]["trials"] else 0
+
+
+def show(summary: dict, run_dir, console: Console) -> None:
+    c = summary["compute"]
+    console.print(f"{c['trials']} trials, {c['epochs']} epochs run ({c['stopped_early']} trials stopped early, "
+                  f"{c['errors']} failed)", highlight=False)
+    metric = summary["metrics"][0]
+    if summary["pareto"]:
+        console.print(f"Pareto front ({', '.join(summary['metrics'])}):", highlight=False)
+        for t in summary["pareto"]:
+            values = "  ".join(f"{m} {t['metrics'][m]:.4g}" for m in summary["metrics"])
+            console.print(f"  {t['trial_id']}  {values}  {t['params']}", highlight=False)
+    elif summary["best"]:
+        b = summary["best"]
+        console.print(f"best {metric} {b['metrics'][metric]:.4g} ({b['trial_id']}, {b['epochs']} epochs): {b['params']}",
+                      highlight=False)
+    console.print(f"summary: {run_dir / 'summary' / 'summary.md'}", highlight=False)

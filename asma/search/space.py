@@ -1,0 +1,361 @@
+"""A search space as data: which config keys a search varies, how, what it optimises, on what budget.
+
+A search-space YAML reads::
+
+    name: masking                      # optional; default: the file's stem
+    base: smoke                        # a preset or a config file (relative to this file)
+    overrides: {train.batch_size: 32}  # dotted keys, applied to every trial
+    params:                            # dotted keys of the training Config
+      masking.specs.a.joints.ratio: {type: float, low: 0.1, high: 0.6}
+      masking.specs.a.joints.mode: {type: categorical, choices: [degree, threshold]}
+      masking.specs.a.joints.degree_power:          # only exists when the mode is `degree`
+        {type: float, low: 0.5, high: 4, log: true, when: {masking.specs.a.joints.mode: degree}}
+    metric: knn_top1                   # or a list for multi-objective: [knn_top1, encoder_params]
+    mode: max                          # or a list: [max, min]
+    evaluate: []                       # protocols run after pretraining -> metrics eval/<protocol>
+    budget: {trials: 12, epochs: 10, grace_period: 2, reduction_factor: 2}
+    resources: {cpus: 1, gpus: 0, workers: 1}
+    sampler: tpe                       # tpe | random | grid | nsga2
+    seed: 0
+
+Everything is checked when the file is loaded, before Ray starts: each param is applied with
+sample values to the base config, so a key that is not a Config field, or a range the Config
+rejects, fails here with the file and the key in the message.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from asma.config.loading import apply_overrides, config_from_dict, config_to_dict, resolve_base, with_absolute_paths
+from asma.config.schema import Config
+from asma.errors import ConfigError, InputFileError
+
+# Metrics the training loop reports every epoch (knn_* with train.eval_every=1, which trials set).
+EPOCH_METRICS = ("loss", "knn_top1", "knn_top5")
+# Constant per trial, computed from the model built from the trial's config.
+COST_METRICS = ("encoder_params",)
+EVAL_PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
+Scalar = str | int | float | bool | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ParamSpec(_Strict):
+    """One searched config key; `when` makes it conditional on other params' values."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = Field(None, gt=0)
+    choices: list[Scalar] | None = None
+    when: dict[str, Scalar | list[Scalar]] = {}
+
+    @model_validator(mode="after")
+    def _shape(self) -> "ParamSpec":
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("categorical needs a non-empty `choices` list")
+            if len(set(map(repr, self.choices))) != len(self.choices):
+                raise ValueError(f"choices repeat a value: {self.choices}")
+            if self.low is not None or self.high is not None:
+                raise ValueError("categorical takes `choices`, not low/high")
+            return self
+        if self.choices is not None:
+            raise ValueError(f"{self.type} takes low/high, not `choices` (use type: categorical)")
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.type} needs both `low` and `high`")
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) > high ({self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log: true needs low > 0, got {self.low:g}")
+        if self.log and self.step is not None:
+            raise ValueError("log and step cannot be combined (Optuna does not support it)")
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)
+                                   or (self.step is not None and self.step != int(self.step))):
+            raise ValueError(f"int needs whole low/high/step, got {self.low:g}..{self.high:g}")
+        return self
+
+    def samples(self) -> list[Any]:
+        """Values that probe the Config's limits: both ends, or every choice."""
+        if self.type == "categorical":
+            return list(self.choices)
+        if self.type == "int":
+            return [int(self.low), int(self.high)]
+        return [float(self.low), float(self.high)]
+
+    def grid(self, key: str, source: str) -> list[Any]:
+        if self.type == "categorical":
+            return list(self.choices)
+        if self.type == "int":
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.step is None:
+            raise ConfigError(source, f"params.{key}", "sampler: grid needs a `step` for float params "
+                              "(or make it categorical with the values to try)")
+        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        return [round(self.low + i * self.step, 12) for i in range(count)]
+
+    def active(self, chosen: dict[str, Any]) -> bool:
+        """Whether this param exists given the values already chosen for the others."""
+        for other, wanted in self.when.items():
+            allowed = wanted if isinstance(wanted, list) else [wanted]
+            if other not in chosen or chosen[other] not in allowed:
+                return False
+        return True
+
+
+class Budget(_Strict):
+    trials: int | None = Field(None, ge=1, description="trials in all; default 10 (grid: the grid's size)")
+    epochs: int | None = Field(None, ge=1, description="train.epochs of each trial (ASHA's max_t)")
+    max_steps_per_epoch: int | None = Field(None, ge=0)
+    grace_period: int = Field(1, ge=1, description="epochs every trial runs before ASHA may stop it")
+    reduction_factor: float = Field(2.0, gt=1, description="ASHA keeps 1/reduction_factor at each rung")
+
+
+class Resources(_Strict):
+    cpus: float = Field(1.0, gt=0, description="CPUs per trial (per worker when workers > 1)")
+    gpus: float = Field(0.0, ge=0, description="GPUs per trial (per worker when workers > 1)")
+    workers: int = Field(1, ge=1, description="> 1: the trial launches a TorchTrainer with this many workers")
+
+
+class SpaceFile(_Strict):
+    """The YAML as written: checked for shape here, for config keys in `load_space`."""
+
+    name: str | None = Field(None, pattern=NAME_PATTERN)
+    description: str = ""
+    base: str = "smoke"
+    overrides: dict[str, Any] = {}
+    params: dict[str, ParamSpec] = Field(min_length=1)
+    metric: str | list[str] = "knn_top1"
+    mode: Literal["min", "max"] | list[Literal["min", "max"]] = "max"
+    schedule_metric: str | None = Field(None, description="per-epoch metric ASHA stops on; default: `metric` "
+                                        "when it is reported every epoch, else knn_top1")
+    evaluate: list[Literal["knn", "linear", "finetune", "semi", "transfer", "supervised"]] = []
+    budget: Budget = Budget()
+    resources: Resources = Resources()
+    sampler: Literal["tpe", "random", "grid", "nsga2"] = "tpe"
+    scheduler: Literal["asha", "fifo"] = Field("asha", description="fifo: no early stopping (always so "
+                                               "for multi-objective searches)")
+    seed: int = 0
+
+
+@dataclass
+class SearchSpace:
+    """A validated search: the resolved base config and everything the tuner needs."""
+
+    name: str
+    source: str
+    spec: SpaceFile
+    base: Config
+
+    @property
+    def params(self) -> dict[str, ParamSpec]:
+        return self.spec.params
+
+    @property
+    def metrics(self) -> list[str]:
+        return self.spec.metric if isinstance(self.spec.metric, list) else [self.spec.metric]
+
+    @property
+    def modes(self) -> list[str]:
+        return self.spec.mode if isinstance(self.spec.mode, list) else [self.spec.mode]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
+    @property
+    def early_stopping(self) -> bool:
+        return self.spec.scheduler == "asha" and not self.multi_objective
+
+    @property
+    def schedule_metric(self) -> str:
+        if self.spec.schedule_metric:
+            return self.spec.schedule_metric
+        return self.metrics[0] if self.metrics[0] in EPOCH_METRICS else "knn_top1"
+
+    @property
+    def schedule_mode(self) -> str:
+        if self.schedule_metric == self.metrics[0]:
+            return self.modes[0]
+        return "min" if self.schedule_metric == "loss" else "max"
+
+    @property
+    def epochs(self) -> int:
+        return self.base.train.epochs
+
+    @property
+    def trials(self) -> int:
+        if self.spec.budget.trials:
+            return self.spec.budget.trials
+        return self.grid_size() if self.spec.sampler == "grid" else 10
+
+    def grid(self) -> dict[str, list[Any]]:
+        return {key: p.grid(key, self.source) for key, p in self.params.items()}
+
+    def grid_size(self) -> int:
+        return len(list(itertools.product(*self.grid().values())))
+
+    def trial_config(self, params: dict[str, Any]) -> Config:
+        """The base config with a trial's params applied (params absent by `when` are skipped)."""
+        return apply_overrides(self.base, dict(params))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "source": self.source, "space": self.spec.model_dump(mode="json"),
+                "base": config_to_dict(self.base)}
+
+
+def distribution(p: ParamSpec):
+    """The Optuna distribution of a param."""
+    import optuna
+
+    if p.type == "categorical":
+        return optuna.distributions.CategoricalDistribution(p.choices)
+    if p.type == "int":
+        return optuna.distributions.IntDistribution(int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
+    return optuna.distributions.FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+
+
+class DefineByRun:
+    """OptunaSearch's `space` callable: suggests each param whose `when` holds, in file order.
+
+    A plain object (not a closure) so Tune can pickle it into the experiment for --resume.
+    """
+
+    def __init__(self, params: dict[str, ParamSpec]):
+        self.params = params
+
+    def __call__(self, trial) -> None:
+        chosen: dict[str, Any] = {}
+        for key, p in self.params.items():
+            if p.active(chosen):
+                chosen[key] = _suggest(trial, key, p)
+
+
+def _suggest(trial, key: str, p: ParamSpec) -> Any:
+    if p.type == "categorical":
+        return trial.suggest_categorical(key, p.choices)
+    if p.type == "int":
+        return trial.suggest_int(key, int(p.low), int(p.high), step=int(p.step or 1), log=p.log)
+    return trial.suggest_float(key, p.low, p.high, step=p.step, log=p.log)
+
+
+def _read(path: Path) -> dict:
+    if not path.exists():
+        raise InputFileError(path, "search space file not found", fix="see search_spaces/*.yaml for examples")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise InputFileError(path, f"not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise InputFileError(path, "a search space is a mapping (params:, metric:, budget:, ...)")
+    return raw
+
+
+def _parse(raw: dict, source: str) -> SpaceFile:
+    try:
+        return SpaceFile.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after")) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (allowed: " + ", ".join(_allowed_keys(err["loc"])) + ")"
+        raise ConfigError(source, key, f"{msg}; got {err.get('input')!r}") from None
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model = SpaceFile
+    if loc and loc[0] == "params":
+        model = ParamSpec
+    elif loc and loc[0] in ("budget", "resources"):
+        model = Budget if loc[0] == "budget" else Resources
+    return list(model.model_fields)
+
+
+def _check_objectives(spec: SpaceFile, source: str) -> None:
+    metrics = spec.metric if isinstance(spec.metric, list) else [spec.metric]
+    modes = spec.mode if isinstance(spec.mode, list) else [spec.mode]
+    if len(metrics) != len(modes):
+        raise ConfigError(source, "mode", f"{len(metrics)} metrics but {len(modes)} modes; give one mode per metric")
+    if not metrics or len(set(metrics)) != len(metrics):
+        raise ConfigError(source, "metric", f"give one metric or a list of distinct metrics, got {metrics}")
+    known = set(EPOCH_METRICS) | set(COST_METRICS) | {f"eval/{p}" for p in spec.evaluate}
+    for metric in metrics + ([spec.schedule_metric] if spec.schedule_metric else []):
+        if metric in known or (metric.startswith("eval/semi_") and "semi" in spec.evaluate):
+            continue
+        hint = " (add the protocol to `evaluate:`)" if metric.startswith("eval/") else ""
+        raise ConfigError(source, "metric", f"unknown metric {metric!r}{hint}; known: {', '.join(sorted(known))}")
+    if spec.schedule_metric and spec.schedule_metric not in EPOCH_METRICS:
+        raise ConfigError(source, "schedule_metric", f"{spec.schedule_metric!r} is not reported every epoch; "
+                          f"choose one of {', '.join(EPOCH_METRICS)}")
+    if spec.sampler == "grid" and any(p.when for p in spec.params.values()):
+        raise ConfigError(source, "sampler", "grid does not combine with conditional (`when:`) params; use tpe or random")
+
+
+def _check_conditions(spec: SpaceFile, source: str) -> None:
+    order = list(spec.params)
+    for key, p in spec.params.items():
+        for other, wanted in p.when.items():
+            if other not in spec.params:
+                raise ConfigError(source, f"params.{key}.when", f"{other!r} is not a searched param")
+            if order.index(other) > order.index(key):
+                raise ConfigError(source, f"params.{key}.when", f"{other!r} must be listed before {key!r}")
+            target = spec.params[other]
+            allowed = wanted if isinstance(wanted, list) else [wanted]
+            if target.type == "categorical":
+                missing = [v for v in allowed if v not in target.choices]
+                if missing:
+                    raise ConfigError(source, f"params.{key}.when.{other}",
+                                      f"{missing} not among its choices {target.choices}")
+
+
+def _check_keys(spec: SpaceFile, base: Config, source: str) -> None:
+    """Apply each param's sample values (with its conditions met) to the base config."""
+    for key, p in spec.params.items():
+        condition = {other: (v[0] if isinstance(v, list) else v) for other, v in p.when.items()}
+        for value in p.samples():
+            try:
+                apply_overrides(base, {**condition, key: value})
+            except ConfigError as e:
+                raise ConfigError(source, f"params.{key}",
+                                  f"value {value!r} is rejected by the config: {e.key}: {e.problem}") from None
+
+
+def load_space(path: str | Path, overrides: list[str] = (), data: str | None = None,
+               trials: int | None = None) -> SearchSpace:
+    """Read and validate a search-space file; `overrides`/`data`/`trials` come from the command line."""
+    path = Path(path)
+    source = str(path)
+    raw = _read(path)
+    spec = _parse(raw, source)
+    if trials is not None:
+        spec.budget.trials = trials
+    _check_objectives(spec, source)
+    _check_conditions(spec, source)
+    base_raw = resolve_base(spec.base, path.resolve().parent)
+    fixed = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+             for k, v in spec.overrides.items()]
+    budget = {"train.epochs": spec.budget.epochs, "train.max_steps_per_epoch": spec.budget.max_steps_per_epoch}
+    fixed += [f"{k}={v}" for k, v in budget.items() if v is not None]
+    fixed += ["train.eval_every=1"]  # ASHA and the history need the kNN proxy every epoch
+    if data:
+        fixed.append(f"data.path={data}")
+    base = config_from_dict(base_raw, fixed + list(overrides), source)
+    _check_keys(spec, base, source)
+    if spec.sampler == "grid":
+        SearchSpace(spec.name or path.stem, source, spec, base).grid()  # steps present
+    if spec.scheduler == "asha" and spec.budget.grace_period > base.train.epochs:
+        raise ConfigError(source, "budget.grace_period",
+                          f"{spec.budget.grace_period} > epochs per trial ({base.train.epochs}); ASHA would never stop a trial")
+    return SearchSpace(spec.name or path.stem, source, spec, with_absolute_paths(base))

@@ -1,0 +1,192 @@
+"""What a search found, written atomically to `<run>/summary/`.
+
+- `summary.json` / `summary.md`: every trial (params, metrics, epochs run, whether ASHA stopped
+  it), the best trial (single objective: the best among trials that ran the whole budget, since
+  ASHA-stopped trials are measured after fewer epochs) or the Pareto front (multi-objective), the
+  parameter importances and the compute spent.
+- `best_config.yaml`: the full config of the best trial, ready for `asma pretrain`.
+- `history.png` (metric by trial in completion order, best so far; per-epoch curves of the ASHA
+  metric), `importances.png`, and `pareto.png` for multi-objective searches.
+
+Importances come from an Optuna study rebuilt from the results (fANOVA, Optuna's default).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asma.config.loading import config_to_dict
+from asma.data.atomic import atomic_directory, write_json_atomic
+from asma.search.space import SearchSpace, distribution
+
+
+def trial_rows(results, space: SearchSpace) -> list[dict]:
+    """One row per trial, in completion order."""
+    rows = []
+    for result in results:
+        m = result.metrics or {}
+        history = result.metrics_dataframe
+        curve = []
+        if history is not None and space.schedule_metric in history:
+            curve = [float(v) for v in history[space.schedule_metric].tolist() if v == v]
+        epochs = int(m.get("training_iteration", 0))
+        status = "error" if result.error else ("done" if epochs >= space.epochs else "stopped early")
+        rows.append({
+            "trial_id": m.get("trial_id") or Path(result.path).name.removeprefix("trial_"),
+            "status": status, "epochs": epochs, "params": dict(result.config or {}),
+            "metrics": {k: _number(m.get(k)) for k in dict.fromkeys(space.metrics + [space.schedule_metric])},
+            "time_s": round(float(m.get("time_total_s", 0.0)), 2), "finished_at": float(m.get("timestamp", 0)),
+            "curve": curve, "error": str(result.error).splitlines()[0] if result.error else None,
+        })
+    return sorted(rows, key=lambda r: r["finished_at"])
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _better(a: float, b: float, mode: str) -> bool:
+    return a > b if mode == "max" else a < b
+
+
+def best_trial(rows: list[dict], space: SearchSpace) -> dict | None:
+    metric, mode = space.metrics[0], space.modes[0]
+    scored = [r for r in rows if r["metrics"].get(metric) is not None]
+    full = [r for r in scored if r["status"] == "done"]
+    best = None
+    for row in full or scored:
+        if best is None or _better(row["metrics"][metric], best["metrics"][metric], mode):
+            best = row
+    return best
+
+
+def pareto_front(rows: list[dict], space: SearchSpace) -> list[dict]:
+    """Trials no other trial dominates (at least as good in every objective, better in one)."""
+    scored = [r for r in rows if all(r["metrics"].get(m) is not None for m in space.metrics)]
+
+    def dominates(a: dict, b: dict) -> bool:
+        pairs = [(a["metrics"][m], b["metrics"][m], mode) for m, mode in zip(space.metrics, space.modes)]
+        return all(x == y or _better(x, y, mode) for x, y, mode in pairs) and any(_better(x, y, mode) for x, y, mode in pairs)
+
+    front = [r for r in scored if not any(dominates(o, r) for o in scored if o is not r)]
+    return sorted(front, key=lambda r: r["metrics"][space.metrics[0]], reverse=space.modes[0] == "max")
+
+
+def importances(rows: list[dict], space: SearchSpace) -> tuple[dict[str, float], str]:
+    """(importance per param, note): fANOVA on an Optuna study rebuilt from the trials."""
+    import optuna
+
+    scored = [r for r in rows if all(r["metrics"].get(m) is not None for m in space.metrics)]
+    varied = [k for k in space.params if len({repr(r["params"].get(k)) for r in scored}) > 1]
+    if len(scored) < 3 or not varied:
+        return {}, f"not computed: needs at least 3 scored trials and a varied param (have {len(scored)})"
+    directions = ["maximize" if m == "max" else "minimize" for m in space.modes]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=directions)
+    for row in scored:
+        params = {k: v for k, v in row["params"].items() if k in space.params}
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions={k: distribution(space.params[k]) for k in params},
+            values=[row["metrics"][m] for m in space.metrics]))
+    target = (lambda t: t.values[0]) if space.multi_objective else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        found = optuna.importance.get_param_importances(study, target=target)
+    note = f"fANOVA over {len(scored)} trials, on {space.metrics[0]} (each trial's last reported value)"
+    return {k: round(float(v), 4) for k, v in found.items()}, note
+
+
+def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
+    """Write summary/ (replacing an older one in one rename); returns summary.json's content."""
+    rows = trial_rows(results, space)
+    best = best_trial(rows, space)
+    front = pareto_front(rows, space) if space.multi_objective else []
+    try:
+        found, note = importances(rows, space)
+    except (ValueError, RuntimeError) as e:  # e.g. every value equal: fANOVA has nothing to split
+        found, note = {}, f"not computed: {e}"
+    chosen = (front[0] if front else best)
+    summary = {
+        "name": space.name, "source": space.source, "metrics": space.metrics, "modes": space.modes,
+        "sampler": space.spec.sampler, "seed": space.spec.seed,
+        "scheduler": ("FIFO (multi-objective: no early stopping)" if space.multi_objective else
+                      "FIFO (no early stopping)" if not space.early_stopping else
+                      f"ASHA on {space.schedule_metric}, grace {space.spec.budget.grace_period}, "
+                     f"reduction {space.spec.budget.reduction_factor:g}"),
+        "epochs_per_trial": space.epochs,
+        "compute": {"trials": len(rows), "epochs": sum(r["epochs"] for r in rows),
+                    "trial_time_s": round(sum(r["time_s"] for r in rows), 2),
+                    "stopped_early": sum(r["status"] == "stopped early" for r in rows),
+                    "errors": sum(r["status"] == "error" for r in rows)},
+        "best": _public(best), "pareto": [_public(r) for r in front],
+        "importances": found, "importances_note": note,
+        "trials": [_public(r) for r in rows],
+    }
+    with atomic_directory(run_dir / "summary") as out:
+        write_json_atomic(out / "summary.json", summary)
+        (out / "summary.md").write_text(markdown(summary, space))
+        if chosen is not None:
+            cfg = space.trial_config(chosen["params"])
+            (out / "best_config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        from asma.search.plots import plot_history, plot_importances, plot_pareto
+
+        plot_history(rows, space, out / "history.png")
+        if found:
+            plot_importances(found, out / "importances.png")
+        if space.multi_objective:
+            plot_pareto(rows, front, space, out / "pareto.png")
+    return summary
+
+
+def _public(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    return {k: v for k, v in row.items() if k not in ("finished_at",)}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown(summary: dict, space: SearchSpace, top: int = 10) -> str:
+    metric, mode = space.metrics[0], space.modes[0]
+    lines = [f"# Search `{summary['name']}`", "",
+             f"{summary['compute']['trials']} trials x up to {summary['epochs_per_trial']} epochs "
+             f"({summary['compute']['epochs']} epochs run, {summary['compute']['stopped_early']} stopped early, "
+             f"{summary['compute']['errors']} failed); sampler {summary['sampler']} (seed {summary['seed']}); "
+             f"{summary['scheduler']}. Objective: " +
+             ", ".join(f"{m} ({d})" for m, d in zip(space.metrics, space.modes)) + ".", ""]
+    best = summary["best"]
+    if summary["pareto"]:
+        lines += ["## Pareto front", "", _table(summary["pareto"], space), ""]
+    elif best:
+        lines += ["## Best trial", "", f"`{best['trial_id']}`: {metric} = {_fmt(best['metrics'][metric])} "
+                  f"after {best['epochs']} epochs (config: summary/best_config.yaml)", ""]
+        lines += [f"- `{k}`: {_fmt(v)}" for k, v in best["params"].items()] + [""]
+    ranked = [t for t in summary["trials"] if t["metrics"].get(metric) is not None]
+    ranked.sort(key=lambda t: t["metrics"][metric], reverse=mode == "max")
+    lines += [f"## Top {min(top, len(ranked))} by {metric}", "", _table(ranked[:top], space), ""]
+    lines += ["## Parameter importances", "", summary["importances_note"], ""]
+    lines += [f"| param | importance |\n| --- | --- |"] if summary["importances"] else []
+    lines += [f"| `{k}` | {v:.3f} |" for k, v in summary["importances"].items()]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _table(rows: list[dict], space: SearchSpace) -> str:
+    metrics = list(dict.fromkeys(space.metrics))
+    head = ["trial", "status", "epochs", *metrics, *space.params]
+    out = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        cells = [r["trial_id"], r["status"], str(r["epochs"]), *[_fmt(r["metrics"].get(m)) for m in metrics],
+                 *[_fmt(r["params"].get(k, "-")) for k in space.params]]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)

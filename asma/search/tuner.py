@@ -1,0 +1,263 @@
+"""Run a search: a Ray Tune `Tuner` with OptunaSearch (seeded), a concurrency limit, ASHA; resumable.
+
+The run folder `<out_dir>/tune/<name>/` holds `space.json` (the validated space and base config),
+`budget.json` (the trial budget, raised by `--trials` on `--resume`), `experiment/` (Tune's
+experiment: trials, checkpoints, the searcher's state) and `summary/` (asma.search.summary).
+
+Resume: `Tuner.restore(experiment, resume_errored=True)` brings back the Optuna study, every
+finished trial (never re-run) and each unfinished trial's last epoch checkpoint. The trial budget
+lives in `budget.json` and is read again on restore (`TrialBudget`), so a resumed search may also
+run more trials than the first call asked for.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from asma.config.loading import config_to_dict
+from asma.data.atomic import write_json_atomic
+from asma.errors import AsmaError
+from asma.ray_session import check_schedulable, init_ray
+from asma.search.space import DefineByRun, SearchSpace
+from asma.search.trial import search_trial
+
+try:  # the classes below subclass Ray's; keep the module importable without Ray
+    from ray.tune import Callback
+    from ray.tune.search import SearchGenerator
+    from ray.tune.search.optuna import OptunaSearch
+except ImportError:  # pragma: no cover - ray is a dependency
+    Callback = SearchGenerator = OptunaSearch = object
+
+EXPERIMENT = "experiment"
+
+
+def search_dir(space: SearchSpace) -> Path:
+    return (Path(space.base.out_dir) / "tune" / space.name).expanduser().resolve()
+
+
+class FinalMetricOptunaSearch(OptunaSearch):
+    """OptunaSearch that accepts epoch reports without the searched metric.
+
+    A metric from `evaluate:` (eval/linear) only comes with the last epoch; ASHA stops trials on
+    the per-epoch kNN proxy meanwhile. A trial stopped before its last epoch is told to Optuna as
+    pruned (no value), which is what it is.
+    """
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if isinstance(self.metric, list) or self.metric in result:
+            super().on_trial_result(trial_id, result)
+
+
+class TrialBudget(SearchGenerator):
+    """Tune's search generator with its trial budget read from `budget.json` on restore."""
+
+    def __init__(self, searcher, budget_file: str):
+        super().__init__(searcher)
+        self.budget_file = budget_file
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        self._total_samples = int(json.loads(Path(self.budget_file).read_text())["trials"])
+        self._finished = False  # an interrupted search was marked finished; resume means go on
+
+
+def make_sampler(space: SearchSpace):
+    import optuna
+
+    seed = space.spec.seed
+    if space.spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if space.spec.sampler == "grid":
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    if space.spec.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    with warnings.catch_warnings():  # multivariate/group are "experimental" in Optuna, stable in use since 2.x
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True,
+                                          group=any(p.when for p in space.params.values()))
+
+
+def make_scheduler(space: SearchSpace):
+    """ASHA on the per-epoch metric; FIFO for multi-objective searches (Tune's schedulers take one metric)."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if not space.early_stopping:
+        return FIFOScheduler()
+    b = space.spec.budget
+    return ASHAScheduler(metric=space.schedule_metric, mode=space.schedule_mode, time_attr="training_iteration",
+                         max_t=space.epochs, grace_period=b.grace_period, reduction_factor=b.reduction_factor)
+
+
+def trial_dirname(trial) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def run_spec(space: SearchSpace) -> dict:
+    """What every trial needs, as plain data (shipped to the trial processes)."""
+    r = space.spec.resources
+    return {"name": space.name, "base": config_to_dict(space.base), "evaluate": list(space.spec.evaluate),
+            "workers": r.workers, "cpus": r.cpus, "gpus": r.gpus}
+
+
+def trainable(space: SearchSpace):
+    from ray import tune
+
+    r = space.spec.resources
+    fn = tune.with_parameters(search_trial, run=run_spec(space))
+    if r.workers > 1:
+        # The TorchTrainer's workers hold the CPUs; the trial itself only coordinates, so it asks for
+        # no CPU (a bundle must not be empty: a little memory stands in).
+        return tune.with_resources(fn, {"cpu": 0, "memory": 64 * 1024**2})
+    return tune.with_resources(fn, {"cpu": r.cpus, "gpu": r.gpus})
+
+
+def check_resume(space: SearchSpace, run_dir: Path) -> None:
+    """--resume continues the same search: the space and base config must not have changed."""
+    saved = json.loads((run_dir / "space.json").read_text())
+    now = space.to_dict()
+    for part in ("space", "base"):
+        old, new = dict(saved[part]), dict(now[part])
+        if part == "space":
+            old["budget"] = {**old["budget"], "trials": None}
+            new["budget"] = {**new["budget"], "trials": None}
+        if old != new:
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise AsmaError(f"{run_dir / 'space.json'}: the search was started with a different {part} "
+                            f"({', '.join(changed)} changed); resume with the same file and --set values, "
+                            "or start a new search with --set name=... / another out_dir")
+
+
+@dataclass
+class SearchOutcome:
+    run_dir: Path
+    results: object  # ray.tune.ResultGrid
+    resumed: bool
+
+
+def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, address: str | None = None,
+               console: Console | None = None, num_cpus: int | None = None) -> SearchOutcome:
+    """Run (or resume) the search; returns Tune's result grid and the run folder."""
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+
+    console = console or Console()
+    run_dir = search_dir(space)
+    experiment = run_dir / EXPERIMENT
+    restoring = resume and tune.Tuner.can_restore(str(experiment))
+    if restoring:
+        check_resume(space, run_dir)
+    elif (run_dir / "space.json").exists() and experiment.exists():
+        raise AsmaError(f"{run_dir} already holds a search; pass --resume to continue it, or start a new one "
+                        "with --set name=... (or remove the folder)")
+    write_json_atomic(run_dir / "space.json", space.to_dict())
+    write_json_atomic(run_dir / "budget.json", {"trials": space.trials})
+    from asma.training.data import open_dataset
+
+    open_dataset(space.base.data)  # generate the synthetic set once here, not in every trial at once
+    init_ray(address, num_cpus=num_cpus)
+    r = space.spec.resources
+    check_schedulable({"CPU": r.cpus, "GPU": r.gpus}, f"{space.source}: resources (one trial or worker)")
+    # a short epoch checkpoints faster than Tune snapshots the experiment; the warning is noise here
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    _describe(space, concurrency, console, restoring)
+    train_fn = trainable(space)
+    with SearchProgress(console, space.trials, space.epochs):
+        if restoring:
+            tuner = tune.Tuner.restore(str(experiment), train_fn, resume_unfinished=True, resume_errored=True)
+        else:
+            searcher = FinalMetricOptunaSearch(
+                space=DefineByRun(space.params), metric=space.metrics if space.multi_objective else space.metrics[0],
+                mode=space.modes if space.multi_objective else space.modes[0], sampler=make_sampler(space))
+            search_alg = TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrency),
+                                     str(run_dir / "budget.json"))
+            tuner = tune.Tuner(
+                train_fn,
+                tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=make_scheduler(space),
+                                            num_samples=space.trials, trial_dirname_creator=trial_dirname),
+                run_config=tune.RunConfig(
+                    name=EXPERIMENT, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback()],
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    failure_config=tune.FailureConfig(max_failures=max(0, space.base.ray.max_failures))),
+            )
+        results = tuner.fit()
+    return SearchOutcome(run_dir, results, restoring)
+
+
+def _describe(space: SearchSpace, concurrency: int, console: Console, restoring: bool) -> None:
+    b = space.spec.budget
+    goal = ", ".join(f"{m} ({mode})" for m, mode in zip(space.metrics, space.modes))
+    if space.multi_objective:
+        stop = ("FIFO scheduling, no early stopping: Tune's schedulers take one metric, so ASHA is off "
+                "for this multi-objective search")
+    elif not space.early_stopping:
+        stop = "FIFO scheduling, no early stopping (scheduler: fifo)"
+    else:
+        stop = (f"ASHA on {space.schedule_metric} (grace {b.grace_period} epochs, reduction factor "
+                f"{b.reduction_factor:g})")
+    verb = "resuming" if restoring else "searching"
+    console.print(f"{verb} [bold]{space.name}[/]: {space.trials} trials x {space.epochs} epochs, {concurrency} at a time, "
+                  f"{space.spec.sampler} sampler (seed {space.spec.seed}) on {goal}; {stop}; folder {search_dir(space)}",
+                  highlight=False)
+
+
+class SearchProgress:
+    """A rich progress bar over the search's epochs; a line per finished trial."""
+
+    def __init__(self, console: Console, trials: int, epochs: int):
+        self.epochs = epochs
+        self.seen: dict[str, int] = {}
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("epochs (at most)"), TimeElapsedColumn(), console=console)
+        self.task = self.progress.add_task("starting trials", total=trials * epochs)
+
+    def __enter__(self) -> "SearchProgress":
+        self.progress.start()
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _ACTIVE.remove(self)
+        self.progress.stop()
+
+    def result(self, trial_id: str, result: dict) -> None:
+        epoch = int(result.get("training_iteration", 0))
+        step = max(0, epoch - self.seen.get(trial_id, 0))
+        self.seen[trial_id] = max(epoch, self.seen.get(trial_id, 0))
+        knn = f" kNN {result['knn_top1']:.1f}%" if "knn_top1" in result else ""
+        self.progress.update(self.task, advance=step, description=f"{trial_id} epoch {epoch}{knn}")
+
+    def complete(self, trial_id: str, result: dict | None) -> None:
+        epoch = self.seen.get(trial_id, 0)
+        if epoch < self.epochs:  # stopped early: its remaining epochs will never run
+            self.progress.update(self.task, advance=self.epochs - epoch)
+        how = "done" if epoch >= self.epochs else f"stopped by ASHA after {epoch} epochs"
+        knn = f"  kNN top-1 {result['knn_top1']:.1f}%" if result and "knn_top1" in result else ""
+        self.progress.console.print(f"[green]{how}[/] {trial_id}{knn}", highlight=False)
+
+    def error(self, trial_id: str, where: str) -> None:
+        self.progress.console.print(f"[red]failed[/] {trial_id} (see {where}/error.txt)", highlight=False)
+
+
+# Tune pickles callbacks into the experiment (for restore): the callback holds no state and
+# forwards to the progress bar of this driver process.
+_ACTIVE: list[SearchProgress] = []
+
+
+class ProgressCallback(Callback):
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if _ACTIVE:
+            _ACTIVE[-1].result(trial.trial_id, result)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        if _ACTIVE:
+            _ACTIVE[-1].complete(trial.trial_id, trial.last_result)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        if _ACTIVE:
+            _ACTIVE[-1].error(trial.trial_id, trial.local_path)

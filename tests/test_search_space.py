@@ -1,0 +1,139 @@
+"""Search-space files: validation before any trial, Optuna's define-by-run, best trial and Pareto front."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from asma.cli.main import main
+from asma.errors import ConfigError
+from asma.search.space import DefineByRun, load_space
+from asma.search.summary import best_trial, pareto_front
+
+SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
+A = "masking.specs.a.joints"
+
+
+def write_space(tmp_path: Path, **changes) -> Path:
+    raw = {"base": "smoke", "overrides": {"out_dir": str(tmp_path / "runs")},
+           "params": {f"{A}.ratio": {"type": "float", "low": 0.1, "high": 0.5}},
+           "budget": {"trials": 3, "epochs": 2}}
+    raw.update(changes)
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("name", ["masking", "alignment", "student", "full"])
+def test_shipped_spaces_load(name):
+    space = load_space(SPACES / f"{name}.yaml")
+    assert space.base.train.eval_every == 1  # ASHA and the history need kNN every epoch
+    assert space.params and space.trials >= 1
+
+
+def test_budget_and_cli_values_reach_the_base_config(tmp_path):
+    space = load_space(write_space(tmp_path), ["train.batch_size=16"], data="synthetic", trials=7)
+    assert (space.epochs, space.trials, space.base.train.batch_size) == (2, 7, 16)
+    assert Path(space.base.out_dir).is_absolute()  # trials run in their own folders
+
+
+@pytest.mark.parametrize("param, key, words", [
+    ({f"{A}.ratio": {"type": "float", "low": 0.5, "high": 0.1}}, f"params.{A}.ratio", "low (0.5) > high (0.1)"),
+    ({f"{A}.mode": {"type": "categorical", "choices": []}}, f"params.{A}.mode", "non-empty `choices`"),
+    ({f"{A}.ratio": {"type": "uniform", "low": 0, "high": 1}}, f"params.{A}.ratio.type", "float"),
+    ({f"{A}.ratioo": {"type": "float", "low": 0.1, "high": 0.5}}, f"params.{A}.ratioo", "unknown key"),
+    ({f"{A}.ratio": {"type": "float", "low": 0.1, "high": 1.5}}, f"params.{A}.ratio", "less than 1"),
+    ({f"{A}.mode": {"type": "categorical", "choices": ["degree", "sideways"]}}, f"params.{A}.mode", "sideways"),
+    ({f"{A}.degree_power": {"type": "float", "low": 1, "high": 2, "when": {f"{A}.mode": "degree"}}},
+     f"params.{A}.degree_power.when", "not a searched param"),
+])
+def test_bad_params_name_the_file_and_key(tmp_path, param, key, words):
+    path = write_space(tmp_path, params=param)
+    with pytest.raises(ConfigError) as err:
+        load_space(path)
+    assert err.value.source == str(path)
+    assert err.value.key == key
+    assert words in str(err.value)
+
+
+def test_condition_must_name_an_earlier_param_and_one_of_its_choices(tmp_path):
+    power = {"type": "float", "low": 1, "high": 2, "when": {f"{A}.mode": "degree"}}
+    mode = {"type": "categorical", "choices": ["degree", "threshold"]}
+    with pytest.raises(ConfigError, match="must be listed before"):
+        load_space(write_space(tmp_path, params={f"{A}.degree_power": power, f"{A}.mode": mode}))
+    power["when"] = {f"{A}.mode": "csm"}
+    with pytest.raises(ConfigError, match="not among its choices"):
+        load_space(write_space(tmp_path, params={f"{A}.mode": mode, f"{A}.degree_power": power}))
+
+
+@pytest.mark.parametrize("changes, key", [
+    ({"metric": "knn_top2"}, "metric"),
+    ({"metric": "eval/linear"}, "metric"),  # needs evaluate: [linear]
+    ({"metric": ["knn_top1", "encoder_params"], "mode": "max"}, "mode"),
+    ({"sampler": "grid"}, f"params.{A}.ratio"),  # a float without step has no grid
+    ({"budget": {"trials": 3, "epochs": 2, "grace_period": 3}}, "budget.grace_period"),
+    ({"budget": {"trials": 0}}, "budget.trials"),
+])
+def test_bad_objectives_and_budgets(tmp_path, changes, key):
+    with pytest.raises(ConfigError) as err:
+        load_space(write_space(tmp_path, **changes))
+    assert err.value.key == key
+
+
+def test_grid_enumerates_steps_and_choices(tmp_path):
+    params = {f"{A}.ratio": {"type": "float", "low": 0.1, "high": 0.5, "step": 0.2},
+              "encoder.depth": {"type": "int", "low": 2, "high": 4},
+              f"{A}.mode": {"type": "categorical", "choices": ["degree", "threshold"]}}
+    space = load_space(write_space(tmp_path, params=params, sampler="grid", budget={"epochs": 2}))
+    assert space.grid()[f"{A}.ratio"] == [0.1, 0.3, 0.5]
+    assert space.grid_size() == 3 * 3 * 2 == space.trials
+
+
+def test_define_by_run_suggests_conditional_params_only_when_their_condition_holds():
+    space = load_space(SPACES / "masking.yaml")
+
+    def sample(seed: int) -> list[dict]:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), direction="maximize")
+        study.optimize(lambda t: DefineByRun(space.params)(t) or 0.0, n_trials=25)
+        return [t.params for t in study.trials]
+
+    trials = sample(3)
+    for params in trials:
+        for view in "ab":
+            mode = params[f"masking.specs.{view}.joints.mode"]
+            assert (f"masking.specs.{view}.joints.degree_power" in params) == (mode == "degree")
+            assert (f"masking.specs.{view}.joints.degree_threshold" in params) == (mode == "threshold")
+            assert 0.12 <= params[f"masking.specs.{view}.joints.ratio"] <= 0.6
+        space.trial_config(params)  # every suggestion is a valid config
+    assert {p["masking.specs.a.joints.mode"] for p in trials} == {"degree", "threshold"}
+    assert sample(3) == trials  # seeded
+
+
+def _row(trial_id, status, **metrics):
+    return {"trial_id": trial_id, "status": status, "epochs": 3, "params": {}, "metrics": metrics}
+
+
+def test_best_trial_prefers_full_budget_trials(tmp_path):
+    space = load_space(write_space(tmp_path))
+    rows = [_row("a", "stopped early", knn_top1=90.0), _row("b", "done", knn_top1=60.0),
+            _row("c", "done", knn_top1=70.0), _row("d", "error", knn_top1=None)]
+    assert best_trial(rows, space)["trial_id"] == "c"
+
+
+def test_pareto_front_keeps_only_non_dominated_trials(tmp_path):
+    space = load_space(write_space(tmp_path, metric=["knn_top1", "encoder_params"], mode=["max", "min"]))
+    rows = [_row("small", "done", knn_top1=50.0, encoder_params=1e3),
+            _row("big", "done", knn_top1=80.0, encoder_params=1e5),
+            _row("worse", "done", knn_top1=49.0, encoder_params=2e3),   # dominated by small
+            _row("same", "done", knn_top1=80.0, encoder_params=2e5),    # dominated by big
+            _row("mid", "done", knn_top1=60.0, encoder_params=1e4)]
+    assert [r["trial_id"] for r in pareto_front(rows, space)] == ["big", "mid", "small"]
+
+
+def test_cli_reports_a_bad_space_before_starting_ray(tmp_path, capsys):
+    path = write_space(tmp_path, params={f"{A}.ratio": {"type": "float", "low": 0.9, "high": 0.1}})
+    assert main(["tune", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err.replace("\n", "") and f"params.{A}.ratio" in err.replace("\n", "")

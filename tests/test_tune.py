@@ -1,0 +1,122 @@
+"""`asma tune` end to end on a local Ray: Optuna proposes, ASHA stops trials, results survive a resume."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.console import Console
+
+from asma.search.space import load_space
+from asma.search.summary import write_summary
+from asma.search.tuner import run_search
+
+pytestmark = pytest.mark.slow
+
+
+def space_file(tmp_path: Path, cache: Path, **changes) -> Path:
+    raw = {
+        "base": "smoke",
+        # one step per epoch and a small batch: each epoch is its kNN proxy plus a step
+        "overrides": {"out_dir": str(tmp_path / "runs"), "data.cache_dir": str(cache), "train.batch_size": 16,
+                      "train.max_steps_per_epoch": 1},
+        "params": {
+            "masking.specs.a.joints.ratio": {"type": "float", "low": 0.1, "high": 0.6},
+            "masking.specs.a.joints.mode": {"type": "categorical", "choices": ["degree", "threshold"]},
+            "masking.specs.a.joints.degree_power": {"type": "float", "low": 0.5, "high": 4.0, "log": True,
+                                                    "when": {"masking.specs.a.joints.mode": "degree"}},
+            "optim.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        },
+        "budget": {"trials": 6, "epochs": 3, "grace_period": 1, "reduction_factor": 3},
+        "seed": 7,
+    }
+    raw.update(changes)
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("synthetic_cache")
+
+
+def trial_reports(run_dir: Path) -> dict[str, int]:
+    """{trial folder: number of results it reported} from Tune's result.json files."""
+    return {p.parent.name: len(p.read_text().splitlines()) for p in (run_dir / "experiment").glob("trial_*/result.json")}
+
+
+def test_search_proposes_stops_early_and_writes_results(ray_session, tmp_path, cache):
+    space = load_space(space_file(tmp_path, cache))
+    outcome = run_search(space, concurrency=2, console=Console(quiet=True))
+    summary = write_summary(outcome.results, space, outcome.run_dir)
+
+    trials = summary["trials"]
+    assert len(trials) == 6 and summary["compute"]["errors"] == 0
+    # Optuna proposed distinct configs, each with its condition respected
+    assert len({json.dumps(t["params"], sort_keys=True) for t in trials}) == 6
+    for t in trials:
+        assert ("masking.specs.a.joints.degree_power" in t["params"]) == (t["params"]["masking.specs.a.joints.mode"] == "degree")
+    # ASHA (grace 1, factor 3: a rung at epoch 1 keeps the top third) stopped trials before epoch 3
+    stopped = [t for t in trials if t["status"] == "stopped early"]
+    assert stopped and all(t["epochs"] < 3 for t in stopped)
+    assert any(t["epochs"] == 3 for t in trials)
+    assert summary["compute"]["epochs"] == sum(t["epochs"] for t in trials) < 6 * 3
+    # the best trial ran the whole budget, and its config is the base with its params
+    best = summary["best"]
+    assert best["status"] == "done"
+    assert best["metrics"]["knn_top1"] == max(t["metrics"]["knn_top1"] for t in trials if t["status"] == "done")
+    cfg = yaml.safe_load((outcome.run_dir / "summary" / "best_config.yaml").read_text())
+    assert cfg["masking"]["specs"]["a"]["joints"]["ratio"] == pytest.approx(best["params"]["masking.specs.a.joints.ratio"])
+    for name in ("summary.md", "summary.json", "history.png", "importances.png"):
+        assert (outcome.run_dir / "summary" / name).stat().st_size > 0
+    assert set(summary["importances"]) <= set(space.params)
+
+
+def test_resume_to_a_larger_budget_repeats_no_finished_trial(ray_session, tmp_path, cache):
+    path = space_file(tmp_path, cache, budget={"trials": 2, "epochs": 2}, scheduler="fifo")
+    first = run_search(load_space(path), concurrency=2, console=Console(quiet=True))
+    before = trial_reports(first.run_dir)
+    assert sorted(before.values()) == [2, 2]
+    texts = {name: (first.run_dir / "experiment" / name / "result.json").read_text() for name in before}
+
+    with pytest.raises(Exception, match="--resume"):  # the same search again without --resume is refused
+        run_search(load_space(path), console=Console(quiet=True))
+    again = run_search(load_space(path, trials=4), resume=True, concurrency=2, console=Console(quiet=True))
+    after = trial_reports(again.run_dir)
+    assert again.resumed and len(after) == 4 and set(before) < set(after)
+    for name in before:  # finished trials are kept as they were, not run again
+        assert after[name] == before[name]
+        assert (again.run_dir / "experiment" / name / "result.json").read_text() == texts[name]
+    assert all(n == 2 for n in after.values())
+    summary = write_summary(again.results, load_space(path, trials=4), again.run_dir)
+    assert len(summary["trials"]) == 4
+
+
+def test_multi_objective_search_runs_fifo_and_writes_a_pareto_front(ray_session, tmp_path, cache):
+    params = {"encoder.base_channels": {"type": "categorical", "choices": [4, 8, 16]},
+              "encoder.depth": {"type": "int", "low": 2, "high": 4}}
+    space = load_space(space_file(tmp_path, cache, params=params, metric=["knn_top1", "encoder_params"],
+                                  mode=["max", "min"], budget={"trials": 3, "epochs": 1}))
+    outcome = run_search(space, concurrency=2, console=Console(quiet=True))
+    summary = write_summary(outcome.results, space, outcome.run_dir)
+    assert summary["scheduler"].startswith("FIFO") and summary["compute"]["stopped_early"] == 0
+    sizes = {t["trial_id"]: t["metrics"]["encoder_params"] for t in summary["trials"]}
+    assert all(s > 0 for s in sizes.values())
+    front = summary["pareto"]
+    assert front and min(sizes.values()) in [t["metrics"]["encoder_params"] for t in front]
+    assert (outcome.run_dir / "summary" / "pareto.png").stat().st_size > 0
+
+
+def test_a_trial_with_two_workers_launches_a_torch_trainer_inside_the_trial(ray_session, tmp_path, cache):
+    params = {"masking.specs.a.joints.ratio": {"type": "float", "low": 0.1, "high": 0.6}}
+    space = load_space(space_file(tmp_path, cache, params=params, scheduler="fifo", budget={"trials": 1, "epochs": 2},
+                                  resources={"cpus": 1, "gpus": 0, "workers": 2}))
+    outcome = run_search(space, concurrency=1, console=Console(quiet=True))
+    (result,) = list(outcome.results)
+    assert result.error is None and result.metrics["workers"] == 2
+    assert result.metrics["training_iteration"] == 2 and result.metrics["encoder_params"] > 0
+    trial_dir = Path(result.path)
+    assert (trial_dir / "ray_train" / "train").is_dir()  # the TorchTrainer's storage lives in the trial
+    assert len((trial_dir / "train" / "metrics.jsonl").read_text().splitlines()) == 2
