@@ -1,0 +1,101 @@
+"""The evaluation step of an ablation run: the study's protocols on the pretrained encoders.
+
+`knn` is the loop's own last-epoch proxy (weighted kNN on the frozen features, no second pass);
+the others run through `asma.evaluation.protocols.run_protocols`, whose full record is kept in
+`<study dir>/evals/<run>.json`. Each protocol gives the report one column of top-1 accuracy (%);
+`semi` gives one per labelled fraction (`semi_1%`, `semi_10%`), `random_init` is the linear
+probe of randomly initialised encoders of the same config (the floor of the table), and `distill`
+distils the run into the config's student (`asma.training.distill.distill_run`, with the from-scratch
+baseline): columns `teacher_linear`, `student_distilled`, `student_scratch`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from pathlib import Path
+
+from asma.config.loading import apply_overrides, config_to_dict
+from asma.config.schema import Config
+from asma.errors import ConfigError
+from asma.models.pretrainer import MaskedPretrainer
+from asma.training.data import RunData
+from asma.training.loop import proxy_knn
+from asma.training.runtime import save_checkpoint_file
+
+LOOP_PROTOCOLS = ("knn",)
+
+
+def protocols_available() -> bool:
+    return importlib.util.find_spec("asma.evaluation.protocols") is not None
+
+
+def check_protocols(protocols: list[str], source: str) -> None:
+    """Fail before any run when a study asks for protocols this installation cannot run."""
+    missing = [p for p in protocols if p not in LOOP_PROTOCOLS]
+    if missing and not protocols_available():
+        raise ConfigError(source, "protocols", f"{missing} need asma.evaluation.protocols, which is not "
+                          f"installed; use protocols: [knn] (the pretraining loop's kNN proxy)")
+
+
+def semi_column(fraction: str | float) -> str:
+    return f"semi_{float(fraction) * 100:g}%"
+
+
+def columns_of_record(record: dict) -> dict[str, float]:
+    """{column: top-1} from a run_protocols record."""
+    out: dict[str, float] = {}
+    for name, result in record["protocols"].items():
+        if name == "semi":
+            out.update({semi_column(f): float(r["top1"]) for f, r in result["fractions"].items()})
+        else:
+            out[name] = float(result["top1"])
+    return out
+
+
+def evaluate_run(cfg: Config, data: RunData, model: MaskedPretrainer, protocols: list[str],
+                 final_metrics: dict, device, eval_path: Path) -> dict[str, float]:
+    """{column: top-1 %} for the study's protocols, in the study's order."""
+    results: dict[str, float] = {}
+    others = [p for p in protocols if p not in (*LOOP_PROTOCOLS, "random_init", "distill")]
+    if others:
+        from asma.evaluation.protocols import EncoderSource, run_protocols
+
+        source = EncoderSource(model.encoders(), f"ablation run {cfg.name}", eval_path.parent, cfg.train.epochs)
+        record = run_protocols(cfg, source, data, others, console=None, out=eval_path)
+        results.update(columns_of_record({"protocols": {p: record["protocols"][p] for p in others}}))
+    if "random_init" in protocols:
+        from asma.evaluation.protocols import EncoderSource, random_encoders, run_protocols
+
+        source = EncoderSource(random_encoders(cfg, data), "random-init", eval_path.parent)
+        record = run_protocols(cfg, source, data, ["linear"], console=None,
+                               out=eval_path.with_name(f"{eval_path.stem}.random_init.json"))
+        results["random_init"] = float(record["protocols"]["linear"]["top1"])
+    if "distill" in protocols:
+        results.update(distill_columns(cfg, model, eval_path))
+    if "knn" in protocols:
+        if "knn_top1" not in final_metrics:  # resumed after the last epoch: compute it again
+            final_metrics = {**final_metrics, **proxy_knn(model, data, cfg, device)}
+        results["knn"] = float(final_metrics["knn_top1"])
+    order = {p: i for i, p in enumerate(protocols)}
+    return dict(sorted(results.items(), key=lambda kv: order.get(_protocol_of(kv[0]), 0)))
+
+
+def _protocol_of(column: str) -> str:
+    if column.startswith("semi_"):
+        return "semi"
+    return "distill" if column.startswith(("teacher_", "student_")) else column
+
+
+def distill_columns(cfg: Config, model: MaskedPretrainer, eval_path: Path) -> dict[str, float]:
+    """Distil the pretrained model (saved as a teacher checkpoint for `distill_run`) into the student."""
+    from asma.training.distill import distill_run
+
+    only_heads = apply_overrides(cfg, {"eval.protocols": []})  # the student's own probes are not columns
+    with tempfile.TemporaryDirectory() as tmp:
+        teacher = Path(tmp) / "teacher.pt"
+        save_checkpoint_file({"epoch": cfg.train.epochs, "model": model.state_dict(),
+                              "config": config_to_dict(cfg)}, teacher)
+        record = distill_run(only_heads, teacher, out=eval_path.with_name(f"{eval_path.stem}.student"), baseline=True)
+    return {"teacher_linear": float(record["teacher"]["linear"]["top1"]),
+            "student_distilled": float(record["student"]["head"]["top1"]),
+            "student_scratch": float(record["scratch"]["head"]["top1"])}

@@ -1,0 +1,236 @@
+"""Run a study: every variant x seed x data set as a Ray Tune trial, in a grid; resumable.
+
+The run folder `<out_dir>/ablations/<study>/` holds `study.json` (what the report needs),
+`runs/<variant>__<dataset>__seed<k>.json` (one per finished run, written by its trial), `tune/`
+(Tune's experiment, for --resume) and the report. Finished runs are never repeated: the runner
+only schedules runs without a result file, and `--resume` also continues interrupted trials from
+their last epoch checkpoint (`Tuner.restore(..., resume_errored=True)`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ray.tune import Callback
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from asma.ablation.evaluate import check_protocols
+from asma.ablation.study import RunSpec, Study
+from asma.ablation.trial import ablation_trial
+from asma.config.loading import config_from_dict, config_to_dict
+from asma.data.atomic import write_json_atomic
+from asma.errors import AsmaError, ConfigError
+from asma.ray_session import check_schedulable, init_ray
+
+TUNE_NAME = "tune"
+
+
+def study_dir(study: Study, out_dir: str | Path | None = None) -> Path:
+    return (Path(out_dir or study.base["out_dir"]) / "ablations" / study.name).expanduser().resolve()
+
+
+def result_path(run_dir: Path, run: RunSpec) -> Path:
+    return run_dir / "runs" / f"{run.run_id}.json"
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
+    """Every run's spec for the trials (config as a dict, where to write the result)."""
+    specs = {}
+    for run in study.runs():
+        cfg = study.config_for(run)
+        specs[run.run_id] = {
+            "run": run.run_id, "variant": run.variant, "dataset": run.dataset, "seed": run.seed,
+            "split": cfg.data.split, "config": config_to_dict(cfg), "protocols": study.protocols,
+            "result_path": str(result_path(run_dir, run)),
+        }
+    return specs
+
+
+def finished_runs(specs: dict[str, dict]) -> set[str]:
+    """Runs whose result file exists; one made with another config is an error, not a silent reuse."""
+    done = set()
+    for run_id, spec in specs.items():
+        path = Path(spec["result_path"])
+        if not path.exists():
+            continue
+        try:
+            old = json.loads(path.read_text())["config"]
+        except (json.JSONDecodeError, KeyError):
+            raise AsmaError(f"{path}: not a run result; delete it to re-run {run_id}") from None
+        changed = [k for k in _changed_keys(old, spec["config"]) if not k.startswith("out_dir")]
+        if changed:
+            raise AsmaError(f"{path} was made with a different config ({', '.join(changed[:5])}); "
+                            "delete it to re-run, or run the study into another --out folder")
+        done.add(run_id)
+    return done
+
+
+def prepare_data(specs: dict[str, dict]) -> None:
+    """Open (and generate once, for 'synthetic') each data set before trials start, checking splits."""
+    from asma.training.data import open_dataset
+
+    seen = set()
+    for spec in specs.values():
+        cfg = config_from_dict(spec["config"], source=f"run {spec['run']}")
+        key = json.dumps(cfg.data.model_dump(), sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        dataset = open_dataset(cfg.data)
+        dataset.split_indices(cfg.data.split, cfg.data.train_part)
+        dataset.split_indices(cfg.data.split, cfg.data.test_part)
+
+
+@dataclass
+class StudyOutcome:
+    run_dir: Path
+    finished: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = False,
+              address: str | None = None, concurrency: int | None = None,
+              console: Console | None = None, num_cpus: int | None = None) -> StudyOutcome:
+    """Run every unfinished run of `study` on Ray; returns what finished, was skipped, failed."""
+    console = console or Console()
+    check_protocols(study.protocols, study.source)
+    run_dir = study_dir(study, out_dir)
+    specs = run_specs(study, run_dir)
+    if out_dir is not None:
+        for spec in specs.values():
+            spec["config"]["out_dir"] = str(run_dir.parent.parent)
+    if concurrency is not None and concurrency < 1:
+        raise ConfigError("--concurrency", "concurrency", f"needs at least 1 trial at a time, got {concurrency}")
+    done = finished_runs(specs)
+    write_json_atomic(run_dir / "study.json", {**study.to_dict(), "runs": list(specs)})
+    outcome = StudyOutcome(run_dir, skipped=sorted(done))
+    pending = [r for r in specs if r not in done]
+    console.print(f"study [bold]{study.name}[/]: {len(specs)} runs ({len(study.variants)} variants x "
+                  f"{len(study.seeds)} seeds x {len(study.datasets)} data sets), {len(done)} already done; "
+                  f"folder {run_dir}", highlight=False)
+    if not pending:
+        return outcome
+    prepare_data({r: specs[r] for r in pending})
+    init_ray(address, num_cpus=num_cpus)
+    check_schedulable({"CPU": study.resources.cpus, "GPU": study.resources.gpus},
+                      f"{study.source}: resources (one trial)")
+    tune_dir = run_dir / TUNE_NAME
+    from ray import tune
+
+    # the warning fires when a short epoch checkpoints faster than Tune snapshots; harmless here
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress bar instead of Tune's tables
+
+    if resume and tune.Tuner.can_restore(str(tune_dir)):
+        console.print(f"resuming interrupted trials from {tune_dir}")
+        _fit(study, specs, pending, run_dir, concurrency, console, restore=True)
+        pending = [r for r in specs if not Path(specs[r]["result_path"]).exists()]
+    if pending:
+        _fit(study, specs, pending, run_dir, concurrency, console, restore=False)
+    for run_id in specs:
+        if run_id in done:
+            continue
+        if Path(specs[run_id]["result_path"]).exists():
+            outcome.finished.append(run_id)
+    outcome.failed = _errors(run_dir, [r for r in specs if r not in done and r not in outcome.finished])
+    return outcome
+
+
+def _errors(run_dir: Path, missing: list[str]) -> dict[str, str]:
+    """The last line of each missing run's Tune error, where Tune left one."""
+    errors = {}
+    for run_id in missing:
+        found = list((run_dir / TUNE_NAME).glob(f"{run_id}_*/error.txt"))
+        text = max(found, key=lambda p: p.stat().st_mtime).read_text().strip().splitlines() if found else []
+        errors[run_id] = text[-1] if text else "did not finish"
+    return errors
+
+
+def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path,
+         concurrency: int | None, console: Console, restore: bool) -> None:
+    from ray import tune
+
+    trainable = tune.with_resources(tune.with_parameters(ablation_trial, runs=specs),
+                                    {"cpu": study.resources.cpus, "gpu": study.resources.gpus})
+    epochs = {r: specs[r]["config"]["train"]["epochs"] for r in pending}
+    with StudyProgress(console, epochs):
+        run_config = tune.RunConfig(
+            name=TUNE_NAME, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback()],
+            failure_config=tune.FailureConfig(max_failures=specs[pending[0]]["config"]["ray"]["max_failures"]),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=specs[pending[0]]["config"]["ray"]["num_to_keep"]))
+        if restore:
+            tuner = tune.Tuner.restore(str(run_dir / TUNE_NAME), trainable, resume_unfinished=True,
+                                       resume_errored=True)
+        else:
+            tuner = tune.Tuner(
+                trainable, param_space={"run": tune.grid_search(pending)}, run_config=run_config,
+                tune_config=tune.TuneConfig(max_concurrent_trials=concurrency,
+                                            trial_dirname_creator=lambda t: f"{t.config['run']}_{t.trial_id}"))
+        tuner.fit()
+
+
+class StudyProgress:
+    """A rich progress bar over all pending runs, one step per epoch (and one per evaluation)."""
+
+    def __init__(self, console: Console, epochs: dict[str, int]):
+        self.epochs = epochs
+        self.seen: dict[str, int] = {}
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("steps"), TimeElapsedColumn(), console=console)
+        self.task = self.progress.add_task("starting trials", total=sum(epochs.values()) + len(epochs))
+
+    def __enter__(self) -> "StudyProgress":
+        self.progress.start()
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _ACTIVE.remove(self)
+        self.progress.stop()
+
+    def result(self, run_id: str, result: dict) -> None:
+        if run_id not in self.epochs:  # a restored trial whose run had finished: nothing to show
+            return
+        if result.get("done"):
+            scores = "  ".join(f"{k.removeprefix('eval/')} {v:.1f}" for k, v in result.items() if k.startswith("eval/"))
+            self.progress.console.print(f"[green]done[/] {run_id}  {scores}", highlight=False)
+            reached = self.epochs.get(run_id, 0) + 1
+        else:
+            reached = int(result.get("epoch", 0))
+        step = max(0, reached - self.seen.get(run_id, 0))
+        self.seen[run_id] = max(reached, self.seen.get(run_id, 0))
+        where = "evaluated" if result.get("done") else f"epoch {result.get('epoch', '-')}"
+        self.progress.update(self.task, advance=step, description=f"{run_id} {where}")
+
+    def error(self, run_id: str, where: str) -> None:
+        self.progress.console.print(f"[red]failed[/] {run_id} (see {where}/error.txt)", highlight=False)
+
+
+# Tune pickles its callbacks into the experiment (for restore), so the callback holds no state and
+# forwards to the progress bar of this driver process.
+_ACTIVE: list[StudyProgress] = []
+
+
+class ProgressCallback(Callback):
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if _ACTIVE:
+            _ACTIVE[-1].result(result.get("run", trial.config.get("run")), result)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        if _ACTIVE:
+            _ACTIVE[-1].error(trial.config.get("run"), getattr(trial, "path", None) or trial.local_path)

@@ -1,0 +1,292 @@
+"""An ablation study: a base config, named variants of it, seeds, data sets and protocols.
+
+A study YAML reads::
+
+    name: masking_strategy            # optional; default: the file's stem
+    base: laptop                      # a preset or a config file (relative to the study file)
+    overrides: {train.epochs: 20}     # dotted keys, applied to every run
+    variants:
+      asma: {masking.views: [a, b], default: true, label: "ASMa (A + B)"}
+      pstl: {masking.views: [pstl]}
+    factors:                          # one table each; `variants:` a list, or {variant: value} for plots
+      - {name: masking strategy, variants: [pstl, asma]}
+    seeds: 3                          # or a list [0, 1, 2]
+    datasets: [{name: synthetic, path: synthetic, split: xsub}]
+    protocols: [knn, linear]
+    budget: {epochs: 20}
+    resources: {cpus: 1, gpus: 0}
+
+A variant is a mapping of dotted config overrides plus the reserved keys `default`, `label`.
+Every run's config is built and validated when the study is loaded, so a typo in the last variant
+fails before the first run starts, with the file, the variant and the key in the message.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from asma.config.loading import apply_overrides, config_from_dict, config_to_dict, resolve_base, with_absolute_paths
+from asma.config.schema import Config
+from asma.errors import ConfigError, InputFileError
+
+PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised", "random_init", "distill")
+RESERVED_VARIANT_KEYS = ("default", "label")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSpec(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    path: str = Field("synthetic", description="'synthetic' or a prepared data set folder")
+    split: str | None = Field(None, description="evaluation split (xsub, xview, ...); default: the base config's")
+
+
+class Factor(_Strict):
+    name: str
+    variants: list[str] | dict[str, float] = Field(min_length=1)
+    axis: str | None = Field(None, description="x-axis label of the plot when variants carry values")
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.variants)
+
+
+class Budget(_Strict):
+    epochs: int | None = Field(None, ge=1, description="train.epochs of every run")
+    max_steps_per_epoch: int | None = Field(None, ge=0)
+    batch_size: int | None = Field(None, ge=2)
+    eval_epochs: int | None = Field(None, ge=1, description="eval.epochs of the probes")
+
+    def overrides(self) -> dict[str, Any]:
+        keys = {"epochs": "train.epochs", "max_steps_per_epoch": "train.max_steps_per_epoch",
+                "batch_size": "train.batch_size", "eval_epochs": "eval.epochs"}
+        return {keys[k]: v for k, v in self.model_dump().items() if v is not None}
+
+
+class Resources(_Strict):
+    cpus: float = Field(1.0, gt=0, description="CPUs per trial (torch threads = this, at least 1)")
+    gpus: float = Field(0.0, ge=0)
+
+
+class StudyFile(_Strict):
+    """The YAML as written: checked for shape here, for config keys in `load_study`."""
+
+    name: str | None = Field(None, pattern=NAME_PATTERN)
+    description: str = ""
+    base: str = "laptop"
+    overrides: dict[str, Any] = {}
+    variants: dict[str, dict[str, Any]] = Field(min_length=1)
+    factors: list[Factor] = []
+    seeds: int | list[int] = Field(3)
+    datasets: list[DatasetSpec] = [DatasetSpec(name="synthetic")]
+    protocols: list[str] = ["knn"]
+    budget: Budget = Budget()
+    resources: Resources = Resources()
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        if isinstance(v, int):
+            if v < 1:
+                raise ValueError("seeds: a count >= 1 or a list of seeds")
+            return list(range(v))
+        if not v or len(set(v)) != len(v):
+            raise ValueError(f"seeds must be a non-empty list without repeats, got {v}")
+        return v
+
+    @field_validator("protocols")
+    @classmethod
+    def _protocols(cls, v):
+        unknown = [p for p in v if p not in PROTOCOLS]
+        if unknown or not v:
+            raise ValueError(f"unknown protocols {unknown}; choose from {', '.join(PROTOCOLS)}")
+        return v
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    overrides: dict[str, Any]
+    label: str
+    default: bool
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a study: a variant on a data set with a seed."""
+
+    variant: str
+    dataset: str
+    seed: int
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.variant}__{self.dataset}__seed{self.seed}"
+
+
+@dataclass
+class Study:
+    name: str
+    source: str
+    description: str
+    base: dict            # the base config (with the study's overrides), validated, as a dict
+    variants: dict[str, Variant]
+    factors: list[Factor]
+    seeds: list[int]
+    datasets: list[DatasetSpec]
+    protocols: list[str]
+    resources: Resources
+
+    @property
+    def default(self) -> str:
+        return next(v.name for v in self.variants.values() if v.default)
+
+    def runs(self) -> list[RunSpec]:
+        return [RunSpec(v, d.name, s) for d in self.datasets for v in self.variants for s in self.seeds]
+
+    def config_for(self, run: RunSpec) -> Config:
+        """The validated config of one run, with absolute paths (trials run in other folders)."""
+        dataset = next(d for d in self.datasets if d.name == run.dataset)
+        cfg = apply_overrides(config_from_dict(self.base, source=self.source),
+                              {**self.variants[run.variant].overrides, "data.path": dataset.path,
+                               **({"data.split": dataset.split} if dataset.split else {}),
+                               "train.seed": run.seed, "eval.seed": run.seed,
+                               "train.threads": max(1, int(self.resources.cpus)),
+                               # a trial given no GPU must not pick one up on a GPU node
+                               **({"train.device": "cpu"} if not self.resources.gpus else {}),
+                               "name": f"{self.name}.{run.run_id}"})
+        return with_absolute_paths(cfg)
+
+    def to_dict(self) -> dict:
+        """What the report needs, saved as study.json in the run folder."""
+        return {
+            "name": self.name, "source": self.source, "description": self.description,
+            "default": self.default, "seeds": self.seeds, "protocols": self.protocols,
+            "variants": {n: {"label": v.label, "default": v.default, "overrides": v.overrides}
+                         for n, v in self.variants.items()},
+            "factors": [f.model_dump() for f in self.factors],
+            "datasets": [d.model_dump() for d in self.datasets],
+            "resources": self.resources.model_dump(),
+        }
+
+
+def _check_name(source: str, what: str, name: str) -> None:
+    if not re.match(NAME_PATTERN, name) or "__" in name:
+        raise ConfigError(source, what, f"{name!r} must be letters, digits, '_.+=-', without '__' "
+                          "(it names the run's result file)")
+
+
+def _parse_variant(source: str, name: str, raw: dict[str, Any]) -> Variant:
+    _check_name(source, "variants", name)
+    for key in raw:
+        if key not in RESERVED_VARIANT_KEYS and "." not in key:
+            raise ConfigError(source, f"variants.{name}.{key}",
+                              "not a dotted config key (e.g. masking.views) nor one of default, label")
+    overrides = {k: v for k, v in raw.items() if k not in RESERVED_VARIANT_KEYS}
+    return Variant(name, overrides, str(raw.get("label", name)), bool(raw.get("default", False)))
+
+
+def _with_overrides(source: str, where: str, cfg: Config, overrides: dict[str, Any]) -> Config:
+    try:
+        return apply_overrides(cfg, overrides)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {where}", e.key, e.problem) from None
+
+
+def _check_factors(source: str, factors: list[Factor], variants: dict[str, Variant]) -> None:
+    for factor in factors:
+        unknown = [n for n in factor.names if n not in variants]
+        if unknown:
+            raise ConfigError(source, f"factors[{factor.name}]",
+                              f"unknown variants {unknown}; variants: {', '.join(variants)}")
+
+
+def parse_study(raw: dict, source: str, relative_to: Path | None = None, seeds: int | None = None,
+                data: str | None = None, overrides: list[str] = ()) -> Study:
+    """A validated study from its YAML mapping; `seeds`/`data` replace the file's and `overrides`
+    (['key=value']) apply to every run after the study's own (CLI options)."""
+    try:
+        spec = StudyFile.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(source, key, f"{msg}; got {err.get('input')!r}") from None
+    name = spec.name or Path(source).stem
+    _check_name(source, "name", name)
+    for d in spec.datasets:
+        _check_name(source, "datasets.name", d.name)
+    if len({d.name for d in spec.datasets}) != len(spec.datasets):
+        raise ConfigError(source, "datasets", "two data sets share a name")
+    variants = {n: _parse_variant(source, n, v or {}) for n, v in spec.variants.items()}
+    defaults = [v.name for v in variants.values() if v.default]
+    if len(defaults) != 1:
+        raise ConfigError(source, "variants", f"exactly one variant needs `default: true`, found {defaults or 'none'}")
+    _check_factors(source, spec.factors, variants)
+
+    base_raw = resolve_base(spec.base, relative_to)
+    try:
+        base = config_from_dict(base_raw, source=f"{source}: base {spec.base}")
+    except ConfigError as e:
+        raise ConfigError(source, f"base ({spec.base}): {e.key}", e.problem) from None
+    base = _with_overrides(source, "overrides", base, {**spec.overrides, **spec.budget.overrides()})
+    if overrides:
+        base = _with_overrides(source, "--set", base, list(overrides))
+    datasets = spec.datasets
+    if data is not None:
+        datasets = [DatasetSpec(name="synthetic" if data == "synthetic" else Path(data).name.replace("__", "_") or "data",
+                                path=data if data == "synthetic" else str(Path(data).expanduser().resolve()))]
+    study = Study(name=name, source=source, description=spec.description, base=config_to_dict(base),
+                  variants=variants, factors=spec.factors, seeds=list(range(seeds)) if seeds else spec.seeds,
+                  datasets=datasets, protocols=spec.protocols, resources=spec.resources)
+    for variant in variants.values():  # every run's config, validated before anything runs
+        cfg = _with_overrides(source, f"variant {variant.name!r}", base, variant.overrides)
+        for d in datasets:
+            _with_overrides(source, f"dataset {d.name!r}", cfg,
+                            {"data.path": d.path, **({"data.split": d.split} if d.split else {})})
+        if "transfer" in study.protocols:
+            _check_transfer(source, variant.name, cfg)
+    return study
+
+
+def _check_transfer(source: str, variant: str, cfg: Config) -> None:
+    target = cfg.eval.transfer_data
+    if not target or not Path(target).expanduser().exists():
+        raise ConfigError(f"{source}: variant {variant!r}", "eval.transfer_data",
+                          f"the transfer protocol needs a prepared target set; {target!r} does not exist "
+                          "(prepare it with `asma data prepare`, pass --set eval.transfer_data=PATH, "
+                          "or leave transfer out with --protocols)")
+
+
+def load_study(path: str | Path, seeds: int | None = None, data: str | None = None,
+               overrides: list[str] = (), base: str | None = None, protocols: list[str] | None = None,
+               cpus: float | None = None, gpus: float | None = None) -> Study:
+    """Read and validate a study YAML (see the module docstring); the keyword arguments replace
+    the file's seeds (0..N-1), data sets, base, protocols and trial resources (CLI options)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(path, "study file not found", fix="see ablations/ for examples")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise InputFileError(path, f"not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise InputFileError(path, "a study is a mapping (base:, variants:, factors:, seeds:, ...)")
+    if seeds is not None and seeds < 1:
+        raise ConfigError("--seeds", "seeds", f"needs at least 1, got {seeds}")
+    if base is not None:  # relative to where the command runs, not to the study file
+        raw["base"] = str(Path(base).resolve()) if Path(base).suffix in (".yaml", ".yml") else base
+    if protocols is not None:
+        raw["protocols"] = protocols
+    resources = {k: v for k, v in {"cpus": cpus, "gpus": gpus}.items() if v is not None}
+    if resources:
+        raw["resources"] = {**(raw.get("resources") or {}), **resources}
+    return parse_study(raw, str(path), path.resolve().parent, seeds, data, overrides)

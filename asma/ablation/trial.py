@@ -1,0 +1,59 @@
+"""One ablation run as a Ray Tune trial: pretrain (the loop, unchanged), evaluate, write the result.
+
+The result file `<run_dir>/runs/<run id>.json` is written atomically when the run is complete, so
+its presence means "done": a re-run or a resume skips it, and a run interrupted before it is
+written continues from its last Tune checkpoint (with --resume) or starts again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from asma.ablation.evaluate import evaluate_run
+from asma.config.loading import config_from_dict
+from asma.data.atomic import write_json_atomic
+from asma.training.data import build_run_data
+from asma.training.loop import pretrain
+from asma.training.tune_runtime import TuneTrialRuntime
+
+
+def run_record(run: dict, metrics: dict[str, float], final: dict, pretrain_s: float, eval_s: float) -> dict:
+    """The result file's content: identity, the report's columns, and what ran."""
+    return {
+        "run": run["run"], "variant": run["variant"], "dataset": run["dataset"], "split": run["split"],
+        "seed": run["seed"], "metrics": metrics,
+        "pretrain": {"epochs": run["config"]["train"]["epochs"], "final_loss": final.get("loss"),
+                     "time_s": round(pretrain_s, 2)},
+        "eval_time_s": round(eval_s, 2),
+        "config": run["config"],
+    }
+
+
+def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
+    """Tune function trainable; `config['run']` picks the run, `runs` holds every run's spec."""
+    from ray import tune
+
+    logging.getLogger("ray").setLevel(logging.WARNING)  # not a line per checkpoint in the driver's output
+    run_id = config["run"]
+    if run_id not in runs:
+        raise KeyError(f"run {run_id!r} is not in this study any more; start the study without --resume")
+    run = runs[run_id]
+    result_path = Path(run["result_path"])
+    if result_path.exists():  # finished by an earlier attempt: report it again, repeat nothing
+        done = json.loads(result_path.read_text())
+        tune.report({"run": run_id, "done": True, **{f"eval/{k}": v for k, v in done["metrics"].items()}})
+        return
+    cfg = config_from_dict(run["config"], source=f"run {run_id}")
+    data = build_run_data(cfg)
+    runtime = TuneTrialRuntime(cfg.train.device, cfg.data.loader_workers, extra_metrics={"run": run_id})
+    started = time.perf_counter()
+    result = pretrain(cfg, data, runtime)
+    pretrained = time.perf_counter()
+    final = result.final
+    eval_path = result_path.parent.parent / "evals" / f"{run_id}.json"
+    metrics = evaluate_run(cfg, data, result.model, run["protocols"], final, runtime.device, eval_path)
+    record = run_record(run, metrics, final, pretrained - started, time.perf_counter() - pretrained)
+    write_json_atomic(result_path, record)
+    tune.report({"run": run_id, "done": True, **{f"eval/{k}": v for k, v in metrics.items()}})

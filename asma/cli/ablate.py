@@ -1,0 +1,92 @@
+"""`asma ablate STUDY.yaml`, `asma report RUN_DIR`, `asma demo` (the README's main job)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from asma.errors import InputFileError
+
+DEMO_STUDY = Path(__file__).resolve().parents[2] / "ablations" / "quick.yaml"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ablate", help="run an ablation study (variants x seeds x data sets) as Ray Tune trials")
+    p.add_argument("study", help="study YAML, e.g. ablations/masking_strategy.yaml")
+    _add_run_args(p)
+    p.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 instead of the study's seeds")
+    p.add_argument("--data", default=None, help="'synthetic' or a prepared data set folder, instead of the study's")
+    p.add_argument("--base", default=None, help="preset or config file instead of the study's base (e.g. paper)")
+    p.add_argument("--protocols", default=None, help="comma-separated protocols instead of the study's (e.g. knn,linear)")
+    p.add_argument("--cpus-per-trial", type=float, default=None, help="instead of the study's resources.cpus")
+    p.add_argument("--gpus-per-trial", type=float, default=None, help="instead of the study's resources.gpus")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value of every run, e.g. --set train.epochs=2 (repeatable)")
+    p.set_defaults(func=run_ablate)
+
+    p = sub.add_parser("report", help="tables (Markdown, LaTeX, CSV), plots and tests of an ablation run folder")
+    p.add_argument("run_dir", help="the folder `asma ablate` wrote, e.g. runs/ablations/quick")
+    p.add_argument("--test", choices=["t", "wilcoxon"], default="t", help="paired test against the default (>= 3 seeds)")
+    p.set_defaults(func=run_report)
+
+    p = sub.add_parser("demo", help="the main job: a small ablation (ablations/quick.yaml) on synthetic skeletons")
+    _add_run_args(p)
+    p.set_defaults(func=run_demo)
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default=None, help="output root; the study goes to OUT/ablations/<name> (default: the config's out_dir)")
+    p.add_argument("--resume", action="store_true", help="also continue interrupted trials from their last checkpoint")
+    p.add_argument("--address", default=None, help="Ray address (auto, ray://host:10001); default: a local Ray")
+    p.add_argument("--concurrency", type=int, default=None, help="most trials at once (default: as many as fit)")
+
+
+def _run(study_path: Path, args: argparse.Namespace, **options):
+    from asma.ablation.runner import run_study
+    from asma.ablation.study import load_study
+    from asma.reports.report import write_report
+
+    console = Console()
+    study = load_study(study_path, **options)
+    outcome = run_study(study, out_dir=args.out, resume=args.resume, address=args.address,
+                        concurrency=args.concurrency, console=console)
+    files = write_report(outcome.run_dir)
+    console.print(f"{len(outcome.finished)} runs finished now, {len(outcome.skipped)} were done before; "
+                  f"report: {files.markdown}", highlight=False)
+    for run_id, error in outcome.failed.items():
+        console.print(f"[red]missing[/] {run_id}: {error}", highlight=False)
+    if outcome.failed:
+        console.print("fix what failed and re-run the same command (add --resume to continue interrupted "
+                      "trials from their checkpoints); finished runs are kept, not repeated")
+    return (1 if outcome.failed else 0), files
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()] if args.protocols else None
+    return _run(Path(args.study), args, seeds=args.seeds, data=args.data, overrides=args.overrides, base=args.base,
+                protocols=protocols, cpus=args.cpus_per_trial, gpus=args.gpus_per_trial)[0]
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from asma.reports.report import write_report
+
+    files = write_report(args.run_dir, test=args.test)
+    print(f"wrote {files.markdown}, {files.latex}, {files.csv}" + "".join(f", {p}" for p in files.plots))
+    if files.missing:
+        print(f"{len(files.missing)} planned runs have no result yet: {', '.join(files.missing)}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    if not DEMO_STUDY.exists():
+        raise InputFileError(DEMO_STUDY, "the demo study is missing", fix="run from a source checkout of asma")
+    code, files = _run(DEMO_STUDY, args)
+    from asma.reports.render import markdown_table
+
+    console = Console()
+    for table in files.tables:
+        console.print(f"\n[bold]{table.factor}[/]")
+        console.print(markdown_table(table), highlight=False, markup=False)
+    console.print(f"\nreport: {files.markdown}\nLaTeX:  {files.latex}\nCSV:    {files.csv}", highlight=False)
+    return code

@@ -1,0 +1,78 @@
+"""Tables as Markdown and as LaTeX (booktabs)."""
+from __future__ import annotations
+
+import re
+
+from asma.reports.tables import Table, format_p, format_summary
+
+DEFAULT_MARK = " (default)"
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def caption(table: Table) -> str:
+    seeds = ", ".join(map(str, table.seeds))
+    text = (f"{table.factor}: top-1 accuracy (%), mean ± std over {len(table.seeds)} seeds ({seeds}); "
+            "bold: best in column")
+    if table.show_p:
+        name = "paired t-test" if table.test == "t" else "Wilcoxon signed-rank test"
+        text += f"; p: {name} against the default over matched seeds"
+    return text
+
+
+def _header(table: Table) -> list[str]:
+    cols = ["variant"]
+    for column in table.columns:
+        cols.append(column.title)
+        if table.show_p:
+            cols.append("p")
+    return cols
+
+
+def _cells(table: Table, row, bold, mark) -> list[str]:
+    out = [row.label + (mark if row.default else "")]
+    for cell in row.cells:
+        text = format_summary(cell.summary, len(table.seeds))
+        out.append(bold(text) if cell.best else text)
+        if table.show_p:
+            out.append("" if row.default else format_p(cell.p))
+    return out
+
+
+def markdown_table(table: Table) -> str:
+    header = _header(table)
+    lines = [f"| {' | '.join(header)} |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
+    for row in table.rows:
+        cells = _cells(table, row, lambda t: f"**{t}**", f" *{DEFAULT_MARK.strip()}*")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def latex_escape(text: str) -> str:
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    return out.replace("±", r"$\pm$").replace("<", r"$<$").replace("–", "--")
+
+
+def latex_table(table: Table, label: str) -> str:
+    header = [latex_escape(h) for h in _header(table)]
+    rows = []
+    for row in table.rows:
+        cells = _cells(table, row, lambda t: t, DEFAULT_MARK)
+        escaped = [latex_escape(c) for c in cells]
+        bold = [False] + [flag for cell in row.cells for flag in ([cell.best, False] if table.show_p else [cell.best])]
+        rows.append(" & ".join(rf"\textbf{{{c}}}" if b else c for c, b in zip(escaped, bold)) + r" \\")
+    spec = "l" + "r" * (len(header) - 1)
+    return "\n".join([
+        r"\begin{table}[t]",
+        r"  \centering",
+        rf"  \caption{{{latex_escape(caption(table))}}}",
+        rf"  \label{{tab:{re.sub(r'[^A-Za-z0-9:-]+', '-', label)}}}",
+        rf"  \begin{{tabular}}{{{spec}}}",
+        r"    \toprule",
+        "    " + " & ".join(header) + r" \\",
+        r"    \midrule",
+        *("    " + r for r in rows),
+        r"    \bottomrule",
+        r"  \end{tabular}",
+        r"\end{table}",
+    ])

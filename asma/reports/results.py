@@ -1,0 +1,69 @@
+"""Read a study's run folder: study.json and one result file per finished run; write results.csv."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from asma.data.atomic import write_text_atomic
+from asma.errors import InputFileError
+
+
+@dataclass
+class StudyResults:
+    study: dict               # study.json: name, default, variants, factors, seeds, datasets, protocols
+    rows: list[dict]          # one result record per finished run (see asma/ablation/trial.py)
+    missing: list[str]        # planned runs without a result
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metric columns in the order the protocols produced them."""
+        keys: list[str] = []
+        for row in self.rows:
+            keys += [k for k in row["metrics"] if k not in keys]
+        return keys
+
+
+def load_results(run_dir: str | Path) -> StudyResults:
+    run_dir = Path(run_dir)
+    study_file = run_dir / "study.json"
+    if not study_file.exists():
+        raise InputFileError(run_dir, "not an ablation run folder (no study.json)",
+                             fix="pass the folder `asma ablate` printed, e.g. runs/ablations/quick")
+    study = json.loads(study_file.read_text())
+    planned = study.get("runs", [])
+    rows = []
+    for path in sorted((run_dir / "runs").glob("*.json")):
+        try:
+            row = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise InputFileError(path, f"not valid JSON: {e}", fix="delete it to re-run that run") from None
+        missing = [k for k in ("run", "variant", "dataset", "seed", "metrics") if k not in row]
+        if missing:
+            raise InputFileError(path, f"not a run result (no {', '.join(missing)})", fix="delete it to re-run that run")
+        if row["variant"] in study["variants"] and (not planned or row["run"] in planned):
+            rows.append(row)
+    done = {r["run"] for r in rows}
+    return StudyResults(study, rows, [r for r in planned if r not in done])
+
+
+def results_csv(results: StudyResults) -> str:
+    """One row per run: identity, each metric column, pretraining cost."""
+    metrics = results.metrics
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["run", "variant", "label", "default", "dataset", "split", "seed", *metrics,
+                     "final_loss", "pretrain_time_s", "eval_time_s"])
+    for row in sorted(results.rows, key=lambda r: (r["dataset"], r["variant"], r["seed"])):
+        variant = results.study["variants"][row["variant"]]
+        pre = row.get("pretrain", {})
+        writer.writerow([row["run"], row["variant"], variant["label"], variant["default"], row["dataset"],
+                         row.get("split", ""), row["seed"], *[row["metrics"].get(m, "") for m in metrics],
+                         pre.get("final_loss", ""), pre.get("time_s", ""), row.get("eval_time_s", "")])
+    return out.getvalue()
+
+
+def write_results_csv(results: StudyResults, path: str | Path) -> None:
+    write_text_atomic(path, results_csv(results))

@@ -1,0 +1,119 @@
+"""Ablation tables: one per factor; rows = variants, columns = data set x metric.
+
+Cells are top-1 accuracy (%) as mean ± sample std over seeds; the best mean of each column is
+marked, the default variant's row too, and with >= 3 seeds each column gets the paired p-value of
+the row against the default over the seeds both have. Rendering (Markdown, LaTeX) is separate
+from the numbers, so both formats always show the same table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from asma.reports.results import StudyResults
+from asma.reports.stats import MIN_PAIRED_SEEDS, Summary, paired_p_value, summarize
+
+METRIC_NAMES = {"knn": "kNN", "linear": "linear", "finetune": "fine-tune", "transfer": "transfer",
+                "supervised": "supervised", "random_init": "random init", "teacher_linear": "teacher (linear)",
+                "student_distilled": "student, distilled", "student_scratch": "student, from scratch"}
+
+
+@dataclass(frozen=True)
+class Column:
+    dataset: str
+    split: str
+    metric: str
+
+    @property
+    def title(self) -> str:
+        name = METRIC_NAMES.get(self.metric, self.metric.replace("_", " "))
+        return f"{self.dataset} ({self.split}) {name}" if self.split else f"{self.dataset} {name}"
+
+
+@dataclass
+class Cell:
+    summary: Summary | None
+    p: float | None = None
+    best: bool = False
+
+
+@dataclass
+class Row:
+    variant: str
+    label: str
+    default: bool
+    value: float | None
+    cells: list[Cell] = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    factor: str
+    axis: str | None
+    columns: list[Column]
+    rows: list[Row]
+    seeds: list[int]
+    test: str
+
+    @property
+    def show_p(self) -> bool:
+        return len(self.seeds) >= MIN_PAIRED_SEEDS
+
+
+def columns_of(results: StudyResults) -> list[Column]:
+    splits = {d["name"]: d.get("split") or "" for d in results.study["datasets"]}
+    for row in results.rows:  # the split that actually ran (a data set may leave it to the base)
+        splits[row["dataset"]] = row.get("split") or splits.get(row["dataset"], "")
+    return [Column(d["name"], splits[d["name"]], m) for d in results.study["datasets"] for m in results.metrics
+            if any(r["dataset"] == d["name"] and m in r["metrics"] for r in results.rows)]
+
+
+def scores(results: StudyResults, variant: str, column: Column) -> dict[int, float]:
+    """{seed: value} of one variant in one column."""
+    return {r["seed"]: float(r["metrics"][column.metric]) for r in results.rows
+            if r["variant"] == variant and r["dataset"] == column.dataset and column.metric in r["metrics"]}
+
+
+def factor_table(results: StudyResults, factor: dict, test: str = "t") -> Table:
+    study = results.study
+    default = study["default"]
+    names = list(factor["variants"])
+    if default not in names:
+        names.insert(0, default)
+    values = factor["variants"] if isinstance(factor["variants"], dict) else {}
+    columns = columns_of(results)
+    table = Table(factor["name"], factor.get("axis"), columns, [], list(study["seeds"]), test)
+    for name in names:
+        variant = study["variants"][name]
+        row = Row(name, variant["label"], name == default, values.get(name))
+        for column in columns:
+            mine = scores(results, name, column)
+            cell = Cell(summarize(list(mine.values())))
+            if table.show_p and name != default:
+                cell.p = paired_p_value(mine, scores(results, default, column), test)
+            row.cells.append(cell)
+        table.rows.append(row)
+    for j in range(len(columns)):
+        means = [row.cells[j].summary.mean for row in table.rows if row.cells[j].summary]
+        for row in table.rows:
+            s = row.cells[j].summary
+            row.cells[j].best = bool(s) and len(means) > 1 and s.mean == max(means)
+    return table
+
+
+def study_tables(results: StudyResults, test: str = "t") -> list[Table]:
+    factors = results.study.get("factors") or [{"name": "all variants", "variants": list(results.study["variants"])}]
+    return [factor_table(results, f, test) for f in factors]
+
+
+def format_summary(s: Summary | None, seeds: int) -> str:
+    """'71.2 ± 0.4'; one seed: '71.2'; fewer seeds than the study's: '71.2 ± 0.4 (n=2)'."""
+    if s is None:
+        return "–"
+    text = f"{s.mean:.1f}" if s.std is None else f"{s.mean:.1f} ± {s.std:.1f}"
+    return text if s.n == seeds else f"{text} (n={s.n})"
+
+
+def format_p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"

@@ -1,0 +1,117 @@
+"""A tiny real ablation through Ray Tune: 2 variants x 2 seeds on the synthetic set, then the report;
+re-running skips finished runs; a killed driver resumes without repeating finished runs."""
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from asma.ablation.runner import run_study
+from asma.ablation.study import load_study
+from asma.reports.report import write_report
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_study(tmp_path: Path, epochs: int = 1) -> Path:
+    study = {
+        "name": "tiny",
+        "base": "smoke",
+        "overrides": {"data.cache_dir": str(tmp_path / "cache"), "train.max_steps_per_epoch": 2,
+                      "data.synthetic.samples_per_class": 12},
+        "variants": {"pstl": {"masking.views": ["pstl"]}, "asma": {"masking.views": ["a", "b"], "default": True}},
+        "factors": [{"name": "strategy", "variants": ["pstl", "asma"]}],
+        "seeds": 2,
+        "protocols": ["knn"],
+        "budget": {"epochs": epochs},
+        "resources": {"cpus": 1},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(ray_session, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ablate")
+    study = load_study(tiny_study(tmp))
+    outcome = run_study(study, out_dir=tmp / "out")
+    return study, outcome, write_report(outcome.run_dir)
+
+
+def test_every_run_finishes_with_a_result(finished):
+    study, outcome, files = finished
+    assert outcome.run_dir.name == "tiny" and outcome.run_dir.parent.name == "ablations"
+    assert sorted(outcome.finished) == sorted(r.run_id for r in study.runs()) and not outcome.failed
+    for run in study.runs():
+        assert (outcome.run_dir / "runs" / f"{run.run_id}.json").exists()
+
+
+def test_report_matches_results_csv(finished):
+    _, _, files = finished
+    rows = list(csv.DictReader(files.csv.open()))
+    assert len(rows) == 4
+    by_variant = {v: [float(r["knn"]) for r in rows if r["variant"] == v] for v in ("pstl", "asma")}
+    text = files.markdown.read_text()
+    table = [line for line in text.split("## strategy", 1)[1].splitlines() if line.startswith("| ")][2:4]
+    cells = {line.split(" | ")[0].strip("| "): line.split(" | ")[1].strip(" |") for line in table}
+    assert set(cells) == {"pstl", "asma *(default)*"}
+    means = {}
+    for variant, label in (("pstl", "pstl"), ("asma", "asma *(default)*")):
+        values = by_variant[variant]
+        means[variant] = np.mean(values)
+        assert cells[label].strip("*") == f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
+    best = max(means, key=means.get)
+    best_label = "asma *(default)*" if best == "asma" else "pstl"
+    assert cells[best_label].startswith("**") and not cells[({"pstl", "asma *(default)*"} - {best_label}).pop()].startswith("**")
+    assert "2 seeds (0, 1)" in text
+
+
+def test_latex_balanced(finished):
+    tex = finished[2].latex.read_text()
+    assert sorted(re.findall(r"\\begin\{(\w+)\}", tex)) == sorted(re.findall(r"\\end\{(\w+)\}", tex))
+    assert all(rule in tex for rule in (r"\toprule", r"\midrule", r"\bottomrule"))
+
+
+def test_rerun_only_runs_what_is_missing(finished):
+    study, outcome, _ = finished
+    results = sorted((outcome.run_dir / "runs").glob("*.json"))
+    removed = results[0]
+    removed.unlink()
+    before = {p: p.stat().st_mtime_ns for p in results[1:]}
+    again = run_study(study, out_dir=outcome.run_dir.parent.parent)
+    assert again.finished == [removed.stem] and sorted(again.skipped) == sorted(p.stem for p in before)
+    assert removed.exists() and all(p.stat().st_mtime_ns == t for p, t in before.items())
+
+
+def test_killed_driver_resumes_without_repeating(ray_session, tmp_path):
+    """Kill `asma ablate` (SIGKILL) after its first finished run, then resume with --resume."""
+    study_path = tiny_study(tmp_path, epochs=2)
+    out = tmp_path / "out"
+    runs = out / "ablations" / "tiny" / "runs"
+    address = ray_session.get_runtime_context().gcs_address
+    driver = subprocess.Popen([sys.executable, "-m", "asma.cli.main", "ablate", str(study_path), "--out", str(out),
+                               "--address", address, "--concurrency", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(runs.glob("*.json")) and driver.poll() is None:
+            time.sleep(0.5)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    done_before = {p.stem: p.stat().st_mtime_ns for p in runs.glob("*.json")}
+    assert 1 <= len(done_before) < 4, "the driver should be killed mid-study"
+    outcome = run_study(load_study(study_path), out_dir=out, resume=True)
+    assert sorted(outcome.skipped) == sorted(done_before) and not outcome.failed
+    assert len(outcome.finished) + len(done_before) == 4
+    assert all((runs / f"{r}.json").stat().st_mtime_ns == t for r, t in done_before.items())

@@ -1,0 +1,145 @@
+"""Report tables, tests and files from hand-made result rows (no Ray, no training)."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from asma.reports.render import latex_escape
+from asma.reports.report import write_report
+from asma.reports.stats import paired_p_value, summarize
+from asma.reports.tables import format_summary
+
+SCORES = {  # variant -> seed -> (knn, linear)
+    "low": {0: (40.0, 50.0), 1: (42.0, 51.0), 2: (41.0, 55.0)},
+    "mid": {0: (60.0, 52.0), 1: (61.0, 54.0), 2: (65.0, 53.0)},
+    "high": {0: (55.0, 70.0), 1: (50.0, 72.0), 2: (52.0, 71.0)},
+}
+
+
+def make_run_dir(tmp_path: Path, scores=SCORES, seeds=(0, 1, 2), drop=()) -> Path:
+    run_dir = tmp_path / "study_x"
+    (run_dir / "runs").mkdir(parents=True)
+    runs = []
+    for variant, by_seed in scores.items():
+        for seed in seeds:
+            run = f"{variant}__syn_data__seed{seed}"
+            runs.append(run)
+            if run in drop:
+                continue
+            knn, linear = by_seed[seed]
+            (run_dir / "runs" / f"{run}.json").write_text(json.dumps({
+                "run": run, "variant": variant, "dataset": "syn_data", "split": "xsub", "seed": seed,
+                "metrics": {"knn": knn, "linear": linear}, "pretrain": {"final_loss": 1.0, "time_s": 2.0}}))
+    study = {
+        "name": "study_x", "source": "ablations/x.yaml", "description": "", "default": "mid",
+        "seeds": list(seeds), "protocols": ["knn", "linear"],
+        "variants": {v: {"label": f"ratio_{v}", "default": v == "mid", "overrides": {"k.x": 1}} for v in scores},
+        "factors": [{"name": "mask ratio", "axis": "ratio", "variants": {"low": 0.1, "mid": 0.3, "high": 0.5}},
+                    {"name": "plain", "variants": ["high"]}],
+        "datasets": [{"name": "syn_data", "path": "synthetic", "split": "xsub"}], "runs": runs,
+    }
+    (run_dir / "study.json").write_text(json.dumps(study))
+    return run_dir
+
+
+def table_rows(markdown: str, heading: str) -> list[list[str]]:
+    block = markdown.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in block.splitlines() if line.startswith("| ")][2:]
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines]
+
+
+def test_markdown_cells_match_the_scores(tmp_path):
+    files = write_report(make_run_dir(tmp_path))
+    rows = table_rows(files.markdown.read_text(), "mask ratio")
+    assert [r[0] for r in rows] == ["ratio_low", "ratio_mid *(default)*", "ratio_high"]
+    for row, variant in zip(rows, ["low", "mid", "high"]):
+        knn = [SCORES[variant][s][0] for s in range(3)]
+        cell = row[1].strip("*")
+        assert cell == f"{np.mean(knn):.1f} ± {np.std(knn, ddof=1):.1f}"
+    # best of each column in bold, only there: mid for kNN, high for linear
+    assert rows[1][1].startswith("**") and not rows[0][1].startswith("**") and not rows[2][1].startswith("**")
+    assert rows[2][3].startswith("**") and not rows[1][3].startswith("**")
+    # p against the default (paired t over seeds), the default's own p empty
+    low_knn = [SCORES["low"][s][0] for s in range(3)]
+    mid_knn = [SCORES["mid"][s][0] for s in range(3)]
+    assert rows[0][2] == f"{stats.ttest_rel(low_knn, mid_knn).pvalue:.3f}"
+    assert rows[1][2] == ""
+    # the default row is added to factors that do not list it
+    assert [r[0] for r in table_rows(files.markdown.read_text(), "plain")] == ["ratio_mid *(default)*", "ratio_high"]
+    assert "3 seeds (0, 1, 2)" in files.markdown.read_text()
+
+
+def test_csv_has_one_row_per_run(tmp_path):
+    files = write_report(make_run_dir(tmp_path))
+    rows = list(csv.DictReader(files.csv.open()))
+    assert len(rows) == 9
+    row = next(r for r in rows if r["run"] == "high__syn_data__seed1")
+    assert float(row["knn"]) == 50.0 and float(row["linear"]) == 72.0 and row["default"] == "False"
+
+
+def test_latex_is_balanced_booktabs(tmp_path):
+    tex = write_report(make_run_dir(tmp_path)).latex.read_text()
+    begins, ends = re.findall(r"\\begin\{(\w+)\}", tex), re.findall(r"\\end\{(\w+)\}", tex)
+    assert sorted(begins) == sorted(ends) and begins.count("table") == 2
+    for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
+        assert tex.count(rule) == 2
+    assert r"ratio\_mid (default)" in tex and r"\textbf{" in tex and "$\\pm$" in tex
+    assert "ratio_" not in tex  # every underscore escaped
+    # each table row has as many cells as the column spec
+    for spec, body in re.findall(r"\\begin\{tabular\}\{(\w+)\}(.*?)\\end\{tabular\}", tex, re.S):
+        for line in body.splitlines():
+            if line.strip().endswith(r"\\"):
+                assert line.count("&") == len(spec) - 1
+
+
+def test_plot_for_numeric_factor_only(tmp_path):
+    files = write_report(make_run_dir(tmp_path))
+    assert [p.name for p in files.plots] == ["plot_mask_ratio.png"]
+    assert files.plots[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_runs_and_fewer_seeds_are_shown(tmp_path):
+    files = write_report(make_run_dir(tmp_path, drop=("low__syn_data__seed2",)))
+    text = files.markdown.read_text()
+    assert files.missing == ["low__syn_data__seed2"] and "Missing runs" in text
+    low = table_rows(text, "mask ratio")[0]
+    assert low[1].endswith("(n=2)")
+
+
+def test_no_p_values_under_three_seeds(tmp_path):
+    two = {v: {s: x for s, x in by_seed.items() if s < 2} for v, by_seed in SCORES.items()}
+    text = write_report(make_run_dir(tmp_path, two, seeds=(0, 1))).markdown.read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| variant"))
+    assert "| p |" not in header
+
+
+def test_paired_p_value():
+    a, b = {0: 1.0, 1: 2.0, 2: 4.0}, {0: 1.5, 1: 2.0, 2: 3.0}
+    assert paired_p_value(a, b) == pytest.approx(stats.ttest_rel([1, 2, 4], [1.5, 2, 3]).pvalue)
+    assert paired_p_value(a, {0: 1.0, 1: 2.0}) is None  # two matched seeds
+    assert paired_p_value(a, a) == 1.0
+    assert paired_p_value({0: 2.0, 1: 3.0, 2: 5.0}, a) == 0.0  # constant difference, no variance
+    assert 0 < paired_p_value({s: s * 2.0 for s in range(6)}, {s: s + 0.5 for s in range(6)}, "wilcoxon") <= 1
+    with pytest.raises(ValueError):
+        paired_p_value(a, b, "anova")
+
+
+def test_formatting():
+    assert format_summary(summarize([1.0, 2.0, 3.0]), 3) == "2.0 ± 1.0"
+    assert format_summary(summarize([70.0]), 1) == "70.0"
+    assert format_summary(summarize([1.0, 3.0]), 3) == "2.0 ± 1.4 (n=2)"
+    assert format_summary(None, 3) == "–"
+    assert latex_escape("a_b & 5% #1") == r"a\_b \& 5\% \#1"
+
+
+def test_not_a_run_folder(tmp_path):
+    from asma.errors import InputFileError
+
+    with pytest.raises(InputFileError, match="study.json"):
+        write_report(tmp_path)
