@@ -15,6 +15,11 @@ COMMAND_MODULES = [
     "pretrain",
     "config_cmd",
     "show",
+    "evaluate",
+    "distill",
+    "ablate",
+    "cluster",
+    "tune",
 ]
 
 
