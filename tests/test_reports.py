@@ -143,3 +143,21 @@ def test_not_a_run_folder(tmp_path):
 
     with pytest.raises(InputFileError, match="study.json"):
         write_report(tmp_path)
+
+
+def test_reference_rows_are_shown_but_never_best_nor_tested(tmp_path):
+    from asma.reports.results import load_results
+    from asma.reports.tables import study_tables
+
+    scores = {**SCORES, "ceiling": {0: (99.0, 99.0), 1: (98.0, 98.0), 2: (97.0, 97.0)}}
+    run_dir = make_run_dir(tmp_path, scores)
+    study = json.loads((run_dir / "study.json").read_text())
+    study["variants"]["ceiling"]["reference"] = "ceiling"
+    study["factors"][1]["variants"] = ["high", "ceiling"]
+    (run_dir / "study.json").write_text(json.dumps(study))
+    table = next(t for t in study_tables(load_results(run_dir)) if t.factor == "plain")
+    ceiling = next(r for r in table.rows if r.variant == "ceiling")
+    high = next(r for r in table.rows if r.variant == "high")
+    assert ceiling.cells[0].summary.mean == pytest.approx(98.0)
+    assert not any(c.best for c in ceiling.cells) and all(c.p is None for c in ceiling.cells)
+    assert high.cells[1].best  # linear: 71 beats the default's 53; the ceiling's 98 does not count

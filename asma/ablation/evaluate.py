@@ -52,6 +52,25 @@ def columns_of_record(record: dict) -> dict[str, float]:
     return out
 
 
+FROZEN_PROTOCOLS = ("linear", "knn")
+
+
+def evaluate_reference(cfg: Config, data: RunData, reference: str, protocols: list[str],
+                       eval_path: Path) -> dict[str, float]:
+    """A floor or ceiling row: no pretraining. The floor evaluates randomly initialised frozen
+    encoders under the study's frozen-feature protocols; the ceiling trains the same encoders with
+    labels from scratch (the `supervised` protocol) and stands in each of those columns."""
+    from asma.evaluation.protocols import EncoderSource, random_encoders, run_protocols
+
+    columns = [p for p in protocols if p in FROZEN_PROTOCOLS] or ["linear"]
+    source = EncoderSource(random_encoders(cfg, data), f"{reference} reference", eval_path.parent)
+    if reference == "floor":
+        record = run_protocols(cfg, source, data, columns, console=None, out=eval_path)
+        return {p: float(record["protocols"][p]["top1"]) for p in columns}
+    record = run_protocols(cfg, source, data, ["supervised"], console=None, out=eval_path)
+    return {p: float(record["protocols"]["supervised"]["top1"]) for p in columns}
+
+
 def evaluate_run(cfg: Config, data: RunData, model: MaskedPretrainer, protocols: list[str],
                  final_metrics: dict, device, eval_path: Path) -> dict[str, float]:
     """{column: top-1 %} for the study's protocols, in the study's order."""

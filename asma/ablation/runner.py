@@ -55,6 +55,7 @@ def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
         specs[run.run_id] = {
             "run": run.run_id, "variant": run.variant, "dataset": run.dataset, "seed": run.seed,
             "split": cfg.data.split, "config": config_to_dict(cfg), "protocols": study.protocols,
+            "reference": study.variants[run.variant].reference,
             "result_path": str(result_path(run_dir, run)),
         }
     return specs

@@ -16,7 +16,10 @@ A study YAML reads::
     budget: {epochs: 20}
     resources: {cpus: 1, gpus: 0}
 
-A variant is a mapping of dotted config overrides plus the reserved keys `default`, `label`.
+A variant is a mapping of dotted config overrides plus the reserved keys `default`, `label` and
+`reference`: `reference: floor` (randomly initialised frozen encoders, no pretraining) or
+`reference: ceiling` (the same encoders trained with labels from scratch) makes the variant a
+reference row: evaluated without pretraining, shown in its tables, never marked best nor tested.
 Every run's config is built and validated when the study is loaded, so a typo in the last variant
 fails before the first run starts, with the file, the variant and the key in the message.
 """
@@ -35,7 +38,8 @@ from asma.config.schema import Config
 from asma.errors import ConfigError, InputFileError
 
 PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised", "random_init", "distill")
-RESERVED_VARIANT_KEYS = ("default", "label")
+RESERVED_VARIANT_KEYS = ("default", "label", "reference")
+REFERENCES = ("floor", "ceiling")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
 
 
@@ -117,6 +121,7 @@ class Variant:
     overrides: dict[str, Any]
     label: str
     default: bool
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,8 @@ class Study:
         return {
             "name": self.name, "source": self.source, "description": self.description,
             "default": self.default, "seeds": self.seeds, "protocols": self.protocols,
-            "variants": {n: {"label": v.label, "default": v.default, "overrides": v.overrides}
+            "variants": {n: {"label": v.label, "default": v.default, "reference": v.reference,
+                             "overrides": v.overrides}
                          for n, v in self.variants.items()},
             "factors": [f.model_dump() for f in self.factors],
             "datasets": [d.model_dump() for d in self.datasets],
@@ -189,9 +195,14 @@ def _parse_variant(source: str, name: str, raw: dict[str, Any]) -> Variant:
     for key in raw:
         if key not in RESERVED_VARIANT_KEYS and "." not in key:
             raise ConfigError(source, f"variants.{name}.{key}",
-                              "not a dotted config key (e.g. masking.views) nor one of default, label")
+                              "not a dotted config key (e.g. masking.views) nor one of default, label, reference")
+    reference = raw.get("reference")
+    if reference is not None and reference not in REFERENCES:
+        raise ConfigError(source, f"variants.{name}.reference", f"{reference!r}: choose floor or ceiling")
+    if reference and raw.get("default"):
+        raise ConfigError(source, f"variants.{name}", "a reference row (floor/ceiling) cannot be the default")
     overrides = {k: v for k, v in raw.items() if k not in RESERVED_VARIANT_KEYS}
-    return Variant(name, overrides, str(raw.get("label", name)), bool(raw.get("default", False)))
+    return Variant(name, overrides, str(raw.get("label", name)), bool(raw.get("default", False)), reference)
 
 
 def _with_overrides(source: str, where: str, cfg: Config, overrides: dict[str, Any]) -> Config:

@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from asma.ablation.evaluate import evaluate_run
+from asma.ablation.evaluate import evaluate_reference, evaluate_run
 from asma.config.loading import config_from_dict
 from asma.data.atomic import write_json_atomic
 from asma.training.data import build_run_data
@@ -47,12 +47,20 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
         return
     cfg = config_from_dict(run["config"], source=f"run {run_id}")
     data = build_run_data(cfg)
+    eval_path = result_path.parent.parent / "evals" / f"{run_id}.json"
+    if run.get("reference"):
+        started = time.perf_counter()
+        metrics = evaluate_reference(cfg, data, run["reference"], run["protocols"], eval_path)
+        record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
+        record["pretrain"]["epochs"] = 0
+        write_json_atomic(result_path, record)
+        tune.report({"run": run_id, "done": True, **{f"eval/{k}": v for k, v in metrics.items()}})
+        return
     runtime = TuneTrialRuntime(cfg.train.device, cfg.data.loader_workers, extra_metrics={"run": run_id})
     started = time.perf_counter()
     result = pretrain(cfg, data, runtime)
     pretrained = time.perf_counter()
     final = result.final
-    eval_path = result_path.parent.parent / "evals" / f"{run_id}.json"
     metrics = evaluate_run(cfg, data, result.model, run["protocols"], final, runtime.device, eval_path)
     record = run_record(run, metrics, final, pretrained - started, time.perf_counter() - pretrained)
     write_json_atomic(result_path, record)

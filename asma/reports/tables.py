@@ -42,6 +42,7 @@ class Row:
     label: str
     default: bool
     value: float | None
+    reference: str | None = None  # floor / ceiling rows: shown, never best, never tested
     cells: list[Cell] = field(default_factory=list)
 
 
@@ -84,17 +85,18 @@ def factor_table(results: StudyResults, factor: dict, test: str = "t") -> Table:
     table = Table(factor["name"], factor.get("axis"), columns, [], list(study["seeds"]), test)
     for name in names:
         variant = study["variants"][name]
-        row = Row(name, variant["label"], name == default, values.get(name))
+        row = Row(name, variant["label"], name == default, values.get(name), variant.get("reference"))
         for column in columns:
             mine = scores(results, name, column)
             cell = Cell(summarize(list(mine.values())))
-            if table.show_p and name != default:
+            if table.show_p and name != default and not row.reference:
                 cell.p = paired_p_value(mine, scores(results, default, column), test)
             row.cells.append(cell)
         table.rows.append(row)
     for j in range(len(columns)):
-        means = [row.cells[j].summary.mean for row in table.rows if row.cells[j].summary]
-        for row in table.rows:
+        compared = [row for row in table.rows if not row.reference]
+        means = [row.cells[j].summary.mean for row in compared if row.cells[j].summary]
+        for row in compared:
             s = row.cells[j].summary
             row.cells[j].best = bool(s) and len(means) > 1 and s.mean == max(means)
     return table
