@@ -74,9 +74,11 @@ def test_two_workers_match_one_process(uninterrupted, tmp_path):
 
     What still differs: BatchNorm normalises over each worker's 16 clips instead of 32 (CPU has no
     SyncBatchNorm), and rank 1 draws its augmentations and masks from its own random stream.
-    Measured here: 5.5% on the first epoch's loss, 0.5% after 4 epochs (with augmentations and
-    masks switched off, i.e. BatchNorm alone: 5.8% and 1.9%), while training halves the loss; so
-    the bounds are 15% on the first epoch and 6% at the end.
+    Measured here: 5.5% on the first epoch's loss, 0.5% to 6.2% after 4 epochs depending on how
+    rank 1's stream is seeded (with augmentations and masks switched off, i.e. BatchNorm alone:
+    5.8% and 1.9%), while training halves the loss; so the bounds are 15% on the first epoch and
+    10% at the end: a broken all-reduce or sharding (each worker training on its own half, or
+    the loss of a 16-clip batch) lands far outside them.
     """
     from asma.training.local import pretrain_locally
 
@@ -87,7 +89,7 @@ def test_two_workers_match_one_process(uninterrupted, tmp_path):
     assert all(h["workers"] == 2 for h in uninterrupted.history)
     assert two[-1] < 0.7 * two[0], f"loss did not decrease: {two}"
     assert abs(two[0] - one[0]) / one[0] < 0.15, (one, two)
-    assert abs(two[-1] - one[-1]) / one[-1] < 0.06, (one, two)
+    assert abs(two[-1] - one[-1]) / one[-1] < 0.10, (one, two)
     # the run folder looks like a local one: config, per-report log, final checkpoint
     assert epochs_logged(uninterrupted.run_dir) == [1, 2, 3, 4]
     latest = json.loads((uninterrupted.run_dir / "checkpoints" / "latest.json").read_text())
