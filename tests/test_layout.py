@@ -32,3 +32,23 @@ def test_flip_is_an_involution_that_maps_bones_to_bones(name):
     assert np.array_equal(perm[perm], np.arange(layout.num_joints))
     bones = {frozenset(b) for b in layout.bones}
     assert {frozenset((perm[a], perm[b])) for a, b in layout.bones} == bones
+
+
+@pytest.mark.parametrize("name", available_layouts())
+def test_view_a_and_view_b_joint_classes_are_complementary(name):
+    """On every layout: with a degree threshold the two views' joint pools split the joints in two;
+    with degree weights view A's most likely joint has the highest degree and view B's the lowest."""
+    import torch
+
+    from asma.config.schema import JointMaskConfig
+    from asma.masking.joints import joint_weights
+
+    layout = load_layout(name)
+    degrees = torch.as_tensor(layout.degrees)
+    high = torch.isfinite(joint_weights(JointMaskConfig(mode="threshold", target="high"), degrees))
+    low = torch.isfinite(joint_weights(JointMaskConfig(mode="threshold", target="low"), degrees))
+    assert not (high & low).any() and (high | low).all()
+    assert high.any() and low.any()
+    weight_a = joint_weights(JointMaskConfig(mode="degree", target="high"), degrees)
+    weight_b = joint_weights(JointMaskConfig(mode="degree", target="low"), degrees)
+    assert degrees[weight_a.argmax()] == degrees.max() and degrees[weight_b.argmax()] == degrees.min()
