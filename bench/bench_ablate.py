@@ -28,10 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from asma.ablation.runner import run_study  # noqa: E402
 from asma.ablation.study import load_study  # noqa: E402
-from asma.data.atomic import write_text_atomic  # noqa: E402
 from asma.reports.report import write_report  # noqa: E402
 
-DOCS = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(ROOT / "bench"))
+from benchdocs import write_benchmark_section  # noqa: E402
+
 SECTION = "## Ablation runner"
 
 
@@ -107,17 +108,6 @@ def markdown(study: dict, report: dict, command: str) -> str:
     ])
 
 
-def write_section(text: str) -> None:
-    old = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start = old.find(SECTION + "\n")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + 1)
-        new = old[:start] + text + ("" if end < 0 else old[end:])
-    write_text_atomic(DOCS, new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch (about a minute)")
@@ -135,7 +125,7 @@ def main() -> None:
     text = markdown(study, report, command)
     print(text)
     if not args.no_write_docs:
-        write_section(text)
+        write_benchmark_section(SECTION, text)
 
 
 if __name__ == "__main__":

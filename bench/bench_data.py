@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,9 +23,12 @@ from asma.data.readers.ntu import write_skeleton_file
 from asma.data.synthetic import rest_pose
 from asma.skeleton.layout import load_layout
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchdocs import write_benchmark_section  # noqa: E402
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NTU_FILES = 56_578
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+SECTION = "## Data"
 COMMAND = ".venv/bin/python bench/bench_data.py --write-docs"
 
 
@@ -79,7 +83,7 @@ def run(files: int, frames: int) -> list[tuple[str, str, str, str]]:
 
 
 def markdown(rows, files: int, frames: int) -> str:
-    lines = ["## Data", "",
+    lines = [SECTION, "",
              f"Preparation throughput on {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
              f"(`{COMMAND} --files {files} --frames {frames}`). NTU files are generated in the real "
              "`.skeleton` text format (1-2 bodies, lengths around the frame count); the last column "
@@ -87,19 +91,6 @@ def markdown(rows, files: int, frames: int) -> str:
              "| what | time | rate | note |", "| --- | --- | --- | --- |"]
     lines += [f"| {' | '.join(r)} |" for r in rows]
     return "\n".join(lines) + "\n"
-
-
-def write_section(text: str) -> None:
-    """Replace the `## Data` section of docs/benchmarks.md, leaving other sections as they are."""
-    old = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    start = old.find("## Data\n")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + 1)
-        new = old[:start] + text + ("" if end < 0 else old[end:])
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(new)
 
 
 def main() -> None:
@@ -112,7 +103,7 @@ def main() -> None:
     text = markdown(rows, args.files, args.frames)
     print(text)
     if args.write_docs:
-        write_section(text)
+        write_benchmark_section(SECTION, text)
 
 
 if __name__ == "__main__":

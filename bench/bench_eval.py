@@ -18,23 +18,14 @@ from pathlib import Path
 from rich.console import Console
 
 from asma.config.loading import load_config
-from asma.data.atomic import write_text_atomic
 from asma.evaluation.protocols import EncoderSource, random_encoders, run_protocols
 from asma.training.data import build_run_data
 from asma.training.local import pretrain_locally
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchdocs import DOCS, write_benchmark_section  # noqa: E402
+
 SECTION = "## Evaluation"
-
-
-def replace_section(text: str, section: str) -> str:
-    """`text` with its `## Evaluation` section (to the next `## ` heading) replaced, or appended."""
-    section = section.rstrip("\n") + "\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        return text.rstrip("\n") + "\n\n" + section
-    end = text.find("\n## ", start + len(SECTION))
-    return text[:start] + section + ("" if end < 0 else text[end:])
 
 
 def rows(record: dict, label: str) -> list[str]:
@@ -84,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines)
     print(table)
     if args.write_docs:
-        write_text_atomic(DOCS, replace_section(DOCS.read_text(), table))
+        write_benchmark_section(SECTION, table)
         console.print(f"written the {SECTION!r} section of {DOCS}")
     return 0
 

@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asma.cluster.local_head import BIN, LocalHead  # noqa: E402
-from asma.data.atomic import write_text_atomic  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from benchdocs import write_benchmark_section  # noqa: E402
 
 SECTION = "## Cluster: job submission"
-DOCS = ROOT / "docs" / "benchmarks.md"
 PROJECT_FILES = ("asma", "ablations", "pyproject.toml")
 RUNTIME_ENV = json.dumps({"env_vars": {"PYTHONUNBUFFERED": "1"}})
 
@@ -104,18 +105,6 @@ def section(rows: list[tuple[str, str]], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md, leaving other sections as they are."""
-    old = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    start = old.find(SECTION + "\n")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + 1)
-        new = old[:start] + text.rstrip("\n") + "\n" + ("" if end < 0 else old[end:])
-    write_text_atomic(DOCS, new)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="only the fixed costs (about a minute), no ablation")
@@ -126,7 +115,7 @@ def main() -> None:
     text = section(rows, command)
     print(text)
     if args.write_docs:
-        write_section(text)
+        write_benchmark_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asma.config.loading import load_config  # noqa: E402
-from asma.data.atomic import write_text_atomic  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from benchdocs import write_benchmark_section  # noqa: E402
 
 SECTION = "## Ray Train"
-DOCS = ROOT / "docs" / "benchmarks.md"
 NOTES = """
 How the figures relate to one-process training (asma/training/ray_runtime.py):
 - `train.batch_size` is the global batch: each of N workers takes batch/N clips of one global
@@ -96,18 +97,6 @@ def table(rows: list[dict], batch: int) -> str:
     return "\n".join(lines) + f"\n\nGlobal batch {batch} in every row.\n"
 
 
-def write_section(text: str) -> None:
-    """Replace the `## Ray Train` section of docs/benchmarks.md, leaving other sections as they are."""
-    old = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    start = old.find(SECTION + "\n")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + 1)
-        new = old[:start] + text.rstrip("\n") + "\n" + ("" if end < 0 else old[end:])
-    write_text_atomic(DOCS, new)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="laptop", help="config preset or YAML (default laptop)")
@@ -147,7 +136,8 @@ def main() -> None:
     print(text)
     if args.write_docs:
         command = " ".join(["python", "bench/bench_ray_train.py", *sys.argv[1:]])
-        write_section(
+        write_benchmark_section(
+            SECTION,
             f"{SECTION}\n\nPretraining throughput, `{args.preset}` preset, {args.epochs} epochs, on "
             f"{platform.machine()} with {os.cpu_count()} cores (`{command}`). Measured on a machine "
             "shared with other jobs: the figures are indicative; re-run on a quiet machine."

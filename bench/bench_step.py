@@ -35,11 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asma.config.loading import load_config  # noqa: E402
-from asma.data.atomic import write_text_atomic  # noqa: E402
 from asma.models import pretrainer as pretrainer_module  # noqa: E402
 from asma.models.pretrainer import MaskedPretrainer  # noqa: E402
 from asma.skeleton.layout import load_layout  # noqa: E402
 from asma.training.loop import make_optimizer  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from benchdocs import DOCS, write_benchmark_section  # noqa: E402
 
 SECTION = "## Pretraining step"
 
@@ -226,18 +228,6 @@ def markdown(args, ours: dict, pstl: dict | None, command: str) -> str:
     return "\n".join(lines)
 
 
-def replace_section(path: Path, text: str) -> None:
-    """Put `text` in place of this benchmark's own `## ` section, leaving every other section alone."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = old.find(SECTION + "\n")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text + (old[end + 1:] if end >= 0 else "")
-    write_text_atomic(path, new)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pstl", type=Path, default=os.environ.get("PSTL_DIR"),
@@ -248,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="batch 16, 2 rounds: a check that it runs")
     p.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of one of our steps")
-    p.add_argument("--write", type=Path, default=ROOT / "docs" / "benchmarks.md",
+    p.add_argument("--write", type=Path, default=DOCS,
                    help="markdown file whose '## Pretraining step' section gets the figures")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
@@ -276,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "PSTL_DIR=/tmp/pstl .venv/bin/python bench/bench_step.py " + " ".join(
         a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--pstl") and a != str(args.pstl))
     if not args.no_write:
-        replace_section(args.write, markdown(args, ours, pstl, command.strip()))
+        write_benchmark_section(SECTION, markdown(args, ours, pstl, command.strip()), args.write)
         print(f"wrote the '{SECTION[3:]}' section of {args.write}")
     return 0
 

@@ -10,7 +10,6 @@ Latency is the median over repeats of a no-grad forward, warm-up excluded.
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import time
@@ -27,7 +26,9 @@ from asma.models.student import StudentClassifier, count_parameters
 from asma.skeleton.layout import load_layout
 from asma.training.distill import Teacher
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchdocs import write_benchmark_section  # noqa: E402
+
 SECTION = "## Student"
 
 
@@ -109,17 +110,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str, command: str) -> None:
-    """Replace (or append) the `## Student` section of docs/benchmarks.md; other sections untouched."""
-    section = f"{SECTION}\n\n{text}\n\nReproduce: `{command}`\n"
-    old = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: section + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + section
-    from asma.data.atomic import write_text_atomic
-
-    write_text_atomic(DOCS, new.rstrip("\n") + "\n")
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats (seconds, for a smoke check)")
@@ -143,7 +133,7 @@ def main() -> int:
                 "int8 dynamic quantization converts only Linear layers (in the student: the classifier head, "
                 "well under 1% of its FLOPs); convolutions and graph einsums stay float32, so it cannot speed "
                 "a conv-heavy GCN up on CPU: any difference in its row is quantize/dequantize overhead or noise.")
-        write_docs(out + "\n\n" + note, cmd)
+        write_benchmark_section(SECTION, f"{SECTION}\n\n{out}\n\n{note}\n\nReproduce: `{cmd}`\n")
     return 0
 
 

@@ -27,10 +27,12 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asma.data.atomic import write_text_atomic  # noqa: E402
 from asma.search.space import load_space  # noqa: E402
 from asma.search.summary import trial_rows  # noqa: E402
 from asma.search.tuner import run_search  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from benchdocs import write_benchmark_section  # noqa: E402
 
 SECTION = "## Tune"
 
@@ -127,18 +129,6 @@ def report(over: dict, eff: dict, command: str, quick: bool) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        updated = current.rstrip() + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        updated = current[:start] + text + (current[end + 1:] if end >= 0 else "")
-    write_text_atomic(path, updated.rstrip() + "\n")
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="3 overhead trials x 2 epochs; a 12-point grid x 2 epochs")
@@ -155,7 +145,7 @@ def main() -> int:
     text = report(over, eff, command, args.quick)
     console.print(text, highlight=False)
     if args.write_docs:
-        write_docs(text)
+        write_benchmark_section(SECTION, text)
     return 0
 
 

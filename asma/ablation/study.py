@@ -30,12 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from asma.config.loading import apply_overrides, config_from_dict, config_to_dict, resolve_base, with_absolute_paths
+from asma.config.loading import (
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    read_yaml_mapping,
+    resolve_base,
+    with_absolute_paths,
+)
 from asma.config.schema import Config
-from asma.errors import ConfigError, InputFileError
+from asma.errors import ConfigError
 
 PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised", "random_init", "distill")
 RESERVED_VARIANT_KEYS = ("default", "label", "reference")
@@ -283,14 +289,8 @@ def load_study(path: str | Path, seeds: int | None = None, data: str | None = No
     """Read and validate a study YAML (see the module docstring); the keyword arguments replace
     the file's seeds (0..N-1), data sets, base, protocols and trial resources (CLI options)."""
     path = Path(path)
-    if not path.exists():
-        raise InputFileError(path, "study file not found", fix="see ablations/ for examples")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise InputFileError(path, f"not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise InputFileError(path, "a study is a mapping (base:, variants:, factors:, seeds:, ...)")
+    raw = read_yaml_mapping(path, "study file", "a study is a mapping (base:, variants:, factors:, seeds:, ...)",
+                            fix="see ablations/ for examples")
     if seeds is not None and seeds < 1:
         raise ConfigError("--seeds", "seeds", f"needs at least 1, got {seeds}")
     if base is not None:  # relative to where the command runs, not to the study file

@@ -33,15 +33,21 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml_mapping(path: Path, what: str, shape_hint: str, fix: str = "") -> dict:
+    """The YAML mapping in `path` (an empty file reads as {}).
+
+    InputFileError when the file is missing ("<what> not found", with `fix`), is not valid YAML, or
+    holds something other than a mapping (`shape_hint` says what the mapping should hold).
+    """
+    path = Path(path)
     if not path.exists():
-        raise InputFileError(path, "config file not found")
+        raise InputFileError(path, f"{what} not found", fix=fix)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise InputFileError(path, f"not valid YAML: {e}") from None
     if not isinstance(raw, dict):
-        raise InputFileError(path, "a config is a mapping of sections (data:, encoder:, ...)")
+        raise InputFileError(path, shape_hint)
     return raw
 
 
@@ -58,7 +64,7 @@ def resolve_base(name_or_path: str, relative_to: Path | None = None, _seen: tupl
     path = path.resolve()
     if path in _seen:
         raise InputFileError(path, "base: circular reference")
-    raw = _read_yaml(path)
+    raw = read_yaml_mapping(path, "config file", "a config is a mapping of sections (data:, encoder:, ...)")
     parent = raw.pop("base", None)
     if parent:
         raw = deep_merge(resolve_base(parent, path.parent, _seen + (path,)), raw)

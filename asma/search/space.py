@@ -33,9 +33,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from asma.config.loading import apply_overrides, config_from_dict, config_to_dict, resolve_base, with_absolute_paths
+from asma.config.loading import (
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    read_yaml_mapping,
+    resolve_base,
+    with_absolute_paths,
+)
 from asma.config.schema import Config
-from asma.errors import ConfigError, InputFileError
+from asma.errors import ConfigError
 
 # Metrics the training loop reports every epoch (knn_* with train.eval_every=1, which trials set).
 EPOCH_METRICS = ("loss", "knn_top1", "knn_top5")
@@ -250,18 +257,6 @@ def _suggest(trial, key: str, p: ParamSpec) -> Any:
     return trial.suggest_float(key, p.low, p.high, step=p.step, log=p.log)
 
 
-def _read(path: Path) -> dict:
-    if not path.exists():
-        raise InputFileError(path, "search space file not found", fix="see search_spaces/*.yaml for examples")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise InputFileError(path, f"not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise InputFileError(path, "a search space is a mapping (params:, metric:, budget:, ...)")
-    return raw
-
-
 def _parse(raw: dict, source: str) -> SpaceFile:
     try:
         return SpaceFile.model_validate(raw)
@@ -337,7 +332,8 @@ def load_space(path: str | Path, overrides: list[str] = (), data: str | None = N
     """Read and validate a search-space file; `overrides`/`data`/`trials` come from the command line."""
     path = Path(path)
     source = str(path)
-    raw = _read(path)
+    raw = read_yaml_mapping(path, "search space file", "a search space is a mapping (params:, metric:, budget:, ...)",
+                            fix="see search_spaces/*.yaml for examples")
     spec = _parse(raw, source)
     if trials is not None:
         spec.budget.trials = trials

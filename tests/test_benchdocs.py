@@ -1,0 +1,30 @@
+"""bench/benchdocs.py: a bench script rewrites only its own `## ` section of docs/benchmarks.md."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from benchdocs import write_benchmark_section  # noqa: E402
+
+DOCS = ("# Benchmarks\n\nIntro.\n\n"
+        "## Data\n\nold data\n\n"
+        "## Data loading\n\nkept\n\n### Sub\n\n"
+        "## Tune\n\nold tune\n")
+
+
+def test_replaces_the_section_and_keeps_the_others_byte_for_byte(tmp_path):
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text(DOCS)
+    write_benchmark_section("## Data", "## Data\n\nnew data\n\n\n", docs)
+    assert docs.read_text() == DOCS.replace("old data", "new data")
+    write_benchmark_section("## Tune", "## Tune\n\nnew tune", docs)  # the last section, no trailing newline
+    assert docs.read_text() == DOCS.replace("old data", "new data").replace("old tune", "new tune")
+
+
+def test_appends_a_missing_section_and_creates_a_missing_file(tmp_path):
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text(DOCS)
+    write_benchmark_section("## Student", "table", docs)  # heading added when the text lacks it
+    assert docs.read_text() == DOCS + "\n## Student\n\ntable\n"
+    fresh = tmp_path / "sub" / "benchmarks.md"
+    write_benchmark_section("## Ray Train", "## Ray Train\n\nrows\n", fresh)
+    assert fresh.read_text() == "# Benchmarks\n\n## Ray Train\n\nrows\n"
