@@ -10,6 +10,7 @@ docs/benchmarks.md with the table and the command.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{cfg.train.epochs} pretraining epochs in {pretrain_s:.0f} s; linear {cfg.eval.epochs} epochs on cached "
         f"features, fine-tuning {cfg.eval.finetune_epochs} epochs), 2 cores, CPU ({command}). "
         "Random init = the same encoders untrained (the floor); supervised = fine-tuning from random init "
-        "(the ceiling). Figures taken on a shared, loaded machine unless re-run on a quiet one. On the "
+        f"(the ceiling). Load average {os.getloadavg()[0]:.1f} when it started. On the "
         "synthetic set random ST-GCN features are a strong floor under a trained probe: short pretraining "
         "does not beat it reliably (seeds and margins in tests/test_method_end_to_end.py).", "",
         "| encoders | protocol | top-1 % | top-5 % | time |", "| --- | --- | --- | --- | --- |",

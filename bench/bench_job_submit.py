@@ -96,7 +96,7 @@ def section(rows: list[tuple[str, str]], command: str) -> str:
     lines = [
         SECTION, "",
         f"`ray job submit` to a local token-authenticated head, {os.cpu_count()} cores, {platform.machine()} "
-        f"(`{command}`). Measured on a machine shared with other work: re-run on a quiet one for firm figures.",
+        f"(`{command}`); load average {os.getloadavg()[0]:.1f} when it started.",
         "", "| what | figure |", "| --- | --- |",
         *[f"| {what} | {figure} |" for what, figure in rows],
         "", "The direct run includes starting its private Ray; the job runs on a head that is already up. "

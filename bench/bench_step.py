@@ -210,7 +210,7 @@ def markdown(args, ours: dict, pstl: dict | None, command: str) -> str:
         f"Pretraining step (3 streams: anchor, CSM, MATM; forward, backward, Adam) at PSTL's sizes: ST-GCN "
         f"16->256, projector 3 x 6144, T=50, M=2, batch {args.batch}, {args.threads} threads, CPU "
         f"({platform.processor() or platform.machine()}, torch {torch.__version__}). Median of {args.steps} rounds after "
-        f"{args.warmup} warm-up; the two codes alternate step by step, so both see the same load. Measured on a shared, loaded machine (about 8 engineers on 2 cores): "
+        f"{args.warmup} warm-up; the two codes alternate step by step, so both see the same load. Load average {os.getloadavg()[0]:.1f} when it started: "
         "compare the rows, not the absolute numbers.", "",
         "| code | step, wall (s) | sequences/s | step, CPU (s) | sequences per CPU-s | masking (ms/step) "
         "| masking share | parameters |",
@@ -224,7 +224,9 @@ def markdown(args, ours: dict, pstl: dict | None, command: str) -> str:
         lines += ["", f"Speed-up over PSTL: **{pstl['step_s'] / ours['step_s']:.2f}x** in wall time, "
                   f"{pstl['cpu_s'] / ours['cpu_s']:.2f}x in CPU time (target >= 1.5x); our masking "
                   f"share **{100 * ours['masking_share']:.2f}%** (target <= 2%)."]
-    lines += ["", "Reproduce:", "", "```", command, "```", ""]
+    lines += ["", "Reproduce (PSTL's public code beside the project, none of it committed; the bench shims its",
+              "`.cuda()` calls and sacred config at run time and needs `pip install einops` in the venv):", "",
+              "```", "git clone https://github.com/YujieOuO/PSTL /tmp/pstl", command, "```", ""]
     return "\n".join(lines)
 
 

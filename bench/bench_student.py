@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import os
 import sys
 import time
 from pathlib import Path
@@ -128,8 +129,7 @@ def main() -> int:
         note = (f"CPU inference, {args.threads} thread(s), random weights (latency and size do not depend on them), "
                 f"median of {args.repeats} runs at batch 1 and {max(3, args.repeats // 4)} at batch 32 after warm-up; "
                 "FLOPs by `torch.utils.flop_counter` (multiply-adds x 2; the graph aggregation einsums included). "
-                "Measured on a shared, heavily loaded 2-core machine (load average ~15): absolute times are "
-                "inflated and noisy, ratios less so; the lead re-runs this on a quiet machine. "
+                f"Load average {os.getloadavg()[0]:.1f} when it started. "
                 "int8 dynamic quantization converts only Linear layers (in the student: the classifier head, "
                 "well under 1% of its FLOPs); convolutions and graph einsums stay float32, so it cannot speed "
                 "a conv-heavy GCN up on CPU: any difference in its row is quantize/dequantize overhead or noise.")

@@ -111,8 +111,7 @@ def report(over: dict, eff: dict, command: str, quick: bool) -> str:
     lines = [
         SECTION, "",
         f"`{command}` on {platform.machine()}, {os.cpu_count()} cores, synthetic set, `smoke` preset"
-        f"{' (quick)' if quick else ''}. Measured on a loaded, shared machine (load average "
-        f"{os.getloadavg()[0]:.0f} on 2 cores): the lead re-runs it on a quiet one.", "",
+        f"{' (quick)' if quick else ''}; load average {os.getloadavg()[0]:.1f} when it started.", "",
         "| what | figure |", "| --- | --- |",
         f"| Ray start (`ray.init`, 1 CPU) | {over['ray_start_s']:.1f} s |",
         f"| {over['trials']} trials x {over['epochs']} epochs through Tune (one at a time) | {over['tune_s']:.1f} s |",
