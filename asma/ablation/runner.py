@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ray.tune import Callback
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from asma.ablation.evaluate import check_protocols
 from asma.ablation.study import RunSpec, Study
@@ -24,6 +23,7 @@ from asma.config.loading import config_from_dict, config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.errors import AsmaError, ConfigError
 from asma.ray_session import check_schedulable, init_ray
+from asma.trial_progress import TrialProgress, active
 
 TUNE_NAME = "tune"
 
@@ -185,24 +185,12 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
         tuner.fit()
 
 
-class StudyProgress:
+class StudyProgress(TrialProgress):
     """A rich progress bar over all pending runs, one step per epoch (and one per evaluation)."""
 
     def __init__(self, console: Console, epochs: dict[str, int]):
+        super().__init__(console, sum(epochs.values()) + len(epochs), "steps")
         self.epochs = epochs
-        self.seen: dict[str, int] = {}
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("steps"), TimeElapsedColumn(), console=console)
-        self.task = self.progress.add_task("starting trials", total=sum(epochs.values()) + len(epochs))
-
-    def __enter__(self) -> "StudyProgress":
-        self.progress.start()
-        _ACTIVE.append(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        _ACTIVE.remove(self)
-        self.progress.stop()
 
     def result(self, run_id: str, result: dict) -> None:
         if run_id not in self.epochs:  # a restored trial whose run had finished: nothing to show
@@ -213,25 +201,15 @@ class StudyProgress:
             reached = self.epochs.get(run_id, 0) + 1
         else:
             reached = int(result.get("epoch", 0))
-        step = max(0, reached - self.seen.get(run_id, 0))
-        self.seen[run_id] = max(reached, self.seen.get(run_id, 0))
         where = "evaluated" if result.get("done") else f"epoch {result.get('epoch', '-')}"
-        self.progress.update(self.task, advance=step, description=f"{run_id} {where}")
-
-    def error(self, run_id: str, where: str) -> None:
-        self.progress.console.print(f"[red]failed[/] {run_id} (see {where}/error.txt)", highlight=False)
-
-
-# Tune pickles its callbacks into the experiment (for restore), so the callback holds no state and
-# forwards to the progress bar of this driver process.
-_ACTIVE: list[StudyProgress] = []
+        self.advance_to(run_id, reached, f"{run_id} {where}")
 
 
 class ProgressCallback(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        if _ACTIVE:
-            _ACTIVE[-1].result(result.get("run", trial.config.get("run")), result)
+        if bar := active():
+            bar.result(result.get("run", trial.config.get("run")), result)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        if _ACTIVE:
-            _ACTIVE[-1].error(trial.config.get("run"), getattr(trial, "path", None) or trial.local_path)
+        if bar := active():
+            bar.error(trial.config.get("run"), getattr(trial, "path", None) or trial.local_path)

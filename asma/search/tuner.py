@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from asma.config.loading import config_to_dict
 from asma.data.atomic import write_json_atomic
@@ -26,6 +25,7 @@ from asma.errors import AsmaError
 from asma.ray_session import check_schedulable, init_ray
 from asma.search.space import DefineByRun, SearchSpace
 from asma.search.trial import search_trial
+from asma.trial_progress import TrialProgress, active
 
 try:  # the classes below subclass Ray's; keep the module importable without Ray
     from ray.tune import Callback
@@ -206,31 +206,17 @@ def _describe(space: SearchSpace, concurrency: int, console: Console, restoring:
                   highlight=False)
 
 
-class SearchProgress:
+class SearchProgress(TrialProgress):
     """A rich progress bar over the search's epochs; a line per finished trial."""
 
     def __init__(self, console: Console, trials: int, epochs: int):
+        super().__init__(console, trials * epochs, "epochs (at most)")
         self.epochs = epochs
-        self.seen: dict[str, int] = {}
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("epochs (at most)"), TimeElapsedColumn(), console=console)
-        self.task = self.progress.add_task("starting trials", total=trials * epochs)
-
-    def __enter__(self) -> "SearchProgress":
-        self.progress.start()
-        _ACTIVE.append(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        _ACTIVE.remove(self)
-        self.progress.stop()
 
     def result(self, trial_id: str, result: dict) -> None:
         epoch = int(result.get("training_iteration", 0))
-        step = max(0, epoch - self.seen.get(trial_id, 0))
-        self.seen[trial_id] = max(epoch, self.seen.get(trial_id, 0))
         knn = f" kNN {result['knn_top1']:.1f}%" if "knn_top1" in result else ""
-        self.progress.update(self.task, advance=step, description=f"{trial_id} epoch {epoch}{knn}")
+        self.advance_to(trial_id, epoch, f"{trial_id} epoch {epoch}{knn}")
 
     def complete(self, trial_id: str, result: dict | None) -> None:
         epoch = self.seen.get(trial_id, 0)
@@ -240,24 +226,16 @@ class SearchProgress:
         knn = f"  kNN top-1 {result['knn_top1']:.1f}%" if result and "knn_top1" in result else ""
         self.progress.console.print(f"[green]{how}[/] {trial_id}{knn}", highlight=False)
 
-    def error(self, trial_id: str, where: str) -> None:
-        self.progress.console.print(f"[red]failed[/] {trial_id} (see {where}/error.txt)", highlight=False)
-
-
-# Tune pickles callbacks into the experiment (for restore): the callback holds no state and
-# forwards to the progress bar of this driver process.
-_ACTIVE: list[SearchProgress] = []
-
 
 class ProgressCallback(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        if _ACTIVE:
-            _ACTIVE[-1].result(trial.trial_id, result)
+        if bar := active():
+            bar.result(trial.trial_id, result)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        if _ACTIVE:
-            _ACTIVE[-1].complete(trial.trial_id, trial.last_result)
+        if bar := active():
+            bar.complete(trial.trial_id, trial.last_result)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        if _ACTIVE:
-            _ACTIVE[-1].error(trial.trial_id, trial.local_path)
+        if bar := active():
+            bar.error(trial.trial_id, trial.local_path)
