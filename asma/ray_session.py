@@ -19,7 +19,14 @@ class UnschedulableError(AsmaError):
     """A trial or worker asks for more than any node of the cluster has."""
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None) -> None:
+def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None,
+             log_to_driver: bool = True) -> None:
+    """Join `address` (or RAY_ADDRESS), or start a private local Ray.
+
+    log_to_driver=False keeps the workers' output out of this terminal (it stays in Ray's session
+    logs): grid runners report each trial's outcome and error file themselves, and Tune's teardown
+    of finished trial actors otherwise prints harmless SIGTERM tracebacks.
+    """
     import ray
 
     if ray.is_initialized():
@@ -28,10 +35,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     # inside `ray job submit` Ray sets RAY_ADDRESS: join that cluster instead of starting one
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=log_to_driver)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, include_dashboard=False,
-                 object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=True)
+                 object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=log_to_driver)
 
 
 def check_schedulable(request: dict[str, float], what: str) -> None:

@@ -127,7 +127,7 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     if not pending:
         return outcome
     prepare_data({r: specs[r] for r in pending})
-    init_ray(address, num_cpus=num_cpus)
+    init_ray(address, num_cpus=num_cpus, log_to_driver=False)
     check_schedulable({"CPU": study.resources.cpus, "GPU": study.resources.gpus},
                       f"{study.source}: resources (one trial)")
     tune_dir = run_dir / TUNE_NAME
