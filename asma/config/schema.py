@@ -5,9 +5,18 @@ Defaults are PSTL's published choices where they exist (see docs/method.md); the
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _odd(value: int) -> int:
+    if value % 2 == 0:
+        raise ValueError(f"must be odd (a centred temporal window), got {value}")
+    return value
+
+
+TemporalKernel = Annotated[int, Field(ge=1, le=15), AfterValidator(_odd)]
 
 
 class Section(BaseModel):
@@ -54,15 +63,9 @@ class EncoderConfig(Section):
     base_channels: int = Field(16, ge=4, le=256, description="width of the first blocks (PSTL: 16)")
     feature_dim: int = Field(256, ge=8, le=4096, description="output feature size (PSTL: 256)")
     depth: int = Field(10, ge=2, le=16, description="ST-GCN blocks (PSTL: 10)")
-    temporal_kernel: int = Field(9, ge=1, le=15)
+    temporal_kernel: TemporalKernel = 9
     edge_importance: bool = True
     dropout: float = Field(0.0, ge=0, lt=1)
-
-    @model_validator(mode="after")
-    def _odd_kernel(self) -> "EncoderConfig":
-        if self.temporal_kernel % 2 == 0:
-            raise ValueError(f"temporal_kernel must be odd, got {self.temporal_kernel}")
-        return self
 
 
 class ProjectorConfig(Section):
@@ -210,14 +213,8 @@ class StudentConfig(Section):
     base_channels: int = Field(8, ge=2, le=256, description="width of the first blocks")
     depth: int = Field(6, ge=2, le=16, description="blocks")
     feature_dim: int = Field(64, ge=8, le=4096, description="output feature size")
-    temporal_kernel: int = Field(9, ge=1, le=15)
+    temporal_kernel: TemporalKernel = 9
     window: int = Field(30, ge=4, le=600, description="frames T the student sees (clips are resampled to it)")
-
-    @model_validator(mode="after")
-    def _odd_kernel(self) -> "StudentConfig":
-        if self.temporal_kernel % 2 == 0:
-            raise ValueError(f"temporal_kernel must be odd, got {self.temporal_kernel}")
-        return self
 
 
 class DistillConfig(Section):
