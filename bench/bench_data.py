@@ -1,4 +1,4 @@
-"""Data preparation throughput: the NTU reader on generated `.skeleton` files, MSR / UTKinect on real files.
+"""Data throughput: the NTU reader on generated `.skeleton` files, the training loader, MSR / UTKinect on real files.
 
     .venv/bin/python bench/bench_data.py [--files 300] [--frames 100] [--write-docs]
 
@@ -60,6 +60,26 @@ def _quiet():
     return Console(file=open(os.devnull, "w"))
 
 
+def loader_rows(prepared: Path, batch: int = 64) -> list[tuple[str, str, str, str]]:
+    """The training loader's samples/s on a prepared set: memory-mapped read, valid-frame crop +
+    resize to T = 50, two persons, each input stream; one process (loader_workers = 0)."""
+    from torch.utils.data import DataLoader
+
+    from asma.data.clips import SkeletonClips
+    from asma.data.format import SkeletonSet
+
+    data = SkeletonSet.open(prepared)
+    rows = []
+    for stream in ("joint", "bone", "motion"):
+        clips = SkeletonClips(data, np.arange(len(data)), window=50, persons=2, train=True, stream=stream)
+        started = time.perf_counter()
+        seen = sum(x.shape[0] for x, _ in DataLoader(clips, batch_size=batch, shuffle=True))
+        seconds = time.perf_counter() - started
+        rows.append((f"training loader, {stream} stream, T=50, M=2, batch {batch}", f"{seconds:.2f} s",
+                     f"{seen / seconds:.0f} samples/s", f"{seen} samples, 0 loader workers"))
+    return rows
+
+
 def run(files: int, frames: int) -> list[tuple[str, str, str, str]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,6 +93,7 @@ def run(files: int, frames: int) -> list[tuple[str, str, str, str]]:
             rate = meta["source"]["samples"] / seconds
             rows.append((f"NTU reader, {files} generated files ({size / 2**20:.0f} MiB), {workers} worker(s)",
                          f"{seconds:.2f} s", f"{rate:.0f} files/s", f"{NTU_FILES / rate / 60:.1f} min for 56,578 files"))
+        rows += loader_rows(tmp / "out1")
         for name in ("msr_action3d", "utkinect"):
             if (SHARED / name).is_dir():
                 seconds, meta = timed_prepare(name, SHARED / name, tmp / name, 1)

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from asma.data.format import SkeletonSet
+from asma.skeleton.streams import to_stream
 
 
 def crop_resize(frames: np.ndarray, window: int, share: float, start_frac: float) -> np.ndarray:
@@ -30,10 +31,15 @@ def crop_resize(frames: np.ndarray, window: int, share: float, start_frac: float
 
 
 class SkeletonClips(Dataset):
-    """(clip (C, T, V, M) float32, label) pairs from a subset of a prepared set."""
+    """(clip (C, T, V, M) float32, label) pairs from a subset of a prepared set.
+
+    `stream` is the input the encoders see: joint coordinates, bones (joint minus its parent on
+    the layout's tree) or motion (next frame minus this one), computed on the resized clip.
+    """
 
     def __init__(self, data: SkeletonSet, indices: np.ndarray, *, window: int, persons: int,
-                 train: bool, crop_min: float = 0.5, crop_max: float = 1.0, seed: int = 0):
+                 train: bool, crop_min: float = 0.5, crop_max: float = 1.0, seed: int = 0,
+                 stream: str = "joint"):
         self.data = data
         self.indices = np.asarray(indices, dtype=np.int64)
         self.window = window
@@ -41,6 +47,7 @@ class SkeletonClips(Dataset):
         self.train = train
         self.crop_min, self.crop_max = crop_min, crop_max
         self.seed = seed
+        self.stream = stream
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -69,4 +76,7 @@ class SkeletonClips(Dataset):
         return np.ascontiguousarray(clip.transpose(3, 0, 2, 1), dtype=np.float32)  # (C, T, V, M)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return torch.from_numpy(self.clip(i)), int(self.labels[i])
+        clip = torch.from_numpy(self.clip(i))
+        if self.stream != "joint":
+            clip = to_stream(clip[None], self.stream, self.data.layout)[0]
+        return clip, int(self.labels[i])

@@ -29,7 +29,7 @@ def clips_of(cfg: Config, dataset: SkeletonSet, indices: np.ndarray, train: bool
     """Clips of `indices` with the run's window, persons and crop settings."""
     d = cfg.data
     return SkeletonClips(dataset, indices, window=d.window, persons=d.persons, train=train,
-                         crop_min=d.crop_min, crop_max=d.crop_max, seed=cfg.eval.seed)
+                         crop_min=d.crop_min, crop_max=d.crop_max, seed=cfg.eval.seed, stream=d.stream)
 
 
 @torch.no_grad()

@@ -44,7 +44,8 @@ def build_run_data(cfg: Config, dataset: SkeletonSet | None = None) -> RunData:
     dataset = dataset or open_dataset(d)
     train_idx = dataset.split_indices(d.split, d.train_part)
     test_idx = dataset.split_indices(d.split, d.test_part)
-    common = dict(window=d.window, persons=d.persons, crop_min=d.crop_min, crop_max=d.crop_max, seed=cfg.train.seed)
+    common = dict(window=d.window, persons=d.persons, crop_min=d.crop_min, crop_max=d.crop_max, seed=cfg.train.seed,
+                  stream=d.stream)
     return RunData(
         dataset=dataset,
         pretrain=SkeletonClips(dataset, train_idx, train=True, **common),
