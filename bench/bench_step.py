@@ -12,9 +12,11 @@ PSTL's code is not part of this project: clone it anywhere and pass the folder,
     .venv/bin/pip install einops        # PSTL's model.py imports it; not a project dependency
     .venv/bin/python bench/bench_step.py --pstl /tmp/pstl
 
-It needs a GPU (`.cuda()` everywhere) and sacred (config capture); both are shimmed at run time
-here: `.cuda()` becomes the identity and sacred's `ex.capture` fills PSTL's config.py values.
-Without --pstl (or $PSTL_DIR) only our step is measured.
+PSTL needs a GPU (`.cuda()` everywhere) and sacred (config capture). On CPU both are shimmed at
+run time: `.cuda()` becomes the identity and sacred's `ex.capture` fills PSTL's config.py values.
+With `--device cuda` both codes run on the GPU and PSTL's `.cuda()` calls are left alone; the
+figures go to their own section ('Pretraining step on GPU'). Without --pstl (or $PSTL_DIR) only
+our step is measured.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from benchdocs import DOCS, write_benchmark_section  # noqa: E402
 
 SECTION = "## Pretraining step"
+GPU_SECTION = "## Pretraining step on GPU"
 
 # PSTL config.py values that the pretraining step reads (sacred would inject them)
 PSTL_CONFIG = dict(
@@ -71,30 +74,41 @@ def make_batch(n: int, t: int = 50, v: int = 25, m: int = 2, seed: int = 0) -> t
     return steps.cumsum(dim=2) + torch.randn(n, 3, 1, v, m, generator=g)
 
 
-class Stopwatch:
-    """Accumulates the wall time spent inside wrapped functions."""
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
-    def __init__(self):
+
+class Stopwatch:
+    """Accumulates the wall time spent inside wrapped functions. On a GPU it synchronises before
+    and after each call, so the time includes the call's kernels (and the stalls the syncs add: an
+    upper bound of the masking share)."""
+
+    def __init__(self, device: torch.device = torch.device("cpu")):
         self.seconds = 0.0
+        self.device = device
 
     def wrap(self, fn):
         @functools.wraps(fn)
         def timed(*args, **kwargs):
+            synchronize(self.device)
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
+                synchronize(self.device)
                 self.seconds += time.perf_counter() - start
         return timed
 
 
-def time_interleaved(steps: dict, rounds: int, warmup: int) -> dict[str, dict]:
+def time_interleaved(steps: dict, rounds: int, warmup: int, device: torch.device = torch.device("cpu")) -> dict[str, dict]:
     """Run the steps in turn, `rounds` times after `warmup`: on a shared machine both see the same
     load. Per step: the median wall and CPU (process) time, and the mean masking time and share.
     CPU time is the steadier figure on a loaded machine, where wall time mostly measures waiting."""
     for _ in range(warmup):
         for step, _watch in steps.values():
             step()
+    synchronize(device)
     times = {name: [] for name in steps}
     cpu = {name: [] for name in steps}
     masking = {name: 0.0 for name in steps}
@@ -103,6 +117,7 @@ def time_interleaved(steps: dict, rounds: int, warmup: int) -> dict[str, dict]:
             watch.seconds = 0.0
             start, start_cpu = time.perf_counter(), time.process_time()
             step()
+            synchronize(device)
             times[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
             masking[name] += watch.seconds
@@ -114,13 +129,14 @@ def time_interleaved(steps: dict, rounds: int, warmup: int) -> dict[str, dict]:
 
 
 def prepare_ours(x: torch.Tensor, threads: int):
-    """Our step, with the masking functions it calls timed; returns (step, stopwatch, parameters)."""
+    """Our step, with the masking functions it calls timed; returns (step, stopwatch, parameters).
+    It runs where `x` is, as the training loop does (model, optimizer and mask generator there)."""
     cfg = our_config(threads)
     torch.manual_seed(0)
-    model = MaskedPretrainer(cfg, load_layout("ntu25"), in_channels=3)
+    model = MaskedPretrainer(cfg, load_layout("ntu25"), in_channels=3).to(x.device)
     optimizer = make_optimizer(model.parameters(), cfg.optim)
-    generator = torch.Generator().manual_seed(0)
-    watch = Stopwatch()
+    generator = torch.Generator(device=x.device).manual_seed(0)
+    watch = Stopwatch(x.device)
     for name in ("frames_to_keep", "gather_frames", "joints_to_keep"):  # this process only runs the bench
         setattr(pretrainer_module, name, watch.wrap(getattr(pretrainer_module, name)))
     model.train()
@@ -142,8 +158,8 @@ def profile_step(step) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 
-def import_pstl(folder: Path):
-    """PSTL's model.py and ST-GCN, importable on a CPU-only machine without sacred."""
+def import_pstl(folder: Path, on_gpu: bool = False):
+    """PSTL's model.py and ST-GCN, importable without sacred (and, unless `on_gpu`, without a GPU)."""
     def capture(fn):
         signature = inspect.signature(fn)
 
@@ -160,8 +176,9 @@ def import_pstl(folder: Path):
     shim.ex = types.SimpleNamespace(capture=capture)
     shim.__all__ = ["ex"]
     sys.modules["config"] = shim
-    torch.Tensor.cuda = lambda self, *a, **k: self  # PSTL moves everything to the GPU
-    torch.nn.Module.cuda = lambda self, *a, **k: self
+    if not on_gpu:
+        torch.Tensor.cuda = lambda self, *a, **k: self  # PSTL moves everything to the GPU
+        torch.nn.Module.cuda = lambda self, *a, **k: self
     sys.path.insert(0, str(folder))
     try:
         import model as pstl_model  # PSTL's model.py
@@ -174,13 +191,14 @@ def import_pstl(folder: Path):
 
 def prepare_pstl(folder: Path, x: torch.Tensor):
     """PSTL's step, with its two masking functions timed; returns (step, stopwatch, parameters)."""
-    pstl, PSTLEncoder = import_pstl(folder)
+    pstl, PSTLEncoder = import_pstl(folder, on_gpu=x.is_cuda)
     torch.manual_seed(0)
     encoder = PSTLEncoder(in_channels=3, hidden_channels=16, hidden_dim=256, dropout=0.5,
-                          graph_args={"layout": "ntu-rgb+d", "strategy": "spatial"}, edge_importance_weighting=True)
-    head = pstl.BTwins()
+                          graph_args={"layout": "ntu-rgb+d", "strategy": "spatial"},
+                          edge_importance_weighting=True).to(x.device)
+    head = pstl.BTwins().to(x.device)
     optimizer = torch.optim.Adam([{"params": encoder.parameters()}, {"params": head.parameters()}], **PSTL_OPTIM)
-    watch = Stopwatch()
+    watch = Stopwatch(x.device)
     spatial_mask = watch.wrap(pstl.central_spacial_mask)
     temporal_mask = watch.wrap(pstl.motion_att_temp_mask)
     encoder.train()
@@ -205,11 +223,15 @@ def prepare_pstl(folder: Path, x: torch.Tensor):
 
 def markdown(args, ours: dict, pstl: dict | None, command: str) -> str:
     rows = [("ours (`masking.views=[pstl]`)", ours)] + ([("PSTL procedure.py", pstl)] if pstl else [])
+    on_gpu = args.device == "cuda"
+    where = (f"GPU ({torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}); "
+             "each step ends with a device synchronise, and the masking calls are timed between two "
+             "synchronises, an upper bound" if on_gpu else
+             f"{args.threads} threads, CPU ({platform.processor() or platform.machine()}, torch {torch.__version__})")
     lines = [
-        SECTION, "",
+        GPU_SECTION if on_gpu else SECTION, "",
         f"Pretraining step (3 streams: anchor, CSM, MATM; forward, backward, Adam) at PSTL's sizes: ST-GCN "
-        f"16->256, projector 3 x 6144, T=50, M=2, batch {args.batch}, {args.threads} threads, CPU "
-        f"({platform.processor() or platform.machine()}, torch {torch.__version__}). Median of {args.steps} rounds after "
+        f"16->256, projector 3 x 6144, T=50, M=2, batch {args.batch}, {where}. Median of {args.steps} rounds after "
         f"{args.warmup} warm-up; the two codes alternate step by step, so both see the same load. Load average {os.getloadavg()[0]:.1f} when it started: "
         "compare the rows, not the absolute numbers.", "",
         "| code | step, wall (s) | sequences/s | step, CPU (s) | sequences per CPU-s | masking (ms/step) "
@@ -217,7 +239,7 @@ def markdown(args, ours: dict, pstl: dict | None, command: str) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in rows:
-        lines.append(f"| {name} | {r['step_s']:.2f} | {args.batch / r['step_s']:.1f} | {r['cpu_s']:.2f} | "
+        lines.append(f"| {name} | {r['step_s']:.3f} | {args.batch / r['step_s']:.1f} | {r['cpu_s']:.3f} | "
                      f"{args.batch / r['cpu_s']:.1f} | {1000 * r['masking_s']:.1f} | "
                      f"{100 * r['masking_share']:.2f}% | {r['params'] / 1e6:.1f} M |")
     if pstl:
@@ -225,7 +247,7 @@ def markdown(args, ours: dict, pstl: dict | None, command: str) -> str:
                   f"{pstl['cpu_s'] / ours['cpu_s']:.2f}x in CPU time (target >= 1.5x); our masking "
                   f"share **{100 * ours['masking_share']:.2f}%** (target <= 2%)."]
     lines += ["", "Reproduce (PSTL's public code beside the project, none of it committed; the bench shims its",
-              "`.cuda()` calls and sacred config at run time and needs `pip install einops` in the venv):", "",
+              "sacred config (and on CPU its `.cuda()` calls) at run time and needs `pip install einops`):", "",
               "```", "git clone https://github.com/YujieOuO/PSTL /tmp/pstl", command, "```", ""]
     return "\n".join(lines)
 
@@ -238,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3, help="timed rounds (each runs every step once)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="cuda: both codes on the GPU, written to the 'Pretraining step on GPU' section")
     p.add_argument("--quick", action="store_true", help="batch 16, 2 rounds: a check that it runs")
     p.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of one of our steps")
     p.add_argument("--write", type=Path, default=DOCS,
@@ -248,8 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         args.batch, args.steps = 16, 2
     if args.pstl is not None and not (Path(args.pstl) / "model.py").exists():
         p.error(f"--pstl {args.pstl}: no model.py there; clone https://github.com/YujieOuO/PSTL into it")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: torch sees no GPU here")
     torch.set_num_threads(args.threads)
-    x = make_batch(args.batch)
+    x = make_batch(args.batch).to(args.device)
     step, watch, params = prepare_ours(x, args.threads)
     steps, sizes = {"ours": (step, watch)}, {"ours": params}
     if args.pstl is not None:
@@ -257,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         steps["pstl"], sizes["pstl"] = (step, watch), params
     if args.profile:
         profile_step(steps["ours"][0])
-    results = time_interleaved(steps, args.steps, args.warmup)
+    results = time_interleaved(steps, args.steps, args.warmup, x.device)
     for name, r in results.items():
         r["params"] = sizes[name]
         print(f"{name}: {r['step_s']:.2f} s/step wall ({args.batch / r['step_s']:.1f} seq/s), "
@@ -265,11 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     ours, pstl = results["ours"], results.get("pstl")
     if pstl:
         print(f"speed-up: {pstl['step_s'] / ours['step_s']:.2f}x wall, {pstl['cpu_s'] / ours['cpu_s']:.2f}x CPU time")
-    command = "PSTL_DIR=/tmp/pstl .venv/bin/python bench/bench_step.py " + " ".join(
-        a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--pstl") and a != str(args.pstl))
+    given = argv if argv is not None else sys.argv[1:]
+    hidden = {"--pstl", "--write"}  # where PSTL and the docs are is not part of the recipe
+    kept = [a for i, a in enumerate(given)
+            if a.split("=")[0] not in hidden and (i == 0 or given[i - 1] not in hidden)]
+    command = "PSTL_DIR=/tmp/pstl .venv/bin/python bench/bench_step.py " + " ".join(kept)
     if not args.no_write:
-        write_benchmark_section(SECTION, markdown(args, ours, pstl, command.strip()), args.write)
-        print(f"wrote the '{SECTION[3:]}' section of {args.write}")
+        section = GPU_SECTION if args.device == "cuda" else SECTION
+        write_benchmark_section(section, markdown(args, ours, pstl, command.strip()), args.write)
+        print(f"wrote the '{section[3:]}' section of {args.write}")
     return 0
 
 

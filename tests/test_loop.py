@@ -16,8 +16,8 @@ class Interrupted(Exception):
 class StopAfter(LocalRuntime):
     """A runtime that dies right after reporting (and checkpointing) `epochs` epochs."""
 
-    def __init__(self, run_dir, epochs):
-        super().__init__(run_dir, device="cpu")
+    def __init__(self, run_dir, epochs, device="cpu"):
+        super().__init__(run_dir, device=device)
         self.stop_at = epochs
 
     def report(self, metrics, checkpoint=None):

@@ -1,0 +1,71 @@
+"""The GPU paths: pretraining, resume, every evaluation protocol and Ray Train with a GPU worker.
+
+Skipped where torch sees no GPU (CI has none); run on a GPU machine with `pytest -m cuda`. The rest
+of the suite runs on the GPU there too, since `train.device=auto` picks it.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from asma.config.loading import load_config
+from asma.evaluation.protocols import EncoderSource, PROTOCOLS, run_protocols
+from asma.training.data import build_run_data
+from asma.training.loop import pretrain
+from asma.training.runtime import LocalRuntime
+from test_loop import Interrupted, StopAfter  # tests/ is on sys.path under pytest
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+TINY = ["data.window=12", "data.synthetic={num_classes: 4, samples_per_class: 8}", "encoder.base_channels=4",
+        "encoder.feature_dim=16", "encoder.depth=2", "projector.dim=32", "alignment.tokens=4",
+        "alignment.heads=2", "train.epochs=3", "train.batch_size=4", "train.max_steps_per_epoch=2",
+        "train.device=cuda", "eval.epochs=3", "eval.finetune_epochs=1", "eval.batch_size=8",
+        "eval.semi_repeats=1", "eval.semi_fractions=[0.5]", "eval.knn_k=3"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cuda")
+    cfg = load_config("smoke", TINY + [f"data.cache_dir={root / 'cache'}", f"out_dir={root / 'runs'}"])
+    return cfg, build_run_data(cfg), root
+
+
+def test_resumed_gpu_run_ends_where_a_straight_one_does(tiny, tmp_path):
+    """Checkpoints are written from GPU tensors and loaded to CPU first (weights_only), then moved."""
+    cfg, data, _ = tiny
+    straight = pretrain(cfg, data, LocalRuntime(tmp_path / "straight", device="cuda"))
+    assert all(p.is_cuda for p in straight.model.parameters())
+    with pytest.raises(Interrupted):
+        pretrain(cfg, data, StopAfter(tmp_path / "resumed", epochs=2, device="cuda"))
+    resumed = pretrain(cfg, data, LocalRuntime(tmp_path / "resumed", device="cuda"))
+    assert [m["epoch"] for m in resumed.history] == [3]
+    # cuDNN may pick other kernels (and TF32) between runs: close, not bit-equal
+    assert resumed.final["loss"] == pytest.approx(straight.final["loss"], rel=1e-3)
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-3, rtol=1e-3), key
+
+
+def test_every_protocol_runs_on_the_gpu(tiny, tmp_path):
+    cfg, data, root = tiny
+    result = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cuda"))
+    source = EncoderSource(result.model.encoders(), "pretrained", tmp_path, 3)
+    protocols = [p for p in PROTOCOLS if p != "transfer"]  # transfer needs a second data set
+    record = run_protocols(cfg, source, data, protocols)
+    for name in protocols:
+        assert 0.0 <= record["protocols"][name]["top1"] <= 100.0, name
+
+
+@pytest.mark.slow
+def test_ray_train_worker_trains_on_its_gpu(tmp_path):
+    """One Ray Train worker with one GPU: Ray hands it cuda:0 and the NCCL process group."""
+    from asma.training.ray_trainer import pretrain_on_ray
+
+    cfg = load_config("smoke", TINY + [
+        "name=gpu", f"out_dir={tmp_path / 'runs'}", f"ray.storage_path={tmp_path / 'ray'}",
+        f"data.cache_dir={tmp_path / 'cache'}", "ray.workers=1", "ray.gpus_per_worker=1", "ray.cpus_per_worker=1"])
+    result = pretrain_on_ray(cfg)
+    assert [m["epoch"] for m in result.history] == [1, 2, 3]
+    assert all(torch.isfinite(torch.tensor(m["loss"])) for m in result.history)
