@@ -132,3 +132,30 @@ def test_precise_batchnorm_stats_are_the_training_clips_average(tiny):
     clips = torch.stack([data.train[i][0] for i in range(len(data.train))]).flatten(1)
     assert torch.allclose(model[1].running_mean, clips.mean(0), atol=1e-5)
     assert model[1].momentum == 0.1  # restored
+
+
+def test_the_floor_and_an_encoder_with_other_batchnorm_statistics_score_the_same(tiny, tmp_path):
+    """The random-init floor's BatchNorm statistics come from the training clips, and with
+    eval.precise_bn a pretrained encoder's do too: two encoders with the same weights score the
+    same however their running statistics were left (here: by train-mode passes over other data)."""
+    cfg, data, _ = tiny
+    floor = random_encoders(cfg, data)
+    for enc in floor.values():
+        norms = [m for m in enc.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        assert norms and all(int(m.num_batches_tracked) > 0 for m in norms)  # estimated, not the defaults
+    torch.manual_seed(cfg.train.seed)
+    same_weights = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels).encoders()
+    with torch.no_grad():
+        for enc in same_weights.values():
+            enc.train()
+            enc(3.0 * torch.randn(8, *data.train[0][0].shape) + 1.0)  # stale statistics, as after pretraining
+    records = {name: run_protocols(cfg, EncoderSource(encs, name, tmp_path), data, ["linear", "knn"],
+                                   out=tmp_path / f"{name}.json")["protocols"]
+               for name, encs in [("floor", floor), ("pretrained", same_weights)]}
+    for protocol in ("linear", "knn"):
+        assert records["floor"][protocol]["top1"] == pytest.approx(records["pretrained"][protocol]["top1"])
+    stale = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"precise_bn": False})})
+    before = {k: v.clone() for k, v in same_weights["a"].state_dict().items() if "running" in k}
+    run_protocols(stale, EncoderSource(same_weights, "as left", tmp_path), data, ["knn"], out=tmp_path / "s.json")
+    after = same_weights["a"].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # precise_bn=false: left as they were

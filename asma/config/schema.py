@@ -189,6 +189,8 @@ class EvalConfig(Section):
     knn_k: int = Field(20, ge=1)
     knn_temperature: float = Field(0.1, gt=0)
     semi_fractions: list[float] = Field([0.01, 0.1], min_length=1, description="shares of the labelled train set, in (0, 1]")
+    precise_bn: bool = Field(True, description="frozen protocols (linear, knn): re-estimate the encoders' "
+                             "BatchNorm statistics on the training clips first, as the random-init floor's are")
     semi_sampling: Literal["balanced", "random"] = "balanced"
     semi_repeats: int = Field(3, ge=1)
     transfer_data: str | None = Field(None, description="prepared set to fine-tune on for `transfer`")
