@@ -1,29 +1,31 @@
-"""The method end to end: a short masked pretraining against randomly initialised encoders, linear probe.
+"""The method end to end: a short masked pretraining, then the frozen protocols.
 
 Smoke-sized ASMa (two encoders, views a and b, Barlow Twins) pretrained for 8 epochs on a
 10-class synthetic set, then the linear protocol (frozen encoders, cached features, `mean`
-alignment, i.e. a pure linear head, 100 epochs) against the same protocol on randomly
-initialised encoders of the same config.
+alignment, i.e. a pure linear head) and kNN. A regression check of the whole chain: pretraining
+-> encoders -> BatchNorm statistics of the training clips -> cached features -> probes.
 
-Measured (train.seed = eval.seed = 0..3, this probe): pretrained 72/67/64/59, random init
-38/57/40/65, margins 34/10/24/-6; with a 300-epoch probe 23/2/18/9; kNN shows no margin. So
-the margin is NOT robust across seeds on this synthetic set (random ST-GCN features separate its
-classes well): this test pins seed 0 as a regression check of the whole chain (pretraining ->
-checkpointable encoders -> cached features -> probe), not as evidence that the method works.
+What it does NOT check, because it does not hold: that this pretraining beats a randomly
+initialised frozen encoder by a clear margin. Against a floor whose BatchNorm statistics are
+estimated on the same clips (asma/evaluation/protocols.py: random_encoders), pretrained-minus-floor
+linear top-1 over seeds 0-3 was -3.4 points on average at this budget, and +0.7 to +9.2 on
+average after 20-40 epochs with per-seed swings of +-10 (docs/method.md, "Pretrained vs random
+init"). An earlier version of this test asserted a 10-point margin; that margin came from the
+floor's BatchNorms holding their initial statistics.
 """
 import pytest
 
 from asma.config.loading import load_config
-from asma.evaluation.protocols import EncoderSource, random_encoders, run_protocols
+from asma.evaluation.protocols import EncoderSource, run_protocols
 from asma.training.data import build_run_data
 from asma.training.loop import pretrain
 from asma.training.runtime import LocalRuntime
 
-MARGIN = 10.0  # points of linear top-1; measured 34 at seed 0
+CHANCE = 10.0  # 10 classes
 
 
 @pytest.mark.slow
-def test_pretraining_beats_random_init_under_a_linear_probe(tmp_path):
+def test_short_pretraining_learns_and_its_features_separate_the_classes(tmp_path):
     cfg = load_config("smoke", [
         "data.synthetic={num_classes: 10, samples_per_class: 30}", f"data.cache_dir={tmp_path / 'cache'}",
         f"out_dir={tmp_path}", "train.epochs=8", "train.threads=1", "train.seed=0", "eval.seed=0",
@@ -31,8 +33,9 @@ def test_pretraining_beats_random_init_under_a_linear_probe(tmp_path):
     ])
     data = build_run_data(cfg)
     result = pretrain(cfg, data, LocalRuntime(tmp_path / "run"))
-    assert result.history[-1]["loss"] < result.history[0]["loss"]
-    pretrained = run_protocols(cfg, EncoderSource(result.model.encoders(), "pretrained", tmp_path, 8), data, ["linear"])
-    floor = run_protocols(cfg, EncoderSource(random_encoders(cfg, data), "random-init", tmp_path), data, ["linear"])
-    top1, floor_top1 = pretrained["protocols"]["linear"]["top1"], floor["protocols"]["linear"]["top1"]
-    assert top1 >= floor_top1 + MARGIN, f"pretrained {top1:.1f} vs random init {floor_top1:.1f}"
+    losses = [m["loss"] for m in result.history]
+    assert losses[-1] < 0.7 * losses[0], losses  # measured 254 -> 120
+    record = run_protocols(cfg, EncoderSource(result.model.encoders(), "pretrained", tmp_path, 8), data,
+                           ["linear", "knn"])
+    for name in ("linear", "knn"):  # measured 70.2 and 66.7
+        assert record["protocols"][name]["top1"] >= 4 * CHANCE, (name, record["protocols"][name])

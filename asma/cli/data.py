@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", default="ntu25", help="built-in layout name or layout YAML path")
     p.add_argument("--min-len", type=int, default=40, help="shortest sample, frames")
     p.add_argument("--max-len", type=int, default=120, help="longest sample, frames")
+    p.add_argument("--view-jitter", type=float, default=5.0,
+                   help="spread (std, degrees) of each sample's camera yaw about its camera's angle")
     p.set_defaults(func=run_synth)
 
     from asma.data.prepare import DATASETS
@@ -51,7 +53,8 @@ def run_synth(args: argparse.Namespace) -> int:
     from asma.data.synthetic import make_synthetic
 
     out = make_synthetic(args.out, num_classes=args.classes, samples_per_class=args.per_class, persons=args.persons,
-                         seed=args.seed, layout=args.layout, min_len=args.min_len, max_len=args.max_len)
+                         seed=args.seed, layout=args.layout, min_len=args.min_len, max_len=args.max_len,
+                         view_jitter_deg=args.view_jitter)
     s = SkeletonSet.open(out)
     print(f"wrote {len(s)} samples, {s.num_classes} classes, {int(s.lengths.sum())} frames to {out}")
     return 0

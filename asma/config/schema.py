@@ -28,6 +28,7 @@ class SyntheticConfig(Section):
     samples_per_class: int = Field(40, ge=2)
     persons: int = Field(2, ge=1, le=2)
     seed: int = 0
+    view_jitter_deg: float = Field(5.0, ge=0, le=90, description="spread (std) of each sample's camera yaw")
 
 
 class DataConfig(Section):

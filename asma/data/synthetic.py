@@ -4,7 +4,10 @@ Bodies are built from a layout: a rest pose in metres (x right, y up, z away fro
 Kinect), scaled per subject. Each class is a motion made of limb rotations about their root joint
 (shoulder, hip, pelvis), so bone lengths stay fixed, with its own rhythm, amplitude and phase;
 the two-person classes move a second body towards or away from the first. Every sample varies
-speed, amplitude, body size, camera yaw, position and sensor noise, and its length.
+speed, amplitude, body size, camera yaw, position and sensor noise, and its length, and is done
+with the left or the right side at random: no class is told apart by which side moves, as in NTU
+("wave" is either hand). A random-init encoder has no such invariance and has to learn it from
+few labels; pretraining with the mirror augmentation has it (tests/test_method_end_to_end.py).
 
 Sample names follow NTU's `SsssCcccPpppRrrrAaaa` (camera C, subject P, action A), and the splits
 are NTU's two protocols: `xsub` (odd subjects train) and `xview` (cameras 2, 3 train).
@@ -25,7 +28,7 @@ from asma.skeleton.layout import Layout, load_layout
 FPS = 30.0
 NUM_SUBJECTS = 10
 CAMERA_YAW_DEG = {1: -45.0, 2: 0.0, 3: 45.0}  # camera 1 is the xview test view, as in NTU
-GENERATOR_VERSION = 1  # bump when the motions change, so cached sets are regenerated
+GENERATOR_VERSION = 2  # bump when the motions change, so cached sets are regenerated
 
 # Rest pose by joint name, metres relative to the pelvis; the names cover the built-in layouts.
 _SPINE = {"base_of_spine": (0, 0, 0), "hip_center": (0, 0, 0), "middle_of_spine": (0, 0.28, 0),
@@ -63,11 +66,10 @@ class Motion:
     partner_distance: float = 1.0
 
 
+# Defined on the right side; each sample is mirrored (left side) with probability 1/2.
 MOTIONS: dict[str, Motion] = {
-    "wave_right_hand": Motion((Move("right_arm", "z", -2.3, 0.45),)),
-    "wave_left_hand": Motion((Move("left_arm", "z", 2.3, 0.45),)),
-    "kick_right": Motion((Move("right_leg", "x", 0.0, 1.1, "abs"),)),
-    "kick_left": Motion((Move("left_leg", "x", 0.0, 1.1, "abs"),)),
+    "wave_hand": Motion((Move("right_arm", "z", -2.3, 0.45),)),
+    "kick": Motion((Move("right_leg", "x", 0.0, 1.1, "abs"),)),
     "bend_down": Motion((Move("upper_body", "x", 0.0, -1.2, "smooth"),)),
     "approach": Motion((Move("upper_body", "y", 0.0, 0.1),),
                        (Move("left_leg", "x", 0.0, 0.45, freq=2), Move("right_leg", "x", 0.0, -0.45, freq=2),
@@ -76,7 +78,7 @@ MOTIONS: dict[str, Motion] = {
                     Move("body", "ty", 0.0, 0.3, "abs"))),
     "clap": Motion((Move("left_arm", "x", 1.3, 0.0), Move("right_arm", "x", 1.3, 0.0),
                     Move("left_arm", "y", -0.45, 0.4, freq=2), Move("right_arm", "y", 0.45, -0.4, freq=2))),
-    "punch_right": Motion((Move("right_arm", "x", 0.6, 1.0, "abs"), Move("upper_body", "y", 0.0, -0.3, "abs"))),
+    "punch": Motion((Move("right_arm", "x", 0.6, 1.0, "abs"), Move("upper_body", "y", 0.0, -0.3, "abs"))),
     "push_away": Motion((Move("left_arm", "x", 0.8, 0.7, "smooth"), Move("right_arm", "x", 0.8, 0.7, "smooth")),
                         (Move("body", "tz", 0.0, 0.8, "ramp"), Move("upper_body", "x", 0.0, 0.4, "smooth")),
                         partner_distance=0.75),
@@ -84,7 +86,10 @@ MOTIONS: dict[str, Motion] = {
     "walk": Motion((Move("left_leg", "x", 0.0, 0.5), Move("right_leg", "x", 0.0, -0.5),
                     Move("left_arm", "x", 0.0, -0.4), Move("right_arm", "x", 0.0, 0.4),
                     Move("body", "tx", -0.6, 1.2, "ramp"))),
+    "raise_hand": Motion((Move("right_arm", "z", 0.0, -2.6, "smooth", freq=0.5),)),
+    "arm_circles": Motion((Move("right_arm", "z", -0.9, 0.5), Move("right_arm", "x", 0.0, 0.8, phase=np.pi / 2))),
 }
+
 
 
 def rest_pose(layout: Layout) -> np.ndarray:
@@ -189,8 +194,9 @@ def class_motions(num_classes: int, persons: int, seed: int) -> list[dict]:
 
 def synthesize_sample(rng: np.random.Generator, rest: np.ndarray, parts: BodyParts, spec: dict,
                       length: int, body_scale: float, camera_yaw: float, persons: int,
-                      coord_dims: int, origin: int) -> np.ndarray:
-    """One sample (T, M, V, C) in camera coordinates, centred on the first frame's origin joint."""
+                      coord_dims: int, origin: int, flip: np.ndarray, view_jitter_deg: float = 5.0) -> np.ndarray:
+    """One sample (T, M, V, C) in camera coordinates, centred on the first frame's origin joint;
+    `flip` is the layout's left/right joint permutation (the mirrored half of the samples)."""
     t = np.arange(length) / FPS
     speed, amp = rng.uniform(0.8, 1.25), rng.uniform(0.8, 1.2)
     phase = spec["phase"] + rng.normal(0, 0.3)
@@ -205,7 +211,9 @@ def synthesize_sample(rng: np.random.Generator, rest: np.ndarray, parts: BodyPar
         pose = animate(rest * rng.uniform(0.85, 1.15), parts, partner, t, rhythm, phase, amp)
         facing = rotations("y", np.array([np.pi / 2]))[0]  # the partner's forward (-z) becomes -x
         bodies[:, 1] = pose @ facing.T + (distance, 0.0, 0.0)
-    yaw = np.deg2rad(camera_yaw + rng.normal(0, 5))
+    if rng.random() < 0.5:  # done with the left side: the mirror image, partner on the other side
+        bodies = bodies[:, :, flip] * (-1.0, 1.0, 1.0)
+    yaw = np.deg2rad(camera_yaw + rng.normal(0, view_jitter_deg))
     placement = np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.1, 0.1), rng.uniform(2.5, 3.5)])
     present = bodies.any(axis=(2, 3))  # (T, M): a missing second person stays all zeros
     frames = bodies @ rotations("y", np.array([yaw]))[0].T + placement
@@ -218,8 +226,14 @@ def synthesize_sample(rng: np.random.Generator, rest: np.ndarray, parts: BodyPar
 
 
 def make_synthetic(out: str | Path, num_classes: int = 10, samples_per_class: int = 40, persons: int = 2,
-                   seed: int = 0, layout: str = "ntu25", min_len: int = 40, max_len: int = 120) -> Path:
-    """Write a synthetic set to `out`: samples (T, M=persons, V, C=3), splits xsub and xview."""
+                   seed: int = 0, layout: str = "ntu25", min_len: int = 40, max_len: int = 120,
+                   view_jitter_deg: float = 5.0) -> Path:
+    """Write a synthetic set to `out`: samples (T, M=persons, V, C=3), splits xsub and xview.
+
+    `view_jitter_deg`: the spread (std) of each sample's camera yaw about its camera's angle; a
+    wider spread makes the set harder for encoders that are not rotation-invariant."""
+    if not 0 <= view_jitter_deg <= 90:
+        raise ConfigError("synthetic", "view_jitter_deg", f"must be in [0, 90] degrees, got {view_jitter_deg}")
     if not 1 <= persons <= 2:
         raise ConfigError("synthetic", "persons", f"must be 1 or 2, got {persons}")
     if not 2 <= min_len <= max_len:
@@ -237,7 +251,8 @@ def make_synthetic(out: str | Path, num_classes: int = 10, samples_per_class: in
     def samples():
         for i, c in enumerate(labels):
             frames = synthesize_sample(rng, rest, parts, classes[c], int(lengths[i]), subject_scale[subjects[i]],
-                                       CAMERA_YAW_DEG[int(cameras[i])], persons, lay.coord_dims, lay.origin)
+                                       CAMERA_YAW_DEG[int(cameras[i])], persons, lay.coord_dims, lay.origin,
+                                       lay.flip_permutation, view_jitter_deg)
             name = f"S001C{cameras[i]:03d}P{subjects[i]:03d}R{i % samples_per_class + 1:03d}A{c + 1:03d}"
             yield name, int(c), frames
 
@@ -245,12 +260,13 @@ def make_synthetic(out: str | Path, num_classes: int = 10, samples_per_class: in
     splits = {"xsub": {"train": index[subjects % 2 == 1].tolist(), "test": index[subjects % 2 == 0].tolist()},
               "xview": {"train": index[cameras != 1].tolist(), "test": index[cameras == 1].tolist()}}
     options = dict(num_classes=num_classes, samples_per_class=samples_per_class, persons=persons, seed=seed,
-                   layout=layout, min_len=min_len, max_len=max_len)
+                   layout=layout, min_len=min_len, max_len=max_len, view_jitter_deg=view_jitter_deg)
     meta = {"dataset": "synthetic", "layout": lay.name, "num_classes": num_classes,
             "class_names": [c["name"] for c in classes],
             "source": {"generator": f"asma.data.synthetic v{GENERATOR_VERSION}", "files": 0, **options},
             "preprocessing": {**options, "fps": FPS, "centred_on": "first frame of person 1, layout origin",
-                              "noise_std_m": 0.008, "camera_yaw_deg": CAMERA_YAW_DEG},
+                              "noise_std_m": 0.008, "camera_yaw_deg": CAMERA_YAW_DEG,
+                              "mirrored_share": 0.5},
             "skipped": []}
     return write_skeleton_set(out, samples(), splits=splits, meta=meta,
                               num_persons=persons, num_joints=lay.num_joints, channels=3)

@@ -16,7 +16,8 @@ def open_dataset(cfg: DataConfig) -> SkeletonSet:
 
         s = cfg.synthetic
         root = ensure_synthetic(Path(cfg.cache_dir), num_classes=s.num_classes,
-                                samples_per_class=s.samples_per_class, persons=s.persons, seed=s.seed)
+                                samples_per_class=s.samples_per_class, persons=s.persons, seed=s.seed,
+                                view_jitter_deg=s.view_jitter_deg)
         return SkeletonSet.open(root)
     return SkeletonSet.open(Path(cfg.path).expanduser())
 
