@@ -229,7 +229,8 @@ class DistillConfig(Section):
     feature_weight: float = Field(1.0, ge=0, le=100, description="weight of the feature loss to the aligned teacher feature")
     feature_loss: Literal["mse", "cosine"] = "cosine"
     ce_weight: float = Field(0.5, ge=0, le=100, description="weight of cross-entropy on labels, 0 = labels unused")
-    augment: bool = Field(True, description="augment the clips the teacher and student both see")
+    augment: bool = Field(False, description="augment the clips the teacher and student both see; off by "
+                          "default: a teacher linear-probed on clean clips is often wrong on augmented ones")
     epochs: int = Field(30, ge=1)
     lr: float = Field(5e-3, gt=0, le=10)
     batch_size: int = Field(64, ge=2)

@@ -46,6 +46,15 @@ def evaluate_clips(model: nn.Module, clips: SkeletonClips, device: torch.device,
 def finetune_encoders(cfg: Config, encoders: dict[str, nn.Module], train: SkeletonClips, test: SkeletonClips,
                       num_classes: int, device: torch.device, progress=None, name: str = "finetune") -> dict:
     """Train copies of `encoders` + alignment + head on `train` for cfg.eval.finetune_epochs; score on `test`."""
+    model = train_classifier(cfg, encoders, train, num_classes, device, progress, name)
+    return {**evaluate_clips(model, test, device), "epochs": cfg.eval.finetune_epochs, "train_samples": len(train),
+            "test_samples": len(test)}
+
+
+def train_classifier(cfg: Config, encoders: dict[str, nn.Module], train: SkeletonClips, num_classes: int,
+                     device: torch.device, progress=None, name: str = "finetune") -> EncoderClassifier:
+    """Copies of `encoders` + alignment + head trained end to end on `train` with the labels
+    (cfg.eval.finetune_epochs, finetune_lr, augmentations), BatchNorm statistics re-estimated at the end."""
     torch.manual_seed(cfg.eval.seed)
     copies = {view: copy.deepcopy(enc) for view, enc in encoders.items()}
     feature_dim = next(iter(copies.values())).feature_dim
@@ -72,8 +81,7 @@ def finetune_encoders(cfg: Config, encoders: dict[str, nn.Module], train: Skelet
                 optimizer.step()
             bar.advance(float(loss.detach()))
     recompute_batchnorm_stats(model, clips_of(cfg, train.data, train.indices, train=False), device, batch)
-    return {**evaluate_clips(model, test, device), "epochs": epochs, "train_samples": len(train),
-            "test_samples": len(test)}
+    return model.eval()
 
 
 def finetune_protocol(cfg: Config, encoders, data: RunData, device, progress=None, features=None) -> dict:

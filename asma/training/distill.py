@@ -27,11 +27,11 @@ from asma.data.atomic import atomic_directory, write_json_atomic
 from asma.data.transforms import augment
 from asma.errors import ConfigError, InputFileError
 from asma.evaluation.finetune import evaluate_clips
-from asma.evaluation.heads import AlignedClassifier, EpochProgress, eval_optimizer, set_epoch_lr
+from asma.evaluation.heads import AlignedClassifier, EpochProgress, eval_optimizer, recompute_batchnorm_stats, set_epoch_lr
 from asma.evaluation.knn import topk_accuracy
 from asma.evaluation.linear import cached_features, train_linear_head
-from asma.evaluation.protocols import (EncoderSource, checkpoint_config, load_source, make_progress,
-                                       run_dir_of, run_protocols)
+from asma.evaluation.protocols import (EncoderSource, calibrate_batchnorm, checkpoint_config, load_source,
+                                       make_progress, run_dir_of, run_protocols)
 from asma.models.student import StudentClassifier, count_parameters
 from asma.objectives.distillation import distillation_loss
 from asma.skeleton.layout import load_layout
@@ -70,6 +70,8 @@ def probe_teacher(cfg: Config, source: EncoderSource, data: RunData, device: tor
                   progress=None) -> ProbedTeacher:
     """Linear-probe the source's frozen encoders (alignment + head on cached features)."""
     encoders = {view: enc.to(device) for view, enc in source.encoders.items()}
+    if cfg.eval.precise_bn:  # as the linear protocol does
+        calibrate_batchnorm(encoders, data, cfg, device)
     train, train_y, test, test_y = cached_features(encoders, data, device)
     with EpochProgress.of(progress, "teacher linear probe", cfg.eval.epochs) as bar:
         classifier = train_linear_head(cfg, train, train_y, data.num_classes, bar)
@@ -126,28 +128,11 @@ def train_student(cfg: Config, data: RunData, student: StudentClassifier, teache
             metrics = {key: value / steps for key, value in sums.items()}
             history.append({**metrics, "epoch": epoch + 1, "steps": steps, "seconds": time.perf_counter() - started})
             bar.advance(metrics["loss"])
-    recalibrate_batchnorm(student, data.train, device)
+    recompute_batchnorm_stats(student, data.train, device, batch_size=256)
+    student.eval()
     return history
 
 
-@torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, clips, device: torch.device, batch_size: int = 256) -> None:
-    """Re-estimate every BatchNorm's statistics as the plain average over `clips` with the final weights.
-
-    Running averages trail weights that move fast: after a short schedule the eval-mode network
-    can predict one class although train mode is fine. One pass over the train clips fixes that.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    model.train()
-    for x, _ in torch.utils.data.DataLoader(clips, batch_size=batch_size, shuffle=False):
-        model(x.to(device))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    model.eval()
 
 
 def student_protocols(cfg: Config) -> list[str]:
