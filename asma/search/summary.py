@@ -176,7 +176,7 @@ def markdown(summary: dict, space: SearchSpace, top: int = 10) -> str:
     ranked.sort(key=lambda t: t["metrics"][metric], reverse=mode == "max")
     lines += [f"## Top {min(top, len(ranked))} by {metric}", "", _table(ranked[:top], space), ""]
     lines += ["## Parameter importances", "", summary["importances_note"], ""]
-    lines += [f"| param | importance |\n| --- | --- |"] if summary["importances"] else []
+    lines += ["| param | importance |\n| --- | --- |"] if summary["importances"] else []
     lines += [f"| `{k}` | {v:.3f} |" for k, v in summary["importances"].items()]
     return "\n".join(lines).rstrip() + "\n"
 
