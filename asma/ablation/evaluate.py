@@ -1,7 +1,9 @@
 """The evaluation step of an ablation run: the study's protocols on the pretrained encoders.
 
-`knn` is the loop's own last-epoch proxy (weighted kNN on the frozen features, no second pass);
-the others run through `asma.evaluation.protocols.run_protocols`, whose full record is kept in
+Every protocol runs through `asma.evaluation.protocols.run_protocols` (so `knn` and `linear` share
+one set of frozen features, read after the encoders' BatchNorm statistics are estimated on the
+training clips, as the floor's are); only an installation without asma.evaluation falls back to the
+loop's own last-epoch kNN proxy for `knn`. run_protocols keeps its full record in
 `<study dir>/evals/<run>.json`. Each protocol gives the report one column of top-1 accuracy (%);
 `semi` gives one per labelled fraction (`semi_1%`, `semi_10%`), `random_init` is the linear
 probe of randomly initialised encoders of the same config (the floor of the table), and `distill`
@@ -75,7 +77,8 @@ def evaluate_run(cfg: Config, data: RunData, model: MaskedPretrainer, protocols:
                  final_metrics: dict, device, eval_path: Path) -> dict[str, float]:
     """{column: top-1 %} for the study's protocols, in the study's order."""
     results: dict[str, float] = {}
-    others = [p for p in protocols if p not in (*LOOP_PROTOCOLS, "random_init", "distill")]
+    from_loop = LOOP_PROTOCOLS if not protocols_available() else ()
+    others = [p for p in protocols if p not in (*from_loop, "random_init", "distill")]
     if others:
         from asma.evaluation.protocols import EncoderSource, run_protocols
 
@@ -91,7 +94,7 @@ def evaluate_run(cfg: Config, data: RunData, model: MaskedPretrainer, protocols:
         results["random_init"] = float(record["protocols"]["linear"]["top1"])
     if "distill" in protocols:
         results.update(distill_columns(cfg, model, eval_path))
-    if "knn" in protocols:
+    if "knn" in from_loop and "knn" in protocols:
         if "knn_top1" not in final_metrics:  # resumed after the last epoch: compute it again
             final_metrics = {**final_metrics, **proxy_knn(model, data, cfg, device)}
         results["knn"] = float(final_metrics["knn_top1"])
