@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set eval.epochs=20 (repeatable)")
     p.add_argument("--random-init", action="store_true",
-                   help="evaluate randomly initialised encoders of the same config (the floor)")
+                   help="evaluate randomly initialised encoders of the same config, BatchNorm statistics "
+                        "estimated on the training clips (the floor)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
