@@ -66,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         f"Protocols on the synthetic set ({s.num_classes} classes x {s.samples_per_class}, `{preset}` preset: "
         f"{cfg.train.epochs} pretraining epochs in {pretrain_s:.0f} s; linear {cfg.eval.epochs} epochs on cached "
         f"features, fine-tuning {cfg.eval.finetune_epochs} epochs), 2 cores, CPU ({command}). "
-        "Random init = the same encoders untrained (the floor); supervised = fine-tuning from random init "
-        f"(the ceiling). Load average {os.getloadavg()[0]:.1f} when it started. On the "
-        "synthetic set random ST-GCN features are a strong floor under a trained probe: short pretraining "
-        "does not beat it reliably (seeds and margins in tests/test_method_end_to_end.py).", "",
+        "Random init = the same encoders untrained, BatchNorm statistics estimated on the training clips "
+        "(the floor); supervised = fine-tuning from random init (the ceiling); the frozen protocols' time "
+        f"includes that estimate (eval.precise_bn). Load average {os.getloadavg()[0]:.1f} when it started. On "
+        "the synthetic set random ST-GCN features are a strong floor: short pretraining does not beat it "
+        "(seeds and margins in docs/method.md, 'Frozen evaluation and the random-init floor').", "",
         "| encoders | protocol | top-1 % | top-5 % | time |", "| --- | --- | --- | --- | --- |",
         *rows(pretrained, "pretrained"), *rows(floor, "random init"), "",
     ]
