@@ -9,6 +9,7 @@ summary (mean margin and per-seed margins per setting) is printed at the end.
 
     .venv/bin/python bench/floor_margin.py --settings budget --seeds 0,1,2,3 --workers 2
     .venv/bin/python bench/floor_margin.py --settings budget,longer,harder --workers 16   # docs/method.md
+    .venv/bin/python bench/floor_margin.py --settings method_test --seeds 0,1,2,3 --workers 2  # 4 min
 
 The figures in docs/method.md came from --workers 16 on a 16-core machine (about 4 minutes for
 all three groups); on 2 cores the `budget` group alone takes about 2 minutes.
@@ -19,8 +20,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
-import time
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BT = ["optim.lr=0.005", "projector.dim=512", "projector.off_diagonal_weight=0.005"]  # laptop's Barlow Twins
+METHOD_TEST = ["train.epochs=40", *BT, "data.synthetic.view_jitter_deg=40", "data.window=12"]
 SETTINGS = {
     "budget": {  # the method test's budget (tests/test_method_end_to_end.py), and a control
         "1 epoch (control: almost the initial weights)": ["train.epochs=1"],
@@ -41,41 +41,33 @@ SETTINGS = {
     "harder": {
         "40 epochs, laptop BT, view jitter 40": ["train.epochs=40", *BT, "data.synthetic.view_jitter_deg=40"],
     },
+    "method_test": {  # tests/test_method_end_to_end.py's setting, without the jitter, and two controls
+        "40 epochs, laptop BT, T = 12": ["train.epochs=40", *BT, "data.window=12"],
+        "40 epochs, laptop BT, view jitter 40, T = 12": [*METHOD_TEST],
+        "control: the same, 1 epoch": [*METHOD_TEST, "train.epochs=1"],
+        "control: the same at lr 1e-9": [*METHOD_TEST, "optim.lr=0.000000001"],
+    },
 }
 BASE = ["data.synthetic={num_classes: 10, samples_per_class: 30}", "train.threads=1", "train.device=cpu",
         "eval.epochs=100", "alignment.kind=mean"]
 
 
-def config(overrides: list[str], seed: int, cache: Path, out: Path):
-    from asma.config.loading import load_config
-
-    return load_config("smoke", [*BASE, f"data.cache_dir={cache}", f"out_dir={out}", f"train.seed={seed}",
-                                 f"eval.seed={seed}", *overrides])
+def overrides_for(setting: list[str], seed: int, cache: Path) -> list[str]:
+    return [*BASE, f"data.cache_dir={cache}", f"train.seed={seed}", f"eval.seed={seed}", *setting]
 
 
 def run_job(job: tuple[str, list[str], int, str, str]) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from asma.evaluation.protocols import EncoderSource, random_encoders, run_protocols
-    from asma.training.data import build_run_data
-    from asma.training.loop import pretrain
-    from asma.training.runtime import LocalRuntime
+    from asma.evaluation.floor import pretrained_vs_floor
 
-    name, overrides, seed, cache, results = job
-    tmp = Path(tempfile.mkdtemp(prefix="floor_margin_"))
-    started = time.perf_counter()
-    cfg = config(overrides, seed, Path(cache), tmp)
-    data = build_run_data(cfg)
-    run = pretrain(cfg, data, LocalRuntime(tmp / "run", device="cpu"))
-    sources = {"pretrained": EncoderSource(run.model.encoders(), "pretrained", tmp, cfg.train.epochs),
-               "floor": EncoderSource(random_encoders(cfg, data), "random-init", tmp)}
-    scores = {k: run_protocols(cfg, s, data, ["linear", "knn"], out=tmp / f"{k}.json")["protocols"]
-              for k, s in sources.items()}
-    row = {"setting": name, "seed": seed, "overrides": overrides, "seconds": round(time.perf_counter() - started, 1),
-           "loss_first_last": [run.history[0]["loss"], run.history[-1]["loss"]]}
+    name, setting, seed, cache, results = job
+    scores = pretrained_vs_floor("smoke", overrides_for(setting, seed, Path(cache)))
+    row = {"setting": name, "seed": seed, "overrides": setting, "seconds": scores["seconds"],
+           "loss_first_last": scores["losses"]}
     for protocol in ("linear", "knn"):
-        row[protocol] = {k: scores[k][protocol]["top1"] for k in scores}
+        row[protocol] = {k: scores[k][protocol] for k in ("pretrained", "floor")}
     with open(results, "a") as f:
         f.write(json.dumps(row) + "\n")
     return row
@@ -112,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     from asma.training.data import build_run_data
 
-    for overrides in settings.values():  # each synthetic set generated once, before the workers start
-        build_run_data(config(overrides, 0, cache, args.out))
+    from asma.config.loading import load_config
+
+    for setting in settings.values():  # each synthetic set generated once, before the workers start
+        build_run_data(load_config("smoke", [f"out_dir={args.out}", *overrides_for(setting, 0, cache)]))
     jobs = [(name, o, s, str(cache), str(results)) for name, o in settings.items() for s in seeds]
     rows = []
     with get_context("spawn").Pool(args.workers) as pool:

@@ -1,41 +1,47 @@
-"""The method end to end: a short masked pretraining, then the frozen protocols.
+"""The method end to end: a short masked pretraining beats the random-init floor on the synthetic set.
 
-Smoke-sized ASMa (two encoders, views a and b, Barlow Twins) pretrained for 8 epochs on a
-10-class synthetic set, then the linear protocol (frozen encoders, cached features, `mean`
-alignment, i.e. a pure linear head) and kNN. A regression check of the whole chain: pretraining
--> encoders -> BatchNorm statistics of the training clips -> cached features -> probes.
+Smoke-size ASMa (two encoders, views a and b, Barlow Twins) pretrained for 40 epochs (160 steps)
+on a 10-class synthetic set, then the linear protocol (frozen encoders, cached features, `mean`
+alignment, i.e. a pure linear head) and kNN, against the same protocols on randomly initialised
+encoders of the same config whose BatchNorm statistics are estimated on the same clips (the
+floor; the pretrained encoders are read the same way).
 
-What it does NOT check, because it does not hold: that this pretraining beats a randomly
-initialised frozen encoder by a clear margin. Against a floor whose BatchNorm statistics are
-estimated on the same clips (asma/evaluation/protocols.py: random_encoders), pretrained-minus-floor
-linear top-1 over seeds 0-3 was -3.4 points on average at this budget, and +0.7 to +9.2 on
-average after 20-40 epochs with per-seed swings of +-10 (docs/method.md, "Pretrained vs random
-init"). An earlier version of this test asserted a 10-point margin; that margin came from the
-floor's BatchNorms holding their initial statistics.
+The setting makes the margin visible within the budget: the laptop preset's Barlow Twins settings
+(lr 5e-3, projector 512, off-diagonal weight 5e-3), T = 12 frames, and a synthetic set whose camera
+yaw spreads by 40 degrees (random features are not rotation-invariant; the rotation augmentation
+teaches it). Measured (bench/floor_margin.py --settings method_test): linear margins over 12 runs
+(train seeds 0-7 on data seed 0, 4-7 on data seed 1) +23.4, +5.7, +21.3, +9.2, +9.9, +10.6,
++14.9, -10.6, +18.7, +22.0, +8.0, +6.0 points: mean +11.6, 11 of 12 positive. This test takes
+seeds 0 and 1 (+23.4, +5.7) and asserts their mean. At the smoke preset's own settings (8 epochs)
+there is no margin; see docs/method.md, "Frozen evaluation and the random-init floor".
 """
+import statistics
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
 import pytest
 
-from asma.config.loading import load_config
-from asma.evaluation.protocols import EncoderSource, run_protocols
-from asma.training.data import build_run_data
-from asma.training.loop import pretrain
-from asma.training.runtime import LocalRuntime
+from asma.evaluation.floor import pretrained_vs_floor
 
-CHANCE = 10.0  # 10 classes
+SEEDS = (0, 1)
+MEAN_LINEAR_MARGIN = 8.0  # points of linear top-1, mean over SEEDS; measured 14.5
+SETTING = ["data.synthetic={num_classes: 10, samples_per_class: 30, view_jitter_deg: 40}", "data.window=12",
+           "train.epochs=40", "optim.lr=0.005", "projector.dim=512", "projector.off_diagonal_weight=0.005",
+           "train.threads=1", "train.device=cpu", "eval.epochs=100", "alignment.kind=mean"]
 
 
 @pytest.mark.slow
-def test_short_pretraining_learns_and_its_features_separate_the_classes(tmp_path):
-    cfg = load_config("smoke", [
-        "data.synthetic={num_classes: 10, samples_per_class: 30}", f"data.cache_dir={tmp_path / 'cache'}",
-        f"out_dir={tmp_path}", "train.epochs=8", "train.threads=1", "train.seed=0", "eval.seed=0",
-        "eval.epochs=100", "alignment.kind=mean",
-    ])
-    data = build_run_data(cfg)
-    result = pretrain(cfg, data, LocalRuntime(tmp_path / "run"))
-    losses = [m["loss"] for m in result.history]
-    assert losses[-1] < 0.7 * losses[0], losses  # measured 254 -> 120
-    record = run_protocols(cfg, EncoderSource(result.model.encoders(), "pretrained", tmp_path, 8), data,
-                           ["linear", "knn"])
-    for name in ("linear", "knn"):  # measured 70.2 and 66.7
-        assert record["protocols"][name]["top1"] >= 4 * CHANCE, (name, record["protocols"][name])
+def test_short_pretraining_beats_the_random_init_floor(tmp_path):
+    jobs = [[*SETTING, f"data.cache_dir={tmp_path / 'cache'}", f"train.seed={s}", f"eval.seed={s}"] for s in SEEDS]
+    # the set is generated once here, not by both workers at once
+    from asma.config.loading import load_config
+    from asma.training.data import open_dataset
+
+    open_dataset(load_config("smoke", jobs[0]).data)
+    with ProcessPoolExecutor(len(SEEDS), mp_context=get_context("spawn")) as pool:  # ~30 s on 2 cores
+        results = list(pool.map(pretrained_vs_floor, ["smoke"] * len(SEEDS), jobs,
+                                [("linear", "knn")] * len(SEEDS), [str(tmp_path / f"s{s}") for s in SEEDS]))
+    for r in results:
+        assert r["losses"][1] < 0.7 * r["losses"][0], r  # Barlow Twins learns
+    margins = [r["pretrained"]["linear"] - r["floor"]["linear"] for r in results]
+    assert statistics.mean(margins) >= MEAN_LINEAR_MARGIN, results
