@@ -6,8 +6,9 @@ Kinect), scaled per subject. Each class is a motion made of limb rotations about
 the two-person classes move a second body towards or away from the first. Every sample varies
 speed, amplitude, body size, camera yaw, position and sensor noise, and its length, and is done
 with the left or the right side at random: no class is told apart by which side moves, as in NTU
-("wave" is either hand). A random-init encoder has no such invariance and has to learn it from
-few labels; pretraining with the mirror augmentation has it (tests/test_method_end_to_end.py).
+("wave" is either hand), and the flip augmentation maps no class onto another (v1 had "wave right
+hand" and "wave left hand"). `view_jitter_deg` widens the spread of camera angles: a harder set for
+encoders that are not rotation-invariant (docs/method.md, "Frozen evaluation and the random-init floor").
 
 Sample names follow NTU's `SsssCcccPpppRrrrAaaa` (camera C, subject P, action A), and the splits
 are NTU's two protocols: `xsub` (odd subjects train) and `xview` (cameras 2, 3 train).
@@ -89,7 +90,6 @@ MOTIONS: dict[str, Motion] = {
     "raise_hand": Motion((Move("right_arm", "z", 0.0, -2.6, "smooth", freq=0.5),)),
     "arm_circles": Motion((Move("right_arm", "z", -0.9, 0.5), Move("right_arm", "x", 0.0, 0.8, phase=np.pi / 2))),
 }
-
 
 
 def rest_pose(layout: Layout) -> np.ndarray:

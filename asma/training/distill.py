@@ -27,7 +27,8 @@ from asma.data.atomic import atomic_directory, write_json_atomic
 from asma.data.transforms import augment
 from asma.errors import ConfigError, InputFileError
 from asma.evaluation.finetune import evaluate_clips
-from asma.evaluation.heads import AlignedClassifier, EpochProgress, eval_optimizer, recompute_batchnorm_stats, set_epoch_lr
+from asma.evaluation.heads import (AlignedClassifier, EpochProgress, eval_optimizer, recompute_batchnorm_stats,
+                                   set_epoch_lr)
 from asma.evaluation.knn import topk_accuracy
 from asma.evaluation.linear import cached_features, train_linear_head
 from asma.evaluation.protocols import (EncoderSource, calibrate_batchnorm, checkpoint_config, load_source,
