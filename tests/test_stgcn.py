@@ -124,6 +124,18 @@ def test_stgcn_code_default_max_hop_only_moves_edges_between_the_two_neighbour_s
     assert not np.allclose(ours[2], code_default[2])
 
 
+def test_max_hop1_partition_is_the_graph_pstl_builds():
+    """encoder.partition=spatial_max_hop1 (the paper preset) gives ST-GCN's code's graph exactly."""
+    layout = load_layout("ntu25")
+    assert np.allclose(spatial_partition(layout, "spatial_max_hop1"), ntu_reference(max_hop=1), atol=1e-6)
+    encoder = STGCN(TINY.model_copy(update={"partition": "spatial_max_hop1"}), layout)
+    assert np.allclose(encoder.adjacency.numpy(), ntu_reference(max_hop=1), atol=1e-6)
+    assert np.allclose(STGCN(TINY, layout).adjacency.numpy(),
+                       ntu_reference(max_hop=25), atol=1e-6)
+    with pytest.raises(ValueError, match="spatial_max_hop1"):
+        spatial_partition(layout, "uniform")
+
+
 # ---- graph convolution order -------------------------------------------------------------------
 
 def test_aggregate_then_mix_equals_stgcns_mix_then_aggregate():

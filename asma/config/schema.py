@@ -67,6 +67,9 @@ class EncoderConfig(Section):
     temporal_kernel: TemporalKernel = 9
     edge_importance: bool = True
     dropout: float = Field(0.0, ge=0, lt=1)
+    partition: Literal["spatial", "spatial_max_hop1"] = Field(
+        "spatial", description="ST-GCN's spatial partition with distances to the centre over the whole "
+        "body (its paper), or as ST-GCN's code and PSTL build it (max_hop=1)")
 
 
 class ProjectorConfig(Section):

@@ -102,7 +102,7 @@ class STGCN(nn.Module):
 
     def __init__(self, cfg: EncoderConfig, layout: Layout, in_channels: int = 3):
         super().__init__()
-        adjacency = torch.from_numpy(spatial_partition(layout))
+        adjacency = torch.from_numpy(spatial_partition(layout, cfg.partition))
         self.register_buffer("adjacency", adjacency, persistent=False)
         k, v = adjacency.shape[0], adjacency.shape[1]
         self.in_channels, self.num_joints = in_channels, v

@@ -22,17 +22,27 @@ def hop_distance(adjacency: np.ndarray) -> np.ndarray:
     return dist
 
 
-def spatial_partition(layout: Layout) -> np.ndarray:
+PARTITIONS = ("spatial", "spatial_max_hop1")
+
+
+def spatial_partition(layout: Layout, partition: str = "spatial") -> np.ndarray:
     """(3, V, V) adjacency of ST-GCN's spatial strategy: root, centripetal, centrifugal.
 
     Entry [k, j, i] weighs the message from joint j to joint i; each column is normalised by the
     receiving joint's degree (self loop included), as in ST-GCN's `Graph(strategy="spatial")`.
+    `spatial` measures distances to the centre over the whole body (the ST-GCN paper);
+    `spatial_max_hop1` is the graph ST-GCN's code and PSTL build (`max_hop=1`): joints two or more
+    bones from the centre are all `inf` away, so the edges between them join the centripetal set.
     """
+    if partition not in PARTITIONS:
+        raise ValueError(f"unknown partition {partition!r}; choose from {', '.join(PARTITIONS)}")
     hop = hop_distance(layout.adjacency)
     linked = hop <= 1
     col_sum = linked.sum(axis=0).astype(np.float64)
     normalized = linked / col_sum[None, :]  # A @ D^-1: mean over the receiver's neighbourhood
     to_center = hop[:, layout.center]
+    if partition == "spatial_max_hop1":
+        to_center = np.where(to_center <= 1, to_center, np.inf)
     dj, di = to_center[:, None], to_center[None, :]
     root = np.where((hop <= 1) & (dj == di), normalized, 0.0)
     closer = np.where((hop == 1) & (dj > di), normalized, 0.0)
