@@ -231,7 +231,7 @@ def markdown(args, ours: dict, pstl: dict | None, command: str) -> str:
     lines = [
         GPU_SECTION if on_gpu else SECTION, "",
         f"Pretraining step (3 streams: anchor, CSM, MATM; forward, backward, Adam) at PSTL's sizes: ST-GCN "
-        f"16->256, projector 3 x 6144, T=50, M=2, batch {args.batch}, {where}. Median of {args.steps} rounds after "
+        f"16->256 on PSTL's graph (the paper preset: encoder.partition=spatial_max_hop1), projector 3 x 6144, T=50, M=2, batch {args.batch}, {where}. Median of {args.steps} rounds after "
         f"{args.warmup} warm-up; the two codes alternate step by step, so both see the same load. Load average {os.getloadavg()[0]:.1f} when it started: "
         "compare the rows, not the absolute numbers.", "",
         "| code | step, wall (s) | sequences/s | step, CPU (s) | sequences per CPU-s | masking (ms/step) "
