@@ -26,9 +26,9 @@ def pairs(study_dir: Path) -> list[tuple[str, float, float]]:
         rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
         proxy = [r["knn_top1"] for r in rows if "knn_top1" in r]
         final = [r["eval/knn"] for r in rows if "eval/knn" in r]
-        if proxy and final:
-            variant = rows[-1]["run"].split("__")[0]  # runs are named <variant>__<dataset>__seed<k>
-            found.append((variant, proxy[-1], final[-1]))
+        record = study_dir / "runs" / f"{rows[-1]['run']}.json"  # the finished run's record
+        if proxy and final and record.exists():
+            found.append((json.loads(record.read_text())["variant"], proxy[-1], final[-1]))
     return found
 
 

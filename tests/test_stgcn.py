@@ -128,6 +128,9 @@ def test_max_hop1_partition_is_the_graph_pstl_builds():
     """encoder.partition=spatial_max_hop1 (the paper preset) gives ST-GCN's code's graph exactly."""
     layout = load_layout("ntu25")
     assert np.allclose(spatial_partition(layout, "spatial_max_hop1"), ntu_reference(max_hop=1), atol=1e-6)
+    # directed links per partition (root, centripetal, centrifugal), as docs/method.md quotes them
+    assert [int((a > 0).sum()) for a in spatial_partition(layout)] == [25, 24, 24]
+    assert [int((a > 0).sum()) for a in spatial_partition(layout, "spatial_max_hop1")] == [25, 40, 8]
     encoder = STGCN(TINY.model_copy(update={"partition": "spatial_max_hop1"}), layout)
     assert np.allclose(encoder.adjacency.numpy(), ntu_reference(max_hop=1), atol=1e-6)
     assert np.allclose(STGCN(TINY, layout).adjacency.numpy(),

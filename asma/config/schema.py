@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from asma.skeleton.graph import Partition
+
 
 def _odd(value: int) -> int:
     if value % 2 == 0:
@@ -67,7 +69,7 @@ class EncoderConfig(Section):
     temporal_kernel: TemporalKernel = 9
     edge_importance: bool = True
     dropout: float = Field(0.0, ge=0, lt=1)
-    partition: Literal["spatial", "spatial_max_hop1"] = Field(
+    partition: Partition = Field(
         "spatial", description="ST-GCN's spatial partition with distances to the centre over the whole "
         "body (its paper), or as ST-GCN's code and PSTL build it (max_hop=1)")
 

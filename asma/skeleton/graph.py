@@ -1,6 +1,8 @@
 """ST-GCN adjacency with the `spatial` partition strategy, derived from a layout."""
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import numpy as np
 
 from asma.skeleton.layout import Layout
@@ -22,10 +24,11 @@ def hop_distance(adjacency: np.ndarray) -> np.ndarray:
     return dist
 
 
-PARTITIONS = ("spatial", "spatial_max_hop1")
+Partition = Literal["spatial", "spatial_max_hop1"]  # encoder.partition
+PARTITIONS = get_args(Partition)
 
 
-def spatial_partition(layout: Layout, partition: str = "spatial") -> np.ndarray:
+def spatial_partition(layout: Layout, partition: Partition = "spatial") -> np.ndarray:
     """(3, V, V) adjacency of ST-GCN's spatial strategy: root, centripetal, centrifugal.
 
     Entry [k, j, i] weighs the message from joint j to joint i; each column is normalised by the
