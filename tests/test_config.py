@@ -63,3 +63,15 @@ def test_overrides_are_validated_and_typed():
     assert cfg.masking.views == ["pstl"] and cfg.train.epochs == 2
     with pytest.raises(ConfigError):
         apply_overrides(cfg, {"train.batch_size": 1})
+
+
+def test_every_invalid_key_is_listed_in_one_error(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("base: smoke\ntrain:\n  epochz: 3\n  batch_size: 1\nencoder:\n  widht: 32\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    listed = [key for key, _ in e.value.problems]
+    assert sorted(listed) == ["encoder.widht", "train.batch_size", "train.epochz"]
+    message = str(e.value)
+    assert "3 invalid keys" in message and "more)" not in message
+    assert all(f"\n  {key}: " in message for key in listed)

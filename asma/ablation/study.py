@@ -41,7 +41,7 @@ from asma.config.loading import (
     with_absolute_paths,
 )
 from asma.config.schema import Config
-from asma.errors import ConfigError
+from asma.errors import ConfigError, validation_problems
 
 PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised", "random_init", "distill")
 RESERVED_VARIANT_KEYS = ("default", "label", "reference")
@@ -233,10 +233,7 @@ def parse_study(raw: dict, source: str, relative_to: Path | None = None, seeds: 
     try:
         spec = StudyFile.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ConfigError(source, key, f"{msg}; got {err.get('input')!r}") from None
+        raise ConfigError.listing(source, validation_problems(e)) from None
     name = spec.name or Path(source).stem
     _check_name(source, "name", name)
     for d in spec.datasets:

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from asma.config.schema import Config
-from asma.errors import ConfigError, InputFileError
+from asma.errors import ConfigError, InputFileError, validation_problems
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 
@@ -91,13 +91,8 @@ def validate(raw: dict, source: str) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (a typo? see `asma config show` for every key)"
-        more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-        raise ConfigError(source, key, f"{msg}; got {err.get('input')!r}{more}") from None
+        unknown = "unknown key (a typo? see `asma config show` for every key)"
+        raise ConfigError.listing(source, validation_problems(e, unknown)) from None
 
 
 def config_from_dict(raw: dict, overrides: list[str] = (), source: str = "config") -> Config:

@@ -42,7 +42,7 @@ from asma.config.loading import (
     with_absolute_paths,
 )
 from asma.config.schema import Config
-from asma.errors import ConfigError
+from asma.errors import ConfigError, validation_problems
 
 # Metrics the training loop reports every epoch (knn_* with train.eval_every=1, which trials set).
 EPOCH_METRICS = ("loss", "knn_top1", "knn_top5")
@@ -261,12 +261,11 @@ def _parse(raw: dict, source: str) -> SpaceFile:
     try:
         return SpaceFile.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after")) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (allowed: " + ", ".join(_allowed_keys(err["loc"])) + ")"
-        raise ConfigError(source, key, f"{msg}; got {err.get('input')!r}") from None
+        raise ConfigError.listing(source, validation_problems(e, _unknown_key)) from None
+
+
+def _unknown_key(loc: tuple) -> str:
+    return "unknown key (allowed: " + ", ".join(_allowed_keys(loc)) + ")"
 
 
 def _allowed_keys(loc: tuple) -> list[str]:

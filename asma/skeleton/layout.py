@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from asma.errors import ConfigError, InputFileError
+from asma.errors import ConfigError, InputFileError, validation_problems
 
 BUILTIN_DIR = Path(__file__).parent / "layouts"
 
@@ -159,7 +159,6 @@ def load_layout(name_or_path: str) -> Layout:
     except yaml.YAMLError as e:
         raise InputFileError(path, f"not valid YAML: {e}") from None
     except ValidationError as e:
-        first = e.errors()[0]
-        key = ".".join(str(x) for x in first["loc"]) or "(top level)"
-        raise InputFileError(path, f"{key}: {first['msg']}", fix="see asma/skeleton/layouts/ntu25.yaml") from None
+        problems = "; ".join(f"{key}: {problem}" for key, problem in validation_problems(e))
+        raise InputFileError(path, problems, fix="see asma/skeleton/layouts/ntu25.yaml") from None
     return Layout.from_spec(spec)
