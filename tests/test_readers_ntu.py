@@ -161,3 +161,24 @@ def test_prepare_with_two_workers_gives_the_same_set(raw_ntu, tmp_path):
     assert one.names == two.names and len(one) == 5
     assert np.array_equal(np.asarray(one.skeletons), np.asarray(two.skeletons))
     assert set(one.splits) == {"xsub", "xset"}
+
+
+# A few names of the official list (github.com/shahroudy/NTURGB-D README, "Action Classes"), typed here
+NTU_OFFICIAL = {1: "drink water", 2: "eat meal/snack", 50: "punching/slapping other person",
+                60: "walking apart from each other", 61: "put on headphone",
+                120: "finger-guessing game (playing rock-paper-scissors)"}
+
+
+def test_a_prepared_ntu_set_names_its_classes(raw_ntu, tmp_path):
+    from asma.cli.main import main
+
+    # the CLI takes the data set's own spelling, dashes and capitals included
+    assert main(["data", "prepare", "NTU-60", "--raw", str(raw_ntu), "--out", str(tmp_path / "ntu60")]) == 0
+    ntu60 = SkeletonSet.open(tmp_path / "ntu60")
+    assert len(ntu60.class_names) == 60
+    assert [ntu60.class_names[label] for label in ntu60.labels] == ["drink water", "eat meal/snack",
+                                                                     "punching/slapping other person"]
+    prepare("ntu120", raw_ntu, tmp_path / "ntu120", progress=False)
+    names = SkeletonSet.open(tmp_path / "ntu120").class_names
+    assert len(names) == len(set(names)) == 120
+    assert {a: names[a - 1] for a in NTU_OFFICIAL} == NTU_OFFICIAL

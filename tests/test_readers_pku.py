@@ -38,6 +38,8 @@ def test_prepare_cuts_videos_and_reports_bad_intervals(raw_pku, tmp_path):
     meta = prepare("pku1", raw, tmp_path / "out", splits_dir=splits, progress=False)
     s = SkeletonSet.open(tmp_path / "out")
     assert len(s) == 11 and s.num_classes == 51
+    # label 3 of the official list; 1 and 51 are its first and last (alphabetical)
+    assert s.class_names[2] == "brushing teeth" and s.class_names[0] == "bow" and s.class_names[50] == "writing"
     assert s.skeletons.shape[1:] == (2, 25, 3)
     assert sorted(set(s.labels.tolist())) == [2, 50]
     assert set(s.lengths.tolist()) == {30}
@@ -59,7 +61,7 @@ def test_absent_second_body_stays_zero_after_centring(raw_pku, tmp_path):
 def test_phase_two_has_41_classes(raw_pku, tmp_path):
     raw, _ = raw_pku
     meta = prepare("pku2", raw, tmp_path / "out", progress=False)
-    assert meta["num_classes"] == 41
+    assert meta["num_classes"] == 41 and meta["class_names"][:2] == ["A01", "A02"]
     assert sum("label 51" in r["reason"] for r in meta["skipped"]) == 5
 
 

@@ -116,3 +116,18 @@ def test_real_utkinect(tmp_path):
     assert len(meta["skipped"]) == 1 and "NaN" in meta["skipped"][0]["reason"]
     s = SkeletonSet.open(tmp_path / "utk")
     assert len([k for k in s.splits if k.startswith("loso_")]) == 20
+
+
+@pytest.mark.parametrize("spelling", ["msr-action3d", "MSR_Action3D", "msr action3d"])
+def test_data_set_and_layout_names_take_dashes(spelling):
+    from asma.data.prepare import DATASETS, dataset_name
+    from asma.skeleton.layout import load_layout
+
+    assert dataset_name(spelling) == "msr_action3d"
+    assert load_layout(spelling).joints == load_layout("msr_action3d").joints
+    for name in DATASETS:
+        assert dataset_name(name.replace("_", "-").upper()) == name
+        assert dataset_name(name.replace("_", "")) == name
+    assert [dataset_name(n) for n in ("ntu-60", "NTU-120", "pku-mmd-1", "PKU_MMD2", "nw-ucla")] == \
+        ["ntu60", "ntu120", "pku1", "pku2", "nw_ucla"]
+    assert dataset_name("kinetics") == "kinetics"  # unknown: left for the caller's error

@@ -22,10 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="spread (std, degrees) of each sample's camera yaw about its camera's angle")
     p.set_defaults(func=run_synth)
 
-    from asma.data.prepare import DATASETS
+    from asma.data.prepare import DATASETS, dataset_name
 
     p = commands.add_parser("prepare", help="read a raw data set into the standard format")
-    p.add_argument("name", choices=DATASETS)
+    p.add_argument("name", type=dataset_name, choices=DATASETS,
+                   help="the data set; dashes or underscores and case do not matter (msr-action3d, NTU-60)")
     p.add_argument("--raw", type=Path, required=True, help="folder of the data set's files as distributed")
     p.add_argument("--out", type=Path, required=True, help="output folder (replaced atomically)")
     p.add_argument("--workers", type=int, default=1, help="parsing processes")

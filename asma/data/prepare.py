@@ -19,12 +19,21 @@ from asma.data.atomic import atomic_directory
 from asma.data.format import SkeletonSetWriter, SkippedFile
 from asma.data.readers.base import Reader, Sample
 from asma.errors import ConfigError, InputFileError
+from asma.skeleton.layout import squashed_name
 
 DATASETS = ("ntu60", "ntu120", "pku1", "pku2", "msr_action3d", "utkinect", "nw_ucla")
 
 
+def dataset_name(text: str) -> str:
+    """The DATASETS name `text` spells, dashes or underscores and case aside (msr-action3d,
+    MSR_Action3D -> msr_action3d; ntu-60 -> ntu60; pku-mmd-1 -> pku1); `text` itself if none."""
+    key = squashed_name(text).replace("pkummd", "pku")
+    return next((name for name in DATASETS if squashed_name(name) == key), text)
+
+
 def make_reader(name: str, *, missing: Path | None = None, splits_dir: Path | None = None) -> Reader:
-    """The reader of data set `name` (one of DATASETS)."""
+    """The reader of data set `name` (one of DATASETS, or a spelling `dataset_name` accepts)."""
+    name = dataset_name(name)
     if name in ("ntu60", "ntu120"):
         from asma.data.readers.ntu import NTUReader
         return NTUReader(dataset=name, missing_list=missing)
@@ -76,6 +85,7 @@ def prepare(name: str, raw: str | Path, out: str | Path, *, workers: int = 1, mi
     if not raw.is_dir():
         raise InputFileError(raw, "raw data folder not found")
     console = console or Console(stderr=True)
+    name = dataset_name(name)
     reader = make_reader(name, missing=missing, splits_dir=splits_dir)
     items, skipped = reader.list_sources(raw)
     if not items:
@@ -113,6 +123,8 @@ def print_summary(console: Console, name: str, out: Path, meta: dict, splits: di
     table.add_column("count", justify="right")
     table.add_row("samples", str(meta["source"]["samples"]))
     table.add_row("skipped", str(len(meta["skipped"])))
+    names = meta.get("class_names") or []
+    table.add_row("classes", f"{meta['num_classes']} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
     loso = [k for k in splits if k.startswith("loso_")]
     for split, parts in splits.items():
         if split not in loso:

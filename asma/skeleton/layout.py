@@ -8,6 +8,7 @@ Everything graph-dependent (degrees, mask joint classes, adjacency, bones, flip)
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -140,12 +141,19 @@ def available_layouts() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
 
 
+def squashed_name(name: str) -> str:
+    """`name` without case, dashes, underscores or spaces: msr-action3d and MSR_Action3D are one name."""
+    return re.sub(r"[-_\s]", "", name.lower())
+
+
 @lru_cache(maxsize=None)
 def load_layout(name_or_path: str) -> Layout:
-    """A built-in layout by name, or a user's layout YAML by path."""
+    """A built-in layout by name (dashes or underscores and case aside), or a user's layout YAML by path."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = BUILTIN_DIR / f"{name_or_path}.yaml"
+        key = squashed_name(name_or_path)
+        name = next((n for n in available_layouts() if squashed_name(n) == key), name_or_path)
+        path = BUILTIN_DIR / f"{name}.yaml"
         if not path.exists():
             raise ConfigError(
                 "layout", name_or_path,

@@ -2,7 +2,8 @@
 
 File format (text, whitespace separated): frame count; per frame a body count; per body a line of
 10 body-info values (the first is the tracking id), the joint count (25), then 25 lines of 12 values
-of which x y z (metres, camera space) come first.
+of which x y z (metres, camera space) come first. Class names are the official action names
+(asma/data/readers/action_names.py), label 0 "drink water".
 
 Denoising follows SGN's `get_raw_denoised_data.py` (also used by CTR-GCN): drop bodies tracked for
 few frames, drop bodies whose x extent is large against their y extent in most frames (furniture and
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from asma.data.format import SkippedFile
+from asma.data.readers.action_names import NTU120_ACTIONS
 from asma.data.readers.base import Sample, centre_on_origin, line_of_token, read_text, split_by
 from asma.errors import InputFileError
 from asma.skeleton.layout import load_layout
@@ -232,7 +234,7 @@ class NTUReader:
 
     def meta(self) -> dict:
         return {"dataset": self.dataset, "layout": self.layout, "num_classes": self.num_classes,
-                "class_names": [f"A{a:03d}" for a in range(1, self.num_classes + 1)],
+                "class_names": list(NTU120_ACTIONS[: self.num_classes]),
                 "preprocessing": {"denoise": asdict(self.denoise),
                                   "missing_list": str(self.missing_list) if self.missing_list else None,
                                   "motion": "sum over joints and axes of the variance over time",

@@ -1,5 +1,7 @@
 """PKU-MMD phase I (`pku1`, 51 classes) and phase II (`pku2`, 41 classes) -> (T, M=2, V=25, C=3).
 
+Class names: phase I's official action names (asma/data/readers/action_names.py), phase II's A01...
+
 Raw folder: a skeleton folder (name containing "skeleton", e.g. `PKU_Skeleton_Renew/`) with one
 `VIDEO.txt` per video, one line a frame of 150 values (2 bodies x 25 joints x xyz; zeros when the
 second body is absent), and a label folder (name containing "label") with `VIDEO.txt` files of
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from asma.data.format import SkippedFile
+from asma.data.readers.action_names import PKU_MMD1_ACTIONS, numbered_names
 from asma.data.readers.base import Sample, centre_on_origin, first_nan_row, parse_number_rows, read_text
 from asma.errors import InputFileError
 from asma.skeleton.layout import load_layout
@@ -146,7 +149,7 @@ class PKUMMDReader:
     def meta(self) -> dict:
         n = NUM_CLASSES[self.phase]
         return {"dataset": self.dataset, "layout": self.layout, "num_classes": n,
-                "class_names": [f"A{a:02d}" for a in range(1, n + 1)],
+                "class_names": list(PKU_MMD1_ACTIONS) if self.phase == 1 else numbered_names(n, 2),
                 "preprocessing": {"interval": "frames [start, end) of the label file",
                                   "centre": "middle of spine (joint 2) of body 1's first frame",
                                   "split_files": self.split_files or None,
