@@ -1,5 +1,6 @@
 """Evaluation protocols (asma/evaluation/) and `asma eval`: subsets, results files, errors."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -7,10 +8,13 @@ import torch
 
 from asma.cli.main import main
 from asma.config.loading import config_to_dict, load_config
+from asma.data.format import SkeletonSet
 from asma.data.synthetic import make_synthetic
 from asma.errors import ConfigError, InputFileError
+from asma.evaluation.finetune import finetune_protocol
 from asma.evaluation.heads import recompute_batchnorm_stats
 from asma.evaluation.protocols import EncoderSource, checkpoint_config, load_source, random_encoders, run_protocols
+from asma.evaluation.results import CorruptResultsWarning, write_results
 from asma.evaluation.semi import labelled_subset
 from asma.evaluation.transfer import transfer_protocol
 from asma.models.pretrainer import MaskedPretrainer
@@ -81,6 +85,20 @@ def test_results_file_holds_the_config_and_keeps_earlier_protocols(tiny, tmp_pat
         run_protocols(cfg, source, data, ["linaer"])
 
 
+@pytest.mark.parametrize("content", ['{"protocols": {"linear": {"top1": 5', "[1, 2]"])
+def test_an_unreadable_results_file_is_kept_aside_and_named(tmp_path, content):
+    """Earlier protocols' results are not silently replaced: the unreadable file is renamed aside,
+    the warning names both files, and a second one goes to the next free name."""
+    path = tmp_path / "eval.json"
+    record = {"source": "s", "config": {"a": 1}, "protocols": {"knn": {"top1": 50.0}}}
+    for aside in ("eval.json.corrupt", "eval.json.corrupt.1"):
+        path.write_text(content)
+        with pytest.warns(CorruptResultsWarning, match=rf"eval\.json: .*kept it as .*{re.escape(aside)}"):
+            written = write_results(path, record)
+        assert (tmp_path / aside).read_text() == content
+        assert written == record and json.loads(path.read_text()) == record
+
+
 def test_cli_runs_every_protocol_from_a_run_folder(run_dir):
     code = main(["eval", str(run_dir), "--protocols", "linear,knn,finetune,semi,supervised", "--quiet",
                  "--set", "eval.epochs=2"])
@@ -109,7 +127,10 @@ def test_cli_errors_name_the_problem(run_dir, tmp_path, capsys):
         load_source(cfg, checkpoint, build_run_data(cfg))
 
 
-def test_transfer_handles_another_class_count_and_rejects_another_layout(tiny, tmp_path):
+def test_transfer_is_fine_tuning_on_the_target_set_and_rejects_another_layout(tiny, tmp_path):
+    """Transfer scores what fine-tuning the same encoders on the target set as the run's own data
+    scores, to the last digit: a protocol that trained or tested on the pretraining set, on another
+    split, or with the pretraining set's class count would not (4 classes there, 3 here)."""
     cfg, data, _ = tiny
     encoders = random_encoders(cfg, data)
     with pytest.raises(ConfigError, match="transfer_data"):
@@ -117,7 +138,12 @@ def test_transfer_handles_another_class_count_and_rejects_another_layout(tiny, t
     target = make_synthetic(tmp_path / "target", num_classes=3, samples_per_class=4, persons=1, seed=5)
     result = transfer_protocol(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"transfer_data": str(target)})}),
                                encoders, data, torch.device("cpu"))
-    assert result["num_classes"] == 3 and 0 <= result["top1"] <= 100
+    target_data = build_run_data(cfg, SkeletonSet.open(target))
+    assert target_data.num_classes == 3 != data.num_classes
+    direct = finetune_protocol(cfg, encoders, target_data, torch.device("cpu"))
+    assert result["num_classes"] == 3
+    assert (result["train_samples"], result["test_samples"]) == (len(target_data.train), len(target_data.test))
+    assert (result["top1"], result["top5"]) == (direct["top1"], direct["top5"])
     other = make_synthetic(tmp_path / "kinect", num_classes=3, samples_per_class=4, persons=1, layout="kinect_v1")
     with pytest.raises(InputFileError, match="layout"):
         transfer_protocol(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"transfer_data": str(other)})}),

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from pathlib import Path
 
 from rich.table import Table
@@ -9,17 +11,38 @@ from rich.table import Table
 from asma.data.atomic import write_json_atomic
 
 
+class CorruptResultsWarning(UserWarning):
+    """An earlier results file could not be read; it was kept aside, not merged."""
+
+
+def _set_aside(path: Path, problem: str) -> None:
+    """Rename an unreadable results file to `<name>.corrupt[.N]` and say so: its protocols' results
+    are not silently dropped by the write that follows."""
+    aside = path.with_name(f"{path.name}.corrupt")
+    n = 1
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.corrupt.{n}")
+        n += 1
+    os.replace(path, aside)
+    warnings.warn(f"{path}: {problem}; kept it as {aside} and wrote this run's protocols to a new {path.name}",
+                  CorruptResultsWarning, stacklevel=3)
+
+
 def write_results(path: Path, record: dict) -> dict:
     """Write `record` to `path`; results of other protocols already there for the same source and
-    config are kept, so protocols can be run one at a time. Returns what was written."""
+    config are kept, so protocols can be run one at a time. An earlier file that is not a results
+    record is renamed aside (with a warning naming both files). Returns what was written."""
     path = Path(path)
     if path.exists():
         try:
             old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = {}
-        if old.get("config") == record["config"] and old.get("source") == record["source"]:
-            record = {**record, "protocols": {**old.get("protocols", {}), **record["protocols"]}}
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            _set_aside(path, f"not valid JSON ({e})")
+        else:
+            if not isinstance(old, dict) or not isinstance(old.get("protocols", {}), dict):
+                _set_aside(path, "not an evaluation results record")
+            elif old.get("config") == record["config"] and old.get("source") == record["source"]:
+                record = {**record, "protocols": {**old.get("protocols", {}), **record["protocols"]}}
     write_json_atomic(path, record)
     return record
 
