@@ -1,6 +1,6 @@
 """Ablation runner and report cost: a real small study on a local Ray, and the report of a large one.
 
-    .venv/bin/python bench/bench_ablate.py [--quick] [--seeds 2] [--epochs 3] [--no-write-docs]
+    .venv/bin/python bench/bench_ablate.py [--quick] [--seeds 2] [--epochs 3] [--write-docs]
 
 1. Runs ablations/quick.yaml (3 variants, smoke preset, synthetic set) with S seeds on a private
    local Ray (2 CPUs, 1 CPU per trial), into a temporary folder, and compares the wall time with
@@ -8,7 +8,7 @@
 2. Re-runs the finished study: the time to find that nothing is left (the resume path).
 3. Writes the report of a hand-made study of 24 variants x 5 seeds x 2 data sets x 4 metrics.
 
-Prints a Markdown section and writes it into docs/benchmarks.md (section "Ablation runner").
+Prints a Markdown section; --write-docs also writes it into docs/benchmarks.md (section "Ablation runner").
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def bench_study(out: Path, seeds: int, epochs: int) -> dict:
     import ray
 
     load = os.getloadavg()[0]
-    ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
     try:
         study = load_study(ROOT / "ablations" / "quick.yaml", seeds=seeds,
                            overrides=[f"train.epochs={epochs}", f"data.cache_dir={out / 'cache'}"])
@@ -113,18 +113,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch (about a minute)")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--no-write-docs", action="store_true", help="only print, leave docs/benchmarks.md")
+    parser.add_argument("--write-docs", action="store_true", help="write the section into docs/benchmarks.md")
     args = parser.parse_args()
     seeds, epochs = (1, 1) if args.quick else (args.seeds, args.epochs)
     command = ".venv/bin/python bench/bench_ablate.py" + (" --quick" if args.quick else
-                                                          f" --seeds {seeds} --epochs {epochs}")
+                                                          f" --seeds {seeds} --epochs {epochs}") + " --write-docs"
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     with tempfile.TemporaryDirectory(prefix="bench_ablate_") as tmp:
         study = bench_study(Path(tmp), seeds, epochs)
         report = bench_report(Path(tmp))
     text = markdown(study, report, command)
     print(text)
-    if not args.no_write_docs:
+    if args.write_docs:
         write_benchmark_section(SECTION, text)
 
 

@@ -16,7 +16,7 @@ PSTL needs a GPU (`.cuda()` everywhere) and sacred (config capture). On CPU both
 run time: `.cuda()` becomes the identity and sacred's `ex.capture` fills PSTL's config.py values.
 With `--device cuda` both codes run on the GPU and PSTL's `.cuda()` calls are left alone; the
 figures go to their own section ('Pretraining step on GPU'). Without --pstl (or $PSTL_DIR) only
-our step is measured.
+our step is measured. The figures are printed; --write-docs also writes them into docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -264,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="cuda: both codes on the GPU, written to the 'Pretraining step on GPU' section")
     p.add_argument("--quick", action="store_true", help="batch 16, 2 rounds: a check that it runs")
     p.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of one of our steps")
-    p.add_argument("--write", type=Path, default=DOCS,
-                   help="markdown file whose '## Pretraining step' section gets the figures")
-    p.add_argument("--no-write", action="store_true")
+    p.add_argument("--write-docs", action="store_true",
+                   help="write the figures into the '## Pretraining step' section of --write (without it: print only)")
+    p.add_argument("--write", type=Path, default=DOCS, help=f"the markdown file --write-docs writes (default {DOCS})")
     args = p.parse_args(argv)
     if args.quick:
         args.batch, args.steps = 16, 2
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     kept = [a for i, a in enumerate(given)
             if a.split("=")[0] not in hidden and (i == 0 or given[i - 1] not in hidden)]
     command = "PSTL_DIR=/tmp/pstl .venv/bin/python bench/bench_step.py " + " ".join(kept)
-    if not args.no_write:
+    if args.write_docs:
         section = GPU_SECTION if args.device == "cuda" else SECTION
         write_benchmark_section(section, markdown(args, ours, pstl, command.strip()), args.write)
         print(f"wrote the '{section[3:]}' section of {args.write}")

@@ -28,3 +28,25 @@ def test_appends_a_missing_section_and_creates_a_missing_file(tmp_path):
     fresh = tmp_path / "sub" / "benchmarks.md"
     write_benchmark_section("## Ray Train", "## Ray Train\n\nrows\n", fresh)
     assert fresh.read_text() == "# Benchmarks\n\n## Ray Train\n\nrows\n"
+
+
+def test_bench_scripts_write_docs_only_with_write_docs():
+    """A plain `bench/X.py` run prints; only `--write-docs` (off by default) rewrites docs/benchmarks.md."""
+    import ast
+    import re
+
+    writers = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "bench").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "write_benchmark_section"]
+        for call in calls:
+            node, guarded = call, False
+            while node in parents and not guarded:
+                node = parents[node]
+                guarded = isinstance(node, ast.If) and ast.unparse(node.test) == "args.write_docs"
+            assert guarded, f"{path.name}:{call.lineno} writes docs outside `if args.write_docs:`"
+        if calls:
+            writers.append(path.name)
+            assert re.search(r'"--write-docs", action="store_true"', path.read_text()), path.name
+    assert {"bench_step.py", "bench_ablate.py", "bench_data.py"} <= set(writers)
