@@ -1,17 +1,33 @@
-"""Layouts: degrees from bones, flips that undo themselves."""
+"""Layouts: degrees as the published skeletons have them, flips that undo themselves, user
+layouts whose joints do not all reach the centre refused."""
 import numpy as np
 import pytest
+import yaml
 
+from asma.errors import InputFileError
 from asma.skeleton.layout import available_layouts, load_layout
 
+# Bones per joint, 1-based, written out from each skeleton's published definition (not from the
+# layout files): Kinect v2 / NTU as ST-GCN's `ntu-rgb+d` graph joins them (hand tip - thumb - hand);
+# the Kinect v1 SDK body (hip centre with the spine and two hips, shoulder centre with the spine,
+# head and two shoulders); MSR Action3D's bone list in data/README.md (centre 7, neck 3 with the
+# spine, head and two shoulders); COCO-17 as pyskl's `coco` graph joins it (nose with both eyes and
+# both shoulders, each shoulder with the nose, its elbow and its hip).
+PUBLISHED_DEGREES = {
+    "ntu25": [3, 2, 2, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 1, 4, 1, 2, 1, 2],
+    "kinect_v1": [3, 2, 4, 1, 2, 2, 2, 1, 2, 2, 2, 1, 2, 2, 2, 1, 2, 2, 2, 1],
+    "msr_action3d": [2, 2, 4, 2, 2, 2, 3, 2, 2, 2, 2, 1, 1, 2, 2, 2, 2, 1, 1, 1],
+    "coco17": [4, 2, 2, 1, 1, 3, 3, 2, 2, 1, 1, 2, 2, 2, 2, 1, 1],
+}
 
-def test_ntu25_degrees_match_the_kinect_v2_body():
-    degrees = load_layout("ntu25").degrees
-    one_based = {v + 1: int(d) for v, d in enumerate(degrees)}
-    assert one_based[21] == 4
-    assert one_based[1] == 3
-    assert {v for v, d in one_based.items() if d == 1} == {4, 16, 20, 22, 24}
-    assert all(d == 2 for v, d in one_based.items() if v not in {21, 1, 4, 16, 20, 22, 24})
+
+def test_every_builtin_layout_has_published_degrees():
+    assert sorted(PUBLISHED_DEGREES) == available_layouts()
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_DEGREES))
+def test_degrees_match_the_published_skeleton(name):
+    assert load_layout(name).degrees.tolist() == PUBLISHED_DEGREES[name]
 
 
 @pytest.mark.parametrize("name", available_layouts())
@@ -52,3 +68,15 @@ def test_view_a_and_view_b_joint_classes_are_complementary(name):
     weight_a = joint_weights(JointMaskConfig(mode="degree", target="high"), degrees)
     weight_b = joint_weights(JointMaskConfig(mode="degree", target="low"), degrees)
     assert degrees[weight_a.argmax()] == degrees.max() and degrees[weight_b.argmax()] == degrees.min()
+
+
+def test_a_user_layout_with_joints_off_the_centre_is_refused_naming_them(tmp_path):
+    """Joints 4 and 5 are joined to each other but to nothing that reaches the centre: they would
+    train with zero bones. The error names the file and both joints."""
+    path = tmp_path / "split.yaml"
+    path.write_text(yaml.safe_dump({"name": "split", "joints": ["hip", "spine", "head", "left_hand", "right_hand"],
+                                    "bones": [[1, 2], [2, 3], [4, 5]], "center": 1}))
+    with pytest.raises(InputFileError, match=r"split\.yaml.*joints 4 left_hand, 5 right_hand are not connected"):
+        load_layout(str(path))
+    path.write_text(path.read_text().replace("- 4\n  - 5", "- 3\n  - 4\n- - 3\n  - 5"))
+    assert load_layout(str(path)).degrees.tolist() == [1, 2, 3, 1, 1]

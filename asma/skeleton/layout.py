@@ -53,7 +53,26 @@ class LayoutSpec(BaseModel):
         flipped = [j for p in self.flip_pairs for j in p]
         if len(flipped) != len(set(flipped)):
             raise ValueError("flip_pairs: a joint appears in more than one pair")
+        unreached = [j for j in range(1, n + 1) if j not in _reachable(self.center, self.bones)]
+        if unreached:
+            # such a joint would have no bone (a zero bone stream) and no path to the graph centre
+            names = ", ".join(f"{j} {self.joints[j - 1]}" for j in unreached)
+            raise ValueError(f"bones: joints {names} are not connected to the centre (joint {self.center}); "
+                             "every joint needs a chain of bones to it")
         return self
+
+
+def _reachable(start: int, bones: list[tuple[int, int]]) -> set[int]:
+    """Joints joined to `start` by a chain of bones (numbers as in `bones`)."""
+    seen, frontier = {start}, [start]
+    while frontier:
+        joint = frontier.pop()
+        for a, b in bones:
+            for here, there in ((a, b), (b, a)):
+                if here == joint and there not in seen:
+                    seen.add(there)
+                    frontier.append(there)
+    return seen
 
 
 @dataclass(frozen=True)
@@ -126,7 +145,7 @@ class Layout:
                         parent[v] = u
                         nxt.append(int(v))
             frontier = nxt
-        unreachable = np.flatnonzero(parent < 0)
+        unreachable = np.flatnonzero(parent < 0)  # none in a layout loaded from YAML (LayoutSpec refuses it)
         parent[unreachable] = unreachable  # a joint off the tree gets a zero bone
         return parent
 
