@@ -125,9 +125,30 @@ def test_paired_p_value():
     assert paired_p_value(a, {0: 1.0, 1: 2.0}) is None  # two matched seeds
     assert paired_p_value(a, a) == 1.0
     assert paired_p_value({0: 2.0, 1: 3.0, 2: 5.0}, a) == 0.0  # constant difference, no variance
-    assert 0 < paired_p_value({s: s * 2.0 for s in range(6)}, {s: s + 0.5 for s in range(6)}, "wilcoxon") <= 1
     with pytest.raises(ValueError):
         paired_p_value(a, b, "anova")
+
+
+def exact_signed_rank_p(diff: list[float]) -> float:
+    """Two-sided exact Wilcoxon signed-rank p, by counting all 2^n sign patterns (no ties, no zeros)."""
+    n = len(diff)
+    ranks = {d: r for r, d in enumerate(sorted(diff, key=abs), start=1)}
+    observed = sum(ranks[d] for d in diff if d > 0)
+    sums = [sum(r for r, bit in zip(range(1, n + 1), format(mask, f"0{n}b")) if bit == "1") for mask in range(2 ** n)]
+    low = sum(w <= observed for w in sums) / 2 ** n
+    high = sum(w >= observed for w in sums) / 2 ** n
+    return min(1.0, 2 * min(low, high))
+
+
+def test_wilcoxon_p_is_the_exact_signed_rank_p_of_the_seed_pairs():
+    """Seeds are paired by number, not by position: the dicts list them in different orders."""
+    variant = {3: 61.0, 0: 58.5, 5: 63.2, 1: 60.1, 4: 57.9, 2: 62.4}
+    default = {0: 57.0, 1: 60.4, 2: 59.1, 3: 58.8, 4: 58.6, 5: 59.3}
+    diff = [variant[s] - default[s] for s in range(6)]
+    got = paired_p_value(variant, default, "wilcoxon")
+    assert got == pytest.approx(exact_signed_rank_p(diff), rel=1e-9)
+    assert got == pytest.approx(stats.wilcoxon([variant[s] for s in range(6)], [default[s] for s in range(6)]).pvalue)
+    assert got != pytest.approx(paired_p_value(variant, default, "t"))
 
 
 def test_formatting():
