@@ -1,9 +1,12 @@
 """Connecting to Ray and checking that what a run asks for can ever be scheduled.
 
-Every command that uses Ray takes `--address`: None starts a private local Ray sized to this
-machine (small object store: skeleton batches are small); 'auto' or 'ray://host:10001' joins a
-cluster. Paths in configs are made absolute before work is shipped to Ray workers, whose working
-directory is their trial folder.
+Every command that uses Ray takes `--address`. None starts a private Ray sized to this machine
+(small object store: skeleton batches are small), whatever else runs here: `ray.init()` without an
+address would join a head started on this machine, or fail on the address a killed head left in
+Ray's current-cluster file, so the private Ray is asked for with `address="local"`. 'auto',
+'HOST:PORT' or 'ray://HOST:10001' joins a cluster, as does RAY_ADDRESS (which `ray job submit` sets
+for its entrypoint). Paths in configs are made absolute before work is shipped to Ray workers,
+whose working directory is their trial folder.
 """
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ from pathlib import Path
 from asma.errors import AsmaError
 
 LOCAL_OBJECT_STORE_BYTES = 300 * 1024**2
+ADDRESS_HELP = ("Ray cluster to join: 'auto' (the Ray on this node, e.g. in a job), HOST:PORT (a head's GCS "
+                "address) or ray://HOST:10001 (Ray Client); default: a private Ray of this command's own, "
+                "even if another Ray runs on this machine")
 
 
 class UnschedulableError(AsmaError):
@@ -21,7 +27,7 @@ class UnschedulableError(AsmaError):
 
 def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None,
              log_to_driver: bool = True) -> None:
-    """Join `address` (or RAY_ADDRESS), or start a private local Ray.
+    """Join `address` (or RAY_ADDRESS), or start a private local Ray that no other Ray can capture.
 
     log_to_driver=False keeps the workers' output out of this terminal (it stays in Ray's session
     logs): grid runners report each trial's outcome and error file themselves, and Tune's teardown
@@ -37,8 +43,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     if address:
         ray.init(address=address, log_to_driver=log_to_driver)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, include_dashboard=False,
-                 object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=log_to_driver)
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus,
+                 include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=log_to_driver)
 
 
 def check_schedulable(request: dict[str, float], what: str) -> None:

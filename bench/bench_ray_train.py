@@ -120,7 +120,7 @@ def main() -> None:
     if args.address:
         init_ray(args.address)
     else:
-        ray.init(num_cpus=int(args.cpus), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+        ray.init(address="local", num_cpus=int(args.cpus), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                  include_dashboard=False, log_to_driver=False)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_ray_train_") as tmp:

@@ -57,7 +57,7 @@ def overhead(folder: Path, trials: int, epochs: int, steps: int, console: Consol
               "optim.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}
     space = load_space(space_yaml(folder, "overhead", params, trials, epochs, steps, sampler="random", scheduler="fifo"))
     started = time.perf_counter()
-    ray.init(num_cpus=1, object_store_memory=300 * 1024**2, include_dashboard=False)
+    ray.init(address="local", num_cpus=1, object_store_memory=300 * 1024**2, include_dashboard=False)
     ray_start = time.perf_counter() - started
     started = time.perf_counter()
     outcome = run_search(space, concurrency=1, console=console)
@@ -79,7 +79,7 @@ def efficiency(folder: Path, epochs: int, steps: int, ratios: list[float], conso
               "masking.specs.a.joints.mode": {"type": "categorical", "choices": ["degree", "threshold"]},
               "optim.lr": {"type": "categorical", "choices": [0.0005, 0.002, 0.008]}}
     trials = len(ratios) * 2 * 3
-    ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False)
     out = {}
     for name, extra in (("grid", {"sampler": "grid", "scheduler": "fifo"}),
                         ("tpe_asha", {"sampler": "tpe", "budget": {"grace_period": 1, "reduction_factor": 3}})):

@@ -11,7 +11,7 @@ def ray_session():
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False)
+        ray.init(address="local", num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False)
     yield ray
     if started:
         ray.shutdown()

@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from asma.errors import InputFileError
+from asma.ray_session import ADDRESS_HELP
 
 DEMO_STUDY = Path(__file__).resolve().parents[2] / "ablations" / "quick.yaml"
 
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output root; the study goes to OUT/ablations/<name> (default: the config's out_dir)")
     p.add_argument("--resume", action="store_true", help="also continue interrupted trials from their last checkpoint")
-    p.add_argument("--address", default=None, help="Ray address (auto, ray://host:10001); default: a local Ray")
+    p.add_argument("--address", default=None, help=ADDRESS_HELP)
     p.add_argument("--concurrency", type=int, default=None, help="most trials at once (default: as many as fit)")
 
 

@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from asma.ray_session import UnschedulableError, init_ray
+from asma.ray_session import ADDRESS_HELP, UnschedulableError, init_ray
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ablation study YAML, config YAML or preset name (laptop, paper, smoke)")
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set ray.workers=4 (configs only; repeatable)")
-    c.add_argument("--address", default=None,
-                   help="Ray address (auto on the head or in a job, ray://host:10001); default: a local Ray")
+    c.add_argument("--address", default=None, help=ADDRESS_HELP)
     c.set_defaults(func=run_check)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from asma.cli.common import add_config_args, config_from_args
+from asma.ray_session import ADDRESS_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="Ray Train workers (default: config ray.workers; 1 runs in this process)")
     p.add_argument("--gpus-per-worker", type=float, default=None)
     p.add_argument("--cpus-per-worker", type=float, default=None)
-    p.add_argument("--address", default=None, help="Ray address (auto, ray://host:10001); default: a local Ray")
+    p.add_argument("--address", default=None, help=ADDRESS_HELP)
     p.set_defaults(func=run)
 
 

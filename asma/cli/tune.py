@@ -5,6 +5,8 @@ import argparse
 
 from rich.console import Console
 
+from asma.ray_session import ADDRESS_HELP
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="hyperparameter search with Ray Tune + Optuna (ASHA early stopping; resumable)")
@@ -14,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, default=2, help="trials at a time (default 2)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search: finished trials are kept, "
                    "unfinished ones continue from their last epoch")
-    p.add_argument("--address", default=None, help="Ray address (auto, ray://host:10001); default: a local Ray")
+    p.add_argument("--address", default=None, help=ADDRESS_HELP)
     p.add_argument("--data", default=None, help="'synthetic' or a prepared data set folder (sets data.path)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the base config, e.g. --set out_dir=runs2 (repeatable)")

@@ -1,8 +1,12 @@
-"""A throwaway Ray head on this machine, as a child process stopped by its own PID.
+"""A throwaway Ray head on this machine, as a child process stopped by its own PID, and nodes joining it.
 
-For tests and benchmarks of the job path (`ray job submit`) without touching any other Ray on the
-machine: free ports, its own short --temp-dir, its own auth token (not ~/.ray/auth_token, which
-other heads may rewrite), and SIGTERM to the blocking `ray start`, which stops all its processes.
+For tests and benchmarks of the job path (`ray job submit`) and of node loss without touching any
+other Ray on the machine: free ports, its own short --temp-dir, its own auth token (not
+~/.ray/auth_token, which other heads may rewrite), and SIGTERM to the blocking `ray start`, which
+stops all its processes. `discoverable=True` puts the head where a plain `ray.init()` of a process
+with `head.env` looks for one (the current-cluster file under RAY_TMPDIR), as a head started with
+Ray's default --temp-dir is found. `LocalNode(head)` is a second node (`ray start --address`) with
+its own temp dir, so that `kill()` can take down exactly its processes, as a lost machine would.
 """
 from __future__ import annotations
 
@@ -42,19 +46,42 @@ def processes_using(path: str) -> list[int]:
     return found
 
 
+def stop_blocking_start(process: subprocess.Popen | None, temp_dir: str, remove: str, log: Path) -> list[int]:
+    """SIGTERM a `ray start --block` (it stops its node's processes), wait for every process naming
+    `temp_dir` to end, delete `remove` and the log; returns the PIDs still running after 30 s."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    deadline = time.monotonic() + 30
+    while processes_using(temp_dir) and time.monotonic() < deadline:
+        time.sleep(1)
+    left = processes_using(temp_dir)
+    shutil.rmtree(remove, ignore_errors=True)
+    log.unlink(missing_ok=True)
+    return left
+
+
 class LocalHead:
     """`with LocalHead(num_cpus=2) as head:` a ready head; `head.env` is a client environment for it."""
 
-    def __init__(self, num_cpus: int = 2, num_gpus: int = 0, object_store_bytes: int = 300 * 1024**2):
+    def __init__(self, num_cpus: int = 2, num_gpus: int = 0, object_store_bytes: int = 300 * 1024**2,
+                 discoverable: bool = False):
         gcs, dashboard, client, agent, agent_grpc, env_agent, metrics = free_ports(7)
         # short: Ray's Unix socket paths live under it and have a ~107-byte limit
-        self.temp_dir = tempfile.mkdtemp(prefix="asma", dir="/tmp")
+        self.root = tempfile.mkdtemp(prefix="asma", dir="/tmp")
+        self.temp_dir = f"{self.root}/ray" if discoverable else self.root
         self.gcs = f"127.0.0.1:{gcs}"
         self.dashboard = f"http://127.0.0.1:{dashboard}"
         self.env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         self.env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
                         PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-        self.log = Path(self.temp_dir + ".log")
+        if discoverable:  # Ray's default temp dir is $RAY_TMPDIR/ray
+            self.env["RAY_TMPDIR"] = self.root
+        self.log = Path(self.root + ".log")
         self.command = [
             str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}",
@@ -101,19 +128,8 @@ class LocalHead:
         """SIGTERM the head; returns the PIDs of its processes still running 30 s later (none expected)."""
         if self.process is None:
             return []
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        left = stop_blocking_start(self.process, self.temp_dir, self.root, self.log)
         self.process = None
-        deadline = time.monotonic() + 30
-        while processes_using(self.temp_dir) and time.monotonic() < deadline:
-            time.sleep(1)
-        left = processes_using(self.temp_dir)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
-        self.log.unlink(missing_ok=True)
         return left
 
     def job_status(self, job_id: str) -> str:
@@ -125,3 +141,51 @@ class LocalHead:
         if done.returncode != 0:
             raise RuntimeError(f"cannot read the status of job {job_id}: {done.stderr[-2000:]}")
         return done.stdout.strip()
+
+
+class LocalNode:
+    """`LocalNode(head, num_cpus=1).start()`: a second Ray node on this machine, joined to `head`."""
+
+    def __init__(self, head: LocalHead, num_cpus: int = 1, object_store_bytes: int = 200 * 1024**2,
+                 resources: str | None = None):
+        manager, objects, agent, agent_grpc, env_agent, metrics = free_ports(6)
+        self.head = head
+        self.temp_dir = tempfile.mkdtemp(prefix="asma", dir="/tmp")
+        self.log = Path(self.temp_dir + ".log")
+        self.command = [
+            str(BIN / "ray"), "start", f"--address={head.gcs}", "--block", "--node-ip-address=127.0.0.1",
+            f"--node-manager-port={manager}", f"--object-manager-port={objects}",
+            f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
+            f"--runtime-env-agent-port={env_agent}", f"--metrics-export-port={metrics}",
+            f"--num-cpus={num_cpus}", f"--object-store-memory={object_store_bytes}", f"--temp-dir={self.temp_dir}",
+            *([f"--resources={resources}"] if resources else []),
+        ]
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 120) -> "LocalNode":
+        """Start the node and wait until `ray start` says it joined (its raylet is registered by then)."""
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(self.command, env=self.head.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while "Ray runtime started" not in self.log.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                text = self.log.read_text()[-3000:]
+                self.stop()
+                raise RuntimeError(f"the Ray node did not start:\n{text}")
+            time.sleep(0.5)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL every process of this node at once (raylet, object store, workers): a lost machine."""
+        for pid in processes_using(self.temp_dir):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.stop()
+
+    def stop(self) -> list[int]:
+        """SIGTERM the node's `ray start`; returns the PIDs of its processes still running 30 s later."""
+        left = stop_blocking_start(self.process, self.temp_dir, self.temp_dir, self.log)
+        self.process = None
+        return left

@@ -1,0 +1,91 @@
+"""Without --address a command starts a private Ray, even beside a running head or a stale address file.
+
+The head is a real one (`ray start --head --block` on loopback, free ports, stopped by its PID),
+started where a plain `ray.init()` of the commands' environment finds it: its current-cluster file
+lies under that environment's RAY_TMPDIR, as a head with Ray's default temp dir is found by every
+process on the machine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from asma.cluster.local_head import BIN, LocalHead, free_ports
+from test_ablate_end_to_end import tiny_study  # tests/ is on sys.path under pytest
+
+
+def test_no_address_asks_ray_for_a_new_local_instance(monkeypatch):
+    """`address="local"` is what makes ray.init start a Ray instead of joining one it finds."""
+    import ray
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    from asma.ray_session import init_ray
+
+    init_ray(None, num_cpus=2)
+    init_ray("127.0.0.1:6379")
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")  # what `ray job submit` sets for its entrypoint
+    init_ray(None)
+    assert [c["address"] for c in calls] == ["local", "127.0.0.1:6379", "10.0.0.1:6379"]
+    assert calls[0]["num_cpus"] == 2
+
+
+@pytest.fixture(scope="module")
+def head():
+    head = LocalHead(num_cpus=1, discoverable=True).start()
+    try:
+        yield head
+    finally:
+        left = head.stop()
+    assert not left, f"processes of the stopped head still run: {left}"
+
+
+def drivers_seen_by(head: LocalHead) -> list[str]:
+    """Every driver that ever connected to the head (Ray's job table; `ray list jobs` asks the head)."""
+    listed = head.ray("list", "jobs", "--address", head.dashboard, "--format", "json", timeout=120)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    if listed.stdout.startswith("No resource"):  # what the CLI prints for an empty table
+        return []
+    return [job["job_id"] for job in json.loads(listed.stdout)]
+
+
+@pytest.mark.slow
+def test_a_study_without_address_runs_on_its_own_ray_beside_a_head(head, tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run([str(BIN / "asma"), "ablate", str(tiny_study(tmp_path)), "--out", str(out),
+                           "--seeds", "1"], env=head.env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert len(list((out / "ablations" / "tiny" / "runs").glob("*.json"))) == 2
+    assert drivers_seen_by(head) == [], "the study ran on the head, not on a Ray of its own"
+    # the check can fail: a plain ray.init() in the same environment does join the head
+    plain_init = "import ray; ray.init(); print(ray.get_runtime_context().gcs_address)"
+    probe = subprocess.run([sys.executable, "-c", plain_init], env=head.env, capture_output=True, text=True, timeout=120)
+    joined = probe.stdout.strip().splitlines()[-1]  # Ray writes 127.0.0.1 as this machine's address
+    assert joined.rsplit(":", 1)[1] == head.gcs.rsplit(":", 1)[1], probe.stdout + probe.stderr
+    assert len(drivers_seen_by(head)) == 1
+
+
+@pytest.mark.slow
+def test_a_stale_current_cluster_file_is_ignored(tmp_path):
+    """A killed head leaves RAY_TMPDIR/ray/ray_current_cluster naming an address nothing listens on."""
+    root = tempfile.mkdtemp(prefix="asma", dir="/tmp")  # short: Ray's socket paths go under it
+    try:
+        (Path(root) / "ray").mkdir()
+        (Path(root) / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{free_ports(1)[0]}")
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env["RAY_TMPDIR"] = root
+        done = subprocess.run([str(BIN / "asma"), "cluster", "check", "smoke"], env=env, capture_output=True,
+                              text=True, timeout=180)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert f"{os.cpu_count()}" in done.stdout and "ok" in done.stdout
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
