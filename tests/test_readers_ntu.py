@@ -1,13 +1,15 @@
 """NTU `.skeleton` reader: parsing, errors naming file and line, SGN denoising, splits, prepare."""
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from asma.data.format import SkeletonSet
 from asma.data.prepare import prepare
-from asma.data.readers.ntu import (NTU60_XSUB_TRAIN, NTU120_XSUB_TRAIN, DenoiseOptions, NTUReader, RawBodies,
-                                   choose_actors, denoised_sample, parse_skeleton_file, write_skeleton_file)
+from asma.data.readers.ntu import (DenoiseOptions, NTUReader, RawBodies, choose_actors, denoised_sample,
+                                   parse_skeleton_file, write_skeleton_file)
 from asma.data.synthetic import rest_pose
 from asma.errors import InputFileError
 from asma.skeleton.layout import load_layout
@@ -110,19 +112,54 @@ def synthetic_names(setups, cameras, subjects, actions):
     return [f"S{s:03d}C{c:03d}P{p:03d}R001A{a:03d}" for s in setups for c in cameras for p in subjects for a in actions]
 
 
-def test_ntu60_splits_follow_the_official_lists():
+# The official training IDs, transcribed from the data sets' papers (Shahroudy et al. 2016, Liu et
+# al. 2019) as ../shared/data/README.md lists them; the rest of each range is the test part.
+OFFICIAL_NTU60_XSUB_TRAIN = [1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38]
+OFFICIAL_NTU120_XSUB_TRAIN = OFFICIAL_NTU60_XSUB_TRAIN + [
+    45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86, 89, 91, 92,
+    93, 94, 95, 97, 98, 100, 103]
+OFFICIAL_NTU60_XVIEW_TRAIN_CAMERAS = [2, 3]
+SHARED_README = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "README.md"
+
+
+def ids_of(names: list[str], indices: list[int], field: str) -> list[int]:
+    """The distinct setup (S), camera (C) or performer (P) numbers of the named samples."""
+    return sorted({int(re.search(rf"{field}(\d{{3}})", names[i]).group(1)) for i in indices})
+
+
+def test_ntu60_splits_are_the_official_id_lists():
     names = synthetic_names(range(1, 18), [1, 2, 3], range(1, 41), [1])
     splits = NTUReader("ntu60").splits(names)
-    assert len(splits["xsub"]["train"]) == 17 * 3 * len(NTU60_XSUB_TRAIN) == 17 * 3 * 20
-    assert len(splits["xview"]["train"]) == 17 * 2 * 40 and len(splits["xview"]["test"]) == 17 * 40
+    assert ids_of(names, splits["xsub"]["train"], "P") == OFFICIAL_NTU60_XSUB_TRAIN
+    assert ids_of(names, splits["xsub"]["test"], "P") == sorted(set(range(1, 41)) - set(OFFICIAL_NTU60_XSUB_TRAIN))
+    assert ids_of(names, splits["xview"]["train"], "C") == OFFICIAL_NTU60_XVIEW_TRAIN_CAMERAS
+    assert ids_of(names, splits["xview"]["test"], "C") == [1]
+    assert sorted(splits["xsub"]["train"] + splits["xsub"]["test"]) == list(range(len(names)))
 
 
-def test_ntu120_splits_follow_the_official_lists():
+def test_ntu120_splits_are_the_official_id_lists():
     names = synthetic_names(range(1, 33), [1], range(1, 107), [1])
     splits = NTUReader("ntu120").splits(names)
-    assert len(NTU120_XSUB_TRAIN) == 53
-    assert len(splits["xsub"]["train"]) == 32 * 53 and len(splits["xsub"]["test"]) == 32 * (106 - 53)
-    assert len(splits["xset"]["train"]) == 16 * 106
+    assert len(OFFICIAL_NTU120_XSUB_TRAIN) == 53
+    assert ids_of(names, splits["xsub"]["train"], "P") == OFFICIAL_NTU120_XSUB_TRAIN
+    assert ids_of(names, splits["xsub"]["test"], "P") == sorted(set(range(1, 107)) - set(OFFICIAL_NTU120_XSUB_TRAIN))
+    assert ids_of(names, splits["xset"]["train"], "S") == list(range(2, 33, 2))
+    assert ids_of(names, splits["xset"]["test"], "S") == list(range(1, 33, 2))
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not SHARED_README.exists(), reason="needs ../shared/data/README.md")
+def test_the_transcribed_lists_are_the_ones_data_readme_gives():
+    text = " ".join(SHARED_README.read_text().split())
+
+    def listed(after: str, until: str) -> list[int]:
+        found = re.search(re.escape(after) + r"(.*?)" + re.escape(until), text)
+        return [int(x) for x in re.findall(r"\d+", found.group(1))]
+
+    assert listed("NTU60 cross-subject training subjects:", ";") == OFFICIAL_NTU60_XSUB_TRAIN
+    assert listed("cross-view training cameras:", ".") == OFFICIAL_NTU60_XVIEW_TRAIN_CAMERAS
+    assert listed("NTU120 cross-subject training subjects:", ";") == OFFICIAL_NTU120_XSUB_TRAIN
+    assert "cross-setup training setups: the even setup numbers" in text
 
 
 @pytest.fixture
