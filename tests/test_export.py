@@ -41,6 +41,25 @@ def test_exported_student_matches_pytorch(tmp_path, arch, fmt):
         assert result["max_abs_diff"] <= 1e-4
 
 
+@pytest.mark.parametrize("arch", ["stgcn", "tcn"])
+def test_int8_file_runs_quantized_linear_layers_close_to_float(tmp_path, arch):
+    """Every Linear layer runs as a dynamic int8 kernel in the exported file, and the logits move by
+    more than float noise (the weights were rounded) but by at most 2% of their largest value
+    (measured: 0.4-0.7%): an export that skipped quantization, or quantized wrongly, fails."""
+    model = small_student(arch)
+    linears = sum(isinstance(m, torch.nn.Linear) for m in model.modules())
+    out = export_model(model, torch.randn(1, 3, 10, 25, 2), "int8", tmp_path / "student_int8.pt")
+    graph = str(torch.jit.load(str(out)).inlined_graph)
+    assert linears >= 1 and graph.count("quantized::linear_dynamic") == linears
+    assert "aten::linear" not in graph
+    x = torch.randn(64, 3, 10, 25, 2, generator=torch.Generator().manual_seed(0))
+    result = check_export(model, "int8", out, x)
+    with torch.no_grad():
+        largest = float(model(x).abs().max())
+    assert 1e-5 < result["max_abs_diff"] <= 0.02 * largest, (result, largest)
+    assert result["top1_agreement"] >= 0.9
+
+
 def test_a_file_of_another_model_is_caught(tmp_path):
     out = export_model(small_student(seed=1), torch.randn(1, 3, 10, 25, 2), "onnx", tmp_path / "other.onnx")
     with pytest.raises(ExportMismatch, match="differ from PyTorch"):
