@@ -1,9 +1,16 @@
-"""`asma tune` end to end on a local Ray: Optuna proposes, ASHA stops trials, results survive a resume."""
+"""`asma tune` end to end on a local Ray: Optuna proposes, ASHA stops trials, results survive a resume,
+and the Optuna study the search wrote opens with `optuna.load_study` and optuna-dashboard."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 from rich.console import Console
@@ -47,10 +54,26 @@ def trial_reports(run_dir: Path) -> dict[str, int]:
     return {p.parent.name: len(p.read_text().splitlines()) for p in (run_dir / "experiment").glob("trial_*/result.json")}
 
 
-def test_search_proposes_stops_early_and_writes_results(ray_session, tmp_path, cache):
-    space = load_space(space_file(tmp_path, cache))
+def journal_study(run_dir: Path, name: str) -> optuna.Study:
+    """The study as optuna-dashboard opens the journal file: a JournalStorage on it, loaded by name."""
+    backend = optuna.storages.journal.JournalFileBackend(str(run_dir / "study.journal"))
+    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
+
+
+def by_tune_id(study: optuna.Study) -> dict[str, optuna.trial.FrozenTrial]:
+    return {t.user_attrs["tune_trial_id"]: t for t in study.trials}
+
+
+@pytest.fixture(scope="module")
+def masking_search(ray_session, tmp_path_factory, cache):
+    """Six trials of a conditional masking space, ASHA on: (space, outcome, summary)."""
+    space = load_space(space_file(tmp_path_factory.mktemp("masking"), cache))
     outcome = run_search(space, concurrency=2, console=Console(quiet=True))
-    summary = write_summary(outcome.results, space, outcome.run_dir)
+    return space, outcome, write_summary(outcome.results, space, outcome.run_dir)
+
+
+def test_search_proposes_stops_early_and_writes_results(masking_search):
+    space, outcome, summary = masking_search
 
     trials = summary["trials"]
     assert len(trials) == 6 and summary["compute"]["errors"] == 0
@@ -74,11 +97,72 @@ def test_search_proposes_stops_early_and_writes_results(ray_session, tmp_path, c
     assert set(summary["importances"]) <= set(space.params)
 
 
+def test_the_search_is_an_optuna_study_in_a_journal_file(masking_search):
+    space, outcome, summary = masking_search
+    study = journal_study(outcome.run_dir, space.name)
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE and study.metric_names == ["knn_top1"]
+    # one Optuna trial per Tune trial, never one more: each told with the trial's last kNN top-1,
+    # and every epoch's value reported (what optuna-dashboard plots as intermediate values)
+    trials = by_tune_id(study)
+    assert sorted(t.number for t in study.trials) == list(range(6))
+    assert set(trials) == {t["trial_id"] for t in summary["trials"]}
+    for row in summary["trials"]:
+        trial = trials[row["trial_id"]]
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert trial.value == pytest.approx(row["metrics"]["knn_top1"])
+        assert sorted(trial.intermediate_values) == list(range(1, row["epochs"] + 1))
+        assert trial.intermediate_values[row["epochs"]] == pytest.approx(row["metrics"]["knn_top1"])
+        assert trial.params == pytest.approx(row["params"])
+    text = (outcome.run_dir / "summary" / "summary.md").read_text()
+    assert f"optuna-dashboard {outcome.run_dir / 'study.journal'}" in text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str, timeout_s: float = 30.0, server: subprocess.Popen | None = None) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline or (server is not None and server.poll() is not None):
+                raise
+            time.sleep(0.3)
+
+
+def test_optuna_dashboard_serves_the_search_on_loopback(masking_search):
+    pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is optional: pip install -e '.[dashboard]'")
+    space, outcome, summary = masking_search
+    command = Path(sys.executable).with_name("optuna-dashboard")
+    port = free_port()
+    server = subprocess.Popen([str(command), str(outcome.run_dir / "study.journal"), "--host", "127.0.0.1",
+                               "--port", str(port), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        studies = get_json(f"http://127.0.0.1:{port}/api/studies", server=server)["study_summaries"]
+        assert [s["study_name"] for s in studies] == [space.name]
+        detail = get_json(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    tune_id = {t["number"]: {a["key"]: a["value"] for a in t["user_attrs"]}["tune_trial_id"] for t in detail["trials"]}
+    values = {tune_id[t["number"]]: t["values"] for t in detail["trials"]}
+    assert values.keys() == {t["trial_id"] for t in summary["trials"]}
+    for row in summary["trials"]:
+        assert values[row["trial_id"]] == [pytest.approx(row["metrics"]["knn_top1"])]
+    assert {t["state"] for t in detail["trials"]} == {"Complete"} and detail["has_intermediate_values"]
+
+
 def test_resume_to_a_larger_budget_repeats_no_finished_trial(ray_session, tmp_path, cache):
     path = space_file(tmp_path, cache, budget={"trials": 2, "epochs": 2}, scheduler="fifo")
     first = run_search(load_space(path), concurrency=2, console=Console(quiet=True))
     before = trial_reports(first.run_dir)
     assert sorted(before.values()) == [2, 2]
+    assert len(journal_study(first.run_dir, "space").trials) == 2
     texts = {name: (first.run_dir / "experiment" / name / "result.json").read_text() for name in before}
 
     with pytest.raises(Exception, match="--resume"):  # the same search again without --resume is refused
@@ -92,6 +176,13 @@ def test_resume_to_a_larger_budget_repeats_no_finished_trial(ray_session, tmp_pa
     assert all(n == 2 for n in after.values())
     summary = write_summary(again.results, load_space(path, trials=4), again.run_dir)
     assert len(summary["trials"]) == 4
+    # the same Optuna study goes on: 2 + 2 trials, numbered on, each told once
+    study = journal_study(again.run_dir, "space")
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+    assert set(by_tune_id(study)) == {name.removeprefix("trial_") for name in after}
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    for row in summary["trials"]:
+        assert by_tune_id(study)[row["trial_id"]].value == pytest.approx(row["metrics"]["knn_top1"])
 
 
 def test_multi_objective_search_runs_fifo_and_writes_a_pareto_front(ray_session, tmp_path, cache):
@@ -99,7 +190,8 @@ def test_multi_objective_search_runs_fifo_and_writes_a_pareto_front(ray_session,
               "encoder.depth": {"type": "int", "low": 2, "high": 4}}
     space = load_space(space_file(tmp_path, cache, params=params, metric=["knn_top1", "encoder_params"],
                                   mode=["max", "min"], budget={"trials": 3, "epochs": 1}))
-    outcome = run_search(space, concurrency=2, console=Console(quiet=True))
+    url = f"sqlite:///{tmp_path / 'searches.db'}"  # --storage: the study in an RDB instead of the journal
+    outcome = run_search(space, concurrency=2, console=Console(quiet=True), storage=url)
     summary = write_summary(outcome.results, space, outcome.run_dir)
     assert summary["scheduler"].startswith("FIFO") and summary["compute"]["stopped_early"] == 0
     sizes = {t["trial_id"]: t["metrics"]["encoder_params"] for t in summary["trials"]}
@@ -107,6 +199,14 @@ def test_multi_objective_search_runs_fifo_and_writes_a_pareto_front(ray_session,
     front = summary["pareto"]
     assert front and min(sizes.values()) in [t["metrics"]["encoder_params"] for t in front]
     assert (outcome.run_dir / "summary" / "pareto.png").stat().st_size > 0
+    study = optuna.load_study(study_name=space.name, storage=url)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["knn_top1", "encoder_params"]
+    assert not (outcome.run_dir / "study.journal").exists()
+    for row in summary["trials"]:
+        trial = by_tune_id(study)[row["trial_id"]]
+        assert trial.values == pytest.approx([row["metrics"]["knn_top1"], row["metrics"]["encoder_params"]])
+    assert {t.number for t in study.best_trials} == {by_tune_id(study)[t["trial_id"]].number for t in front}
 
 
 def test_a_trial_with_two_workers_launches_a_torch_trainer_inside_the_trial(ray_session, tmp_path, cache):

@@ -1,4 +1,5 @@
-"""`asma tune SPACE.yaml [--trials N] [--concurrency K] [--resume] [--address A] [--data D] [--set k=v]`."""
+"""`asma tune SPACE.yaml [--trials N] [--concurrency K] [--resume] [--storage URL] [--address A] [--data D]
+[--set k=v]`."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, default=2, help="trials at a time (default 2)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search: finished trials are kept, "
                    "unfinished ones continue from their last epoch")
+    p.add_argument("--storage", default=None, metavar="URL", help="RDB URL for the Optuna study (e.g. "
+                   "sqlite:///searches.db); default: a journal file, <out_dir>/tune/<name>/study.journal; "
+                   "either opens with optuna-dashboard")
     p.add_argument("--address", default=None, help=ADDRESS_HELP)
     p.add_argument("--data", default=None, help="'synthetic' or a prepared data set folder (sets data.path)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -36,9 +40,11 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     space = load_space(args.space, args.overrides, data=args.data, trials=args.trials)
     outcome = run_search(space, resume=args.resume, concurrency=args.concurrency, address=args.address,
-                         console=console)
+                         console=console, storage=args.storage)
     summary = write_summary(outcome.results, space, outcome.run_dir)
     show(summary, outcome.run_dir, console)
+    if outcome.study is not None:
+        console.print(f"Optuna study: {outcome.study.dashboard_command()}", highlight=False)
     return 1 if summary["compute"]["errors"] == summary["compute"]["trials"] else 0
 
 

@@ -7,6 +7,7 @@
 - `best_config.yaml`: the full config of the best trial, ready for `asma pretrain`.
 - `history.png` (metric by trial in completion order, best so far; per-epoch curves of the ASHA
   metric), `importances.png`, and `pareto.png` for multi-objective searches.
+- summary.md names the Optuna study the search wrote (asma.search.study) and how to open it.
 
 Importances come from an Optuna study rebuilt from the results (fANOVA, Optuna's default).
 """
@@ -128,6 +129,7 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
         "best": _public(best), "pareto": [_public(r) for r in front],
         "importances": found, "importances_note": note,
         "trials": [_public(r) for r in rows],
+        "study": _study_record(run_dir),
     }
     with atomic_directory(run_dir / "summary") as out:
         write_json_atomic(out / "summary.json", summary)
@@ -143,6 +145,14 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
         if space.multi_objective:
             plot_pareto(rows, front, space, out / "pareto.png")
     return summary
+
+
+def _study_record(run_dir: Path) -> dict | None:
+    """The search's Optuna study (asma.search.study): its name and the command that opens it."""
+    from asma.search.study import recorded_location
+
+    study = recorded_location(run_dir)
+    return None if study is None else {"study_name": study.study_name, "open_with": study.dashboard_command()}
 
 
 def _public(row: dict | None) -> dict | None:
@@ -165,6 +175,8 @@ def markdown(summary: dict, space: SearchSpace, top: int = 10) -> str:
              f"{summary['compute']['errors']} failed); sampler {summary['sampler']} (seed {summary['seed']}); "
              f"{summary['scheduler']}. Objective: " +
              ", ".join(f"{m} ({d})" for m, d in zip(space.metrics, space.modes)) + ".", ""]
+    if summary.get("study"):
+        lines += [f"Optuna study `{summary['study']['study_name']}`: `{summary['study']['open_with']}`", ""]
     best = summary["best"]
     if summary["pareto"]:
         lines += ["## Pareto front", "", _table(summary["pareto"], space), ""]

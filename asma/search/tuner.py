@@ -2,7 +2,9 @@
 
 The run folder `<out_dir>/tune/<name>/` holds `space.json` (the validated space and base config),
 `budget.json` (the trial budget, raised by `--trials` on `--resume`), `experiment/` (Tune's
-experiment: trials, checkpoints, the searcher's state) and `summary/` (asma.search.summary).
+experiment: trials, checkpoints, the searcher's state), `study.journal` + `study.json` (the Optuna
+study, asma.search.study; with `--storage URL` the study is in that RDB instead) and `summary/`
+(asma.search.summary).
 
 Resume: `Tuner.restore(experiment, resume_errored=True)` brings back the Optuna study, every
 finished trial (never re-run) and each unfinished trial's last epoch checkpoint. The trial budget
@@ -24,6 +26,7 @@ from asma.data.atomic import write_json_atomic
 from asma.errors import AsmaError
 from asma.ray_session import check_schedulable, init_ray
 from asma.search.space import DefineByRun, SearchSpace
+from asma.search.study import StudyLocation, create_study, fail_orphans, resumed_location, study_location, write_record
 from asma.search.trial import search_trial
 from asma.trial_progress import TrialProgress, active
 
@@ -47,11 +50,42 @@ class FinalMetricOptunaSearch(OptunaSearch):
     A metric from `evaluate:` (eval/linear) only comes with the last epoch; ASHA stops trials on
     the per-epoch kNN proxy meanwhile. A trial stopped before its last epoch is told to Optuna as
     pruned (no value), which is what it is.
+
+    Each trial's per-epoch values go to the study as intermediate values, its last epoch's included.
+    With a persistent study it also records each Optuna trial's Tune trial id (user attribute
+    `tune_trial_id`, the folder `experiment/trial_<id>`), and on restore fails the trials asked after
+    Tune's last snapshot of the searcher (asma.search.study.fail_orphans).
     """
+
+    def suggest(self, trial_id: str):
+        config = super().suggest(trial_id)
+        if self._storage is not None and trial_id in self._ot_trials:
+            self._ot_trials[trial_id].set_user_attr("tune_trial_id", trial_id)
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self.metric, list) or self.metric in result:
-            super().on_trial_result(trial_id, result)
+            import optuna
+
+            try:
+                super().on_trial_result(trial_id, result)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # told before an interruption and run again after the restore: the study keeps the first
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if result and trial_id not in self._completed_trials:
+            # Tune hands the result a trial stops on (ASHA's, or the last epoch's) to on_trial_complete
+            # only; report it too, so the study's per-epoch curve ends where the trial did. A trial
+            # that ends by returning hands its last result to both: Optuna keeps it once, and warns.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*is already reported")
+                self.on_trial_result(trial_id, result)
+        super().on_trial_complete(trial_id, result, error)
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        if self._storage is not None:
+            fail_orphans(self._ot_study, {t.number for t in self._ot_trials.values()})
 
 
 class TrialBudget(SearchGenerator):
@@ -138,11 +172,16 @@ class SearchOutcome:
     run_dir: Path
     results: object  # ray.tune.ResultGrid
     resumed: bool
+    study: StudyLocation | None  # None: a search started before studies were stored (in Tune's state only)
 
 
 def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, address: str | None = None,
-               console: Console | None = None, num_cpus: int | None = None) -> SearchOutcome:
-    """Run (or resume) the search; returns Tune's result grid and the run folder."""
+               console: Console | None = None, num_cpus: int | None = None,
+               storage: str | None = None) -> SearchOutcome:
+    """Run (or resume) the search; returns Tune's result grid, the run folder and where its study is.
+
+    `storage`: an RDB URL for the Optuna study; default a journal file in the run folder.
+    """
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
@@ -152,9 +191,14 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
     restoring = resume and tune.Tuner.can_restore(str(experiment))
     if restoring:
         check_resume(space, run_dir)
+        study = resumed_location(space.name, run_dir, storage)
     elif (run_dir / "space.json").exists() and experiment.exists():
         raise AsmaError(f"{run_dir} already holds a search; pass --resume to continue it, or start a new one "
-                        "with --set name=... (or remove the folder)")
+                        "with another `name:` in the space file or --set out_dir=... (or remove the folder)")
+    else:
+        study = study_location(space.name, run_dir, storage)
+        optuna_storage = create_study(study, space.metrics, space.modes, space.source)
+        write_record(run_dir, study)
     write_json_atomic(run_dir / "space.json", space.to_dict())
     write_json_atomic(run_dir / "budget.json", {"trials": space.trials})
     from asma.training.data import open_dataset
@@ -165,7 +209,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
     check_schedulable({"CPU": r.cpus, "GPU": r.gpus}, f"{space.source}: resources (one trial or worker)")
     # a short epoch checkpoints faster than Tune snapshots the experiment; the warning is noise here
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    _describe(space, concurrency, console, restoring)
+    _describe(space, concurrency, console, restoring, study)
     train_fn = trainable(space)
     with SearchProgress(console, space.trials, space.epochs):
         if restoring:
@@ -173,7 +217,8 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
         else:
             searcher = FinalMetricOptunaSearch(
                 space=DefineByRun(space.params), metric=space.metrics if space.multi_objective else space.metrics[0],
-                mode=space.modes if space.multi_objective else space.modes[0], sampler=make_sampler(space))
+                mode=space.modes if space.multi_objective else space.modes[0], sampler=make_sampler(space),
+                study_name=study.study_name, storage=optuna_storage)
             search_alg = TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrency),
                                      str(run_dir / "budget.json"))
             tuner = tune.Tuner(
@@ -186,10 +231,11 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
                     failure_config=tune.FailureConfig(max_failures=max(0, space.base.ray.max_failures))),
             )
         results = tuner.fit()
-    return SearchOutcome(run_dir, results, restoring)
+    return SearchOutcome(run_dir, results, restoring, study)
 
 
-def _describe(space: SearchSpace, concurrency: int, console: Console, restoring: bool) -> None:
+def _describe(space: SearchSpace, concurrency: int, console: Console, restoring: bool,
+              study: StudyLocation | None) -> None:
     b = space.spec.budget
     goal = ", ".join(f"{m} ({mode})" for m, mode in zip(space.metrics, space.modes))
     if space.multi_objective:
@@ -204,6 +250,8 @@ def _describe(space: SearchSpace, concurrency: int, console: Console, restoring:
     console.print(f"{verb} [bold]{space.name}[/]: {space.trials} trials x {space.epochs} epochs, {concurrency} at a time, "
                   f"{space.spec.sampler} sampler (seed {space.spec.seed}) on {goal}; {stop}; folder {search_dir(space)}",
                   highlight=False)
+    if study is not None:
+        console.print(f"Optuna study {study.study_name!r}: {study.shown}", highlight=False)
 
 
 class SearchProgress(TrialProgress):
