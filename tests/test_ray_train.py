@@ -95,6 +95,78 @@ def test_two_workers_match_one_process(uninterrupted, tmp_path):
     assert latest["epoch"] == 4 and (uninterrupted.run_dir / "checkpoints" / latest["path"]).exists()
 
 
+NO_RANDOM_VIEWS = ("masking.views=[none]", "augment.shear=0", "augment.rotate_deg=0", "augment.flip_prob=0",
+                   "augment.shift_ratio=0")
+
+
+@pytest.mark.slow
+def test_two_workers_take_the_one_process_gradient_step(ray_session, tmp_path):
+    """One step on 2 Ray Train workers (the runtime's DDP wrap, Barlow Twins all-reduced over the
+    workers): both ranks hold bitwise-equal weights after it, and the gradient each applied is the
+    one-process gradient of the two shards together. Views are unmasked and unaugmented and
+    BatchNorm uses its running statistics (eval mode), so nothing else differs between the two:
+    with per-worker BatchNorm (CPU has no SyncBatchNorm) the gradients would differ by design."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from asma.config.loading import config_to_dict
+    from asma.models.pretrainer import MaskedPretrainer
+    from asma.training.data import build_run_data
+    from asma.training.loop import seed_everything
+
+    def one_step(loop_config):  # defined here, so Ray ships it by value to the workers
+        import torch
+
+        from asma.config.loading import config_from_dict
+        from asma.models.pretrainer import MaskedPretrainer
+        from asma.training.data import build_run_data
+        from asma.training.loop import make_optimizer, seed_everything
+        from asma.training.ray_runtime import RayTrainRuntime
+
+        cfg = config_from_dict(loop_config["config"])
+        torch.set_num_threads(1)
+        runtime = RayTrainRuntime()
+        data = build_run_data(cfg)
+        seed_everything(cfg.train.seed)
+        model = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels)
+        optimizer = make_optimizer(model.parameters(), cfg.optim)
+        wrapped = runtime.wrap(model)
+        wrapped.eval()
+        data.pretrain.set_epoch(0)
+        loader = runtime.loader(data.pretrain, cfg.train.batch_size // runtime.world_size, True, 0, cfg.train.seed)
+        x, _ = next(iter(loader))
+        loss = wrapped(x, torch.Generator().manual_seed(runtime.rank))["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+        optimizer.step()
+        torch.save({"x": x, "loss": loss.detach(), "grads": grads, "weights": model.state_dict()},
+                   f"{loop_config['out']}/rank{runtime.rank}.pt")
+
+    cfg = smoke(tmp_path, "sync", "ray.workers=2", "train.threads=1", *NO_RANDOM_VIEWS)
+    TorchTrainer(one_step, train_loop_config={"config": config_to_dict(worker_config(cfg)), "out": str(tmp_path)},
+                 scaling_config=ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1}),
+                 run_config=RunConfig(name="sync", storage_path=str(tmp_path / "ray"))).fit()
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    data = build_run_data(cfg)
+    seed_everything(cfg.train.seed)
+    model = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels).eval()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    for key, value in ranks[0]["weights"].items():
+        assert torch.equal(value, ranks[1]["weights"][key]), key
+    assert any(not torch.equal(ranks[0]["weights"][k], initial[k]) for k in initial), "the step changed nothing"
+    together = torch.cat([r["x"] for r in ranks])
+    assert len({row.numpy().tobytes() for row in together}) == cfg.train.batch_size  # two disjoint shards
+    loss = model(together, torch.Generator().manual_seed(0))["loss"]
+    loss.backward()
+    assert ranks[0]["loss"] == pytest.approx(float(loss.detach()), rel=1e-5) and ranks[1]["loss"] == ranks[0]["loss"]
+    for name, p in model.named_parameters():
+        scale = float(p.grad.abs().max())
+        assert scale > 0, name
+        assert torch.allclose(ranks[0]["grads"][name], p.grad, rtol=1e-3, atol=1e-4 * scale), name
+        assert torch.equal(ranks[0]["grads"][name], ranks[1]["grads"][name]), name
+
+
 @pytest.mark.slow
 def test_killed_worker_is_replaced_and_rerun_resumes(uninterrupted, tmp_path):
     """Rank 1 dies after epoch 2; the group restarts from checkpoint 2 and ends where an
@@ -115,3 +187,18 @@ def test_killed_worker_is_replaced_and_rerun_resumes(uninterrupted, tmp_path):
     again = pretrain_on_ray(smoke(tmp_path, "two", "train.epochs=5", "ray.workers=2"))
     assert epochs_logged(again.run_dir) == [1, 2, 3, 4, 5]  # the re-run trained epoch 5 only
     assert [h["epoch"] for h in again.history] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+def test_rank_zero_alone_writes_the_run_s_tensorboard_scalars(uninterrupted):
+    """Train V2 runs no Tune logger for a TorchTrainer: rank 0 logs each epoch itself, once."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logdir = uninterrupted.run_dir / "tensorboard"
+    assert len(list(logdir.glob("events.out.tfevents.*"))) == 1
+    events = EventAccumulator(str(logdir))
+    events.Reload()
+    loss = [(e.step, e.value) for e in events.Scalars("loss")]
+    assert [step for step, _ in loss] == [1, 2, 3, 4]  # rank 1 logged nothing
+    assert [value for _, value in loss] == pytest.approx([h["loss"] for h in uninterrupted.history], rel=1e-6)
