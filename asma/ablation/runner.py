@@ -72,7 +72,8 @@ def finished_runs(specs: dict[str, dict]) -> set[str]:
             old = json.loads(path.read_text())["config"]
         except (json.JSONDecodeError, KeyError):
             raise AsmaError(f"{path}: not a run result; delete it to re-run {run_id}") from None
-        changed = [k for k in _changed_keys(old, spec["config"]) if not k.startswith("out_dir")]
+        # where a run is written and tracked is not what ran
+        changed = [k for k in _changed_keys(old, spec["config"]) if not k.startswith(("out_dir", "tracking."))]
         if changed:
             raise AsmaError(f"{path} was made with a different config ({', '.join(changed[:5])}); "
                             "delete it to re-run, or run the study into another --out folder")

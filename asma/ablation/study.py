@@ -250,7 +250,7 @@ def parse_study(raw: dict, source: str, relative_to: Path | None = None, seeds: 
     try:
         base = config_from_dict(base_raw, source=f"{source}: base {spec.base}")
     except ConfigError as e:
-        raise ConfigError(source, f"base ({spec.base}): {e.key}", e.problem) from None
+        raise ConfigError.listing(source, [(f"base ({spec.base}): {k}", p) for k, p in e.problems]) from None
     base = _with_overrides(source, "overrides", base, {**spec.overrides, **spec.budget.overrides()})
     if overrides:
         base = _with_overrides(source, "--set", base, list(overrides))

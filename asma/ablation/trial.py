@@ -3,6 +3,10 @@
 The result file `<run_dir>/runs/<run id>.json` is written atomically when the run is complete, so
 its presence means "done": a re-run or a resume skips it, and a run interrupted before it is
 written continues from its last Tune checkpoint (with --resume) or starts again.
+
+Tracking: Tune's logger writes each trial's TensorBoard events into its folder; with mlflow or wandb
+the trial opens a run named after the run id (asma/tracking.py), found again when the run resumes,
+with every epoch's metrics and the evaluation's columns (`eval/<column>`).
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pathlib import Path
 from asma.ablation.evaluate import evaluate_reference, evaluate_run
 from asma.config.loading import config_from_dict
 from asma.data.atomic import write_json_atomic
+from asma.tracking import TrackedRun, open_tracker
 from asma.training.data import build_run_data
 from asma.training.loop import pretrain
 from asma.training.tune_runtime import TuneTrialRuntime
@@ -48,20 +53,23 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
     cfg = config_from_dict(run["config"], source=f"run {run_id}")
     data = build_run_data(cfg)
     eval_path = result_path.parent.parent / "evals" / f"{run_id}.json"
-    if run.get("reference"):
-        started = time.perf_counter()
-        metrics = evaluate_reference(cfg, data, run["reference"], run["protocols"], eval_path)
-        record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
-        record["pretrain"]["epochs"] = 0
-        write_json_atomic(result_path, record)
-        tune.report({"run": run_id, "done": True, **{f"eval/{k}": v for k, v in metrics.items()}})
-        return
-    runtime = TuneTrialRuntime(cfg.train.device, cfg.data.loader_workers, extra_metrics={"run": run_id})
-    started = time.perf_counter()
-    result = pretrain(cfg, data, runtime)
-    pretrained = time.perf_counter()
-    final = result.final
-    metrics = evaluate_run(cfg, data, result.model, run["protocols"], final, runtime.device, eval_path)
-    record = run_record(run, metrics, final, pretrained - started, time.perf_counter() - pretrained)
+    tracked = TrackedRun(run_id, str(result_path.parent.parent / "tracking" / run_id), tensorboard=False)
+    study = {"variant": run["variant"], "dataset": run["dataset"], "seed": run["seed"]}
+    with open_tracker(cfg, tracked, params={"study": study, **run["config"]}) as tracker:
+        if run.get("reference"):
+            started = time.perf_counter()
+            metrics = evaluate_reference(cfg, data, run["reference"], run["protocols"], eval_path)
+            record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
+            record["pretrain"]["epochs"] = 0
+        else:
+            runtime = TuneTrialRuntime(cfg.train.device, cfg.data.loader_workers, extra_metrics={"run": run_id})
+            started = time.perf_counter()
+            result = pretrain(cfg, data, runtime, tracker)
+            pretrained = time.perf_counter()
+            final = result.final
+            metrics = evaluate_run(cfg, data, result.model, run["protocols"], final, runtime.device, eval_path)
+            record = run_record(run, metrics, final, pretrained - started, time.perf_counter() - pretrained)
+        scores = {f"eval/{k}": v for k, v in metrics.items()}
+        tracker.log_metrics(scores, record["pretrain"]["epochs"])
     write_json_atomic(result_path, record)
-    tune.report({"run": run_id, "done": True, **{f"eval/{k}": v for k, v in metrics.items()}})
+    tune.report({"run": run_id, "done": True, **scores})

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from asma.cli.common import add_tracking_args, tracking_overrides
 from asma.errors import InputFileError
 from asma.ray_session import ADDRESS_HELP
 
@@ -41,6 +42,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="also continue interrupted trials from their last checkpoint")
     p.add_argument("--address", default=None, help=ADDRESS_HELP)
     p.add_argument("--concurrency", type=int, default=None, help="most trials at once (default: as many as fit)")
+    add_tracking_args(p)
 
 
 def _run(study_path: Path, args: argparse.Namespace, **options):
@@ -48,8 +50,13 @@ def _run(study_path: Path, args: argparse.Namespace, **options):
     from asma.ablation.study import load_study
     from asma.reports.report import write_report
 
+    from asma.config.loading import config_from_dict
+    from asma.tracking import check_tracking
+
     console = Console()
+    options["overrides"] = [*options.get("overrides", []), *tracking_overrides(args)]
     study = load_study(study_path, **options)
+    check_tracking(config_from_dict(study.base, source=study.source).tracking)
     outcome = run_study(study, out_dir=args.out, resume=args.resume, address=args.address,
                         concurrency=args.concurrency, console=console)
     files = write_report(outcome.run_dir)

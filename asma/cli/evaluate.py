@@ -17,6 +17,8 @@ import argparse
 
 from rich.console import Console
 
+from asma.cli.common import add_tracking_args, tracking_overrides
+
 PROTOCOL_NAMES = ("linear", "knn", "finetune", "semi", "transfer", "supervised")  # asma.evaluation.protocols
 
 
@@ -31,20 +33,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="evaluate randomly initialised encoders of the same config, BatchNorm statistics "
                         "estimated on the training clips (the floor)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_tracking_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from asma.evaluation.protocols import checkpoint_config, load_source, run_protocols
     from asma.evaluation.results import results_table
+    from asma.tracking import TrackedRun, check_tracking, open_tracker
     from asma.training.data import build_run_data
 
     console = Console()
-    cfg, checkpoint = checkpoint_config(args.source, args.overrides)
+    cfg, checkpoint = checkpoint_config(args.source, [*args.overrides, *tracking_overrides(args)])
+    check_tracking(cfg.tracking)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()] if args.protocols else list(cfg.eval.protocols)
     data = build_run_data(cfg)
     source = load_source(cfg, checkpoint, data, random_init=args.random_init)
-    record = run_protocols(cfg, source, data, protocols, console=None if args.quiet else console)
+    # the pretraining run's tracker (same folder, so the same MLflow / W&B run) gets the results
+    with open_tracker(cfg, TrackedRun(cfg.name, str(source.run_dir))) as tracker:
+        record = run_protocols(cfg, source, data, protocols, console=None if args.quiet else console,
+                               tracker=tracker)
     title = f"{'random-init ' if source.random_init else ''}{source.run_dir} (epoch {source.epoch})"
     console.print(results_table({**record, "protocols": {p: record["protocols"][p] for p in protocols}}, title))
     console.print(f"written {source.results_path}", highlight=False)

@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from asma.errors import AsmaError
 
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except AsmaError as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False)
+        # escaped: messages hold brackets that are not markup (pip install 'asma[tracking]', ['c'])
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]: completed work is kept; re-run to resume")

@@ -1,9 +1,9 @@
-"""`asma pretrain CONFIG [--set k=v] [--workers N --gpus-per-worker G --address A]`."""
+"""`asma pretrain CONFIG [--set k=v] [--workers N --gpus-per-worker G --address A] [--tracking mlflow --tracking-uri U]`."""
 from __future__ import annotations
 
 import argparse
 
-from asma.cli.common import add_config_args, config_from_args
+from asma.cli.common import add_config_args, add_tracking_args, config_from_args
 from asma.ray_session import ADDRESS_HELP
 
 
@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus-per-worker", type=float, default=None)
     p.add_argument("--cpus-per-worker", type=float, default=None)
     p.add_argument("--address", default=None, help=ADDRESS_HELP)
+    add_tracking_args(p)
     p.set_defaults(func=run)
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from rich.console import Console
 
+from asma.cli.common import add_tracking_args, tracking_overrides
 from asma.ray_session import ADDRESS_HELP
 
 
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="'synthetic' or a prepared data set folder (sets data.path)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the base config, e.g. --set out_dir=runs2 (repeatable)")
+    add_tracking_args(p)
     p.set_defaults(func=run)
 
 
@@ -32,13 +34,15 @@ def run(args: argparse.Namespace) -> int:
     from asma.search.space import load_space
     from asma.search.summary import write_summary
     from asma.search.tuner import run_search
+    from asma.tracking import check_tracking
 
     if args.concurrency < 1:
         raise ConfigError("--concurrency", str(args.concurrency), "must be at least 1")
     if args.trials is not None and args.trials < 1:
         raise ConfigError("--trials", str(args.trials), "must be at least 1")
     console = Console()
-    space = load_space(args.space, args.overrides, data=args.data, trials=args.trials)
+    space = load_space(args.space, [*args.overrides, *tracking_overrides(args)], data=args.data, trials=args.trials)
+    check_tracking(space.base.tracking)
     outcome = run_search(space, resume=args.resume, concurrency=args.concurrency, address=args.address,
                          console=console, storage=args.storage)
     summary = write_summary(outcome.results, space, outcome.run_dir)

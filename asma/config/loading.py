@@ -135,4 +135,8 @@ def with_absolute_paths(config: Config) -> Config:
         raw["ray"]["storage_path"] = str(_Path(raw["ray"]["storage_path"]).expanduser().resolve())
     if raw["eval"].get("transfer_data"):
         raw["eval"]["transfer_data"] = str(_Path(raw["eval"]["transfer_data"]).expanduser().resolve())
+    if raw["tracking"]["backend"] == "mlflow":
+        from asma.tracking import mlflow_uri
+
+        raw["tracking"]["uri"] = mlflow_uri(raw["tracking"]["uri"], raw["out_dir"])
     return Config.model_validate(raw)

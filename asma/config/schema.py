@@ -242,6 +242,20 @@ class DistillConfig(Section):
     seed: int = 0
 
 
+class TrackingConfig(Section):
+    """Where runs log their scalars (asma/tracking.py; docs/cluster.md says which to use where).
+
+    What is tracked is not part of what ran: ablation and search resume checks ignore this section.
+    """
+
+    backend: Literal["auto", "tensorboard", "mlflow", "wandb", "none"] = Field(
+        "auto", description="auto: TensorBoard event files when tensorboardX is installed (it comes with "
+        "ray[tune]), else none; mlflow and wandb need `pip install 'asma[tracking]'`")
+    uri: str | None = Field(None, description="mlflow: tracking URI (a folder, file:, sqlite:, http(s)://); "
+                            "default $MLFLOW_TRACKING_URI, else <out_dir>/mlruns")
+    experiment: str = Field("asma", min_length=1, description="MLflow experiment / W&B project")
+
+
 class Config(Section):
     name: str = Field("asma", pattern=r"^[A-Za-z0-9_.+=-]+$")
     out_dir: str = "runs"
@@ -257,3 +271,4 @@ class Config(Section):
     ray: RayConfig = RayConfig()
     student: StudentConfig = StudentConfig()
     distill: DistillConfig = DistillConfig()
+    tracking: TrackingConfig = TrackingConfig()

@@ -3,7 +3,9 @@
 Every protocol is a function (cfg, encoders, data, device, progress, features) -> {"top1",
 "top5", ...}; `features` are the frozen features cached once for `linear` and `knn`.
 `supervised` fine-tunes randomly initialised encoders of the same config: the ceiling of the
-tables (and `asma eval --random-init` with `linear`/`knn` gives the floor).
+tables (and `asma eval --random-init` with `linear`/`knn` gives the floor). With a `tracker`
+(asma/tracking.py) each protocol's top-1/top-5 is logged as `eval/<protocol>/top1` (random init:
+`eval_random_init/...`) at the checkpoint's epoch.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from asma.evaluation.results import write_results
 from asma.evaluation.semi import semi_protocol
 from asma.evaluation.transfer import transfer_protocol
 from asma.models.pretrainer import MaskedPretrainer
+from asma.tracking import Tracker
 from asma.training.data import RunData
 from asma.training.runtime import load_checkpoint_file, pick_device
 
@@ -133,8 +136,16 @@ def make_progress(console: Console | None) -> Progress:
                     console=console, disable=console is None)
 
 
+def tracked_scalars(name: str, result: dict, prefix: str = "eval") -> dict[str, float]:
+    """{'eval/linear/top1': ..., 'eval/linear/top5': ...}; semi: one pair per labelled fraction."""
+    if name == "semi":
+        return {f"{prefix}/semi_{float(f) * 100:g}%/{k}": r[k] for f, r in result["fractions"].items()
+                for k in ("top1", "top5")}
+    return {f"{prefix}/{name}/{k}": result[k] for k in ("top1", "top5") if k in result}
+
+
 def run_protocols(cfg: Config, source: EncoderSource, data: RunData, protocols: list[str],
-                  console: Console | None = None, out: Path | None = None) -> dict:
+                  console: Console | None = None, out: Path | None = None, tracker: Tracker | None = None) -> dict:
     """Each protocol's results; written (atomically) with the config to `out` or source.results_path."""
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
@@ -155,6 +166,9 @@ def run_protocols(cfg: Config, source: EncoderSource, data: RunData, protocols: 
             used = {v: e.to(device) for v, e in random_encoders(cfg, data).items()} if name == "supervised" else encoders
             results[name] = PROTOCOLS[name](cfg, used, data, device, progress, features if name in FROZEN else None)
             results[name]["seconds"] = round(time.perf_counter() - started, 2)
+            if tracker is not None:
+                prefix = "eval_random_init" if source.random_init else "eval"
+                tracker.log_metrics(tracked_scalars(name, results[name], prefix), source.epoch or 0)
     record = {"source": source.origin, "checkpoint_epoch": source.epoch, "random_init": source.random_init,
               "config": config_to_dict(cfg), "protocols": results}
     return write_results(out or source.results_path, record)

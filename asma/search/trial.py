@@ -8,6 +8,9 @@ storage under the trial folder, and forwards each epoch's metrics to Tune.
 Every report also carries `encoder_params` (the parameter count of the encoders built from the
 trial's config: the cost objective of multi-objective searches). With `evaluate:` protocols the
 last epoch's report also carries `eval/<protocol>` (top-1 %), computed from its checkpoint.
+
+Tracking: Tune's logger writes each trial's TensorBoard events into its folder; with mlflow or wandb
+the trial (or its TorchTrainer's rank 0) opens a run named `<search>/trial_<id>` (asma/tracking.py).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Any
 
 from asma.config.loading import apply_overrides, config_from_dict
 from asma.config.schema import Config
+from asma.tracking import Tracker, TrackedRun, open_tracker
 from asma.training.tune_runtime import TuneTrialRuntime
 
 try:  # subclassed below; keep the module importable where Ray Train is absent
@@ -47,9 +51,11 @@ def trial_config(params: dict[str, Any], run: dict) -> Config:
 class EvaluatingRuntime(TuneTrialRuntime):
     """TuneTrialRuntime that adds `eval/<protocol>` to the last epoch's report."""
 
-    def __init__(self, cfg: Config, data, protocols: list[str], extra_metrics: dict, eval_dir: Path):
+    def __init__(self, cfg: Config, data, protocols: list[str], extra_metrics: dict, eval_dir: Path,
+                 tracker: Tracker | None = None):
         super().__init__(cfg.train.device, cfg.data.loader_workers, extra_metrics)
         self.cfg, self.data, self.protocols, self.eval_dir = cfg, data, protocols, eval_dir
+        self.tracker = tracker or Tracker()
 
     def report(self, metrics: dict[str, Any], checkpoint: dict | None = None) -> None:
         if self.protocols and checkpoint is not None and metrics["epoch"] == self.cfg.train.epochs:
@@ -65,7 +71,9 @@ class EvaluatingRuntime(TuneTrialRuntime):
         model.to(self.device)
         scores = evaluate_run(self.cfg, self.data, model, self.protocols, metrics, self.device,
                               self.eval_dir / "eval.json")
-        return {f"eval/{k}": v for k, v in scores.items()}
+        scores = {f"eval/{k}": v for k, v in scores.items()}
+        self.tracker.log_metrics(scores, metrics["epoch"])
+        return scores
 
 
 class ForwardToTune(TuneReportCallback):
@@ -87,19 +95,22 @@ def search_trial(config: dict, run: dict) -> None:
     logging.getLogger("ray").setLevel(logging.WARNING)
     cfg = trial_config(config, run)
     trial_dir = Path(tune.get_context().get_trial_dir())
+    tracked = TrackedRun(f"{run['name']}/{trial_dir.name}", str(trial_dir), tensorboard=False)
     if run["workers"] > 1:
-        _launch_trainer(cfg, run, trial_dir)
+        _launch_trainer(cfg, run, trial_dir, tracked)
         return
     from asma.training.data import build_run_data
     from asma.training.loop import pretrain
 
     data = build_run_data(cfg)
     extra = {"encoder_params": encoder_parameters(cfg, data.dataset.layout, data.in_channels)}
-    runtime = EvaluatingRuntime(cfg, data, run["evaluate"], extra, trial_dir)
-    pretrain(cfg, data, runtime)
+    with open_tracker(cfg, tracked) as tracker:
+        tracker.log_metrics(extra, 0)
+        runtime = EvaluatingRuntime(cfg, data, run["evaluate"], extra, trial_dir, tracker)
+        pretrain(cfg, data, runtime, tracker)
 
 
-def _launch_trainer(cfg: Config, run: dict, trial_dir: Path) -> None:
+def _launch_trainer(cfg: Config, run: dict, trial_dir: Path, tracked: TrackedRun) -> None:
     """Several workers: a TorchTrainer whose run folder and storage live in the trial folder.
 
     The names are fixed, so a restored trial finds the TorchTrainer's checkpoints and continues.
@@ -119,7 +130,7 @@ def _launch_trainer(cfg: Config, run: dict, trial_dir: Path) -> None:
     dataset = open_dataset(cfg.data)
     extra = {"encoder_params": encoder_parameters(cfg, dataset.layout, int(dataset.meta["channels"]))}
     quiet = Console(file=open(trial_dir / "train.log", "a"), highlight=False)
-    result = pretrain_on_ray(cfg, callbacks=[ForwardToTune(extra)], console=quiet)
+    result = pretrain_on_ray(cfg, callbacks=[ForwardToTune(extra)], console=quiet, tracked=tracked)
     if run["evaluate"] and result.history:
         from asma.ablation.evaluate import evaluate_run
         from asma.evaluation.protocols import find_checkpoint
@@ -133,4 +144,7 @@ def _launch_trainer(cfg: Config, run: dict, trial_dir: Path) -> None:
         device = pick_device(cfg.train.device)
         scores = evaluate_run(cfg, data, model.to(device), run["evaluate"], result.final, device,
                               trial_dir / "eval.json")
-        tune.report({**result.final, **extra, **{f"eval/{k}": v for k, v in scores.items()}})
+        scores = {f"eval/{k}": v for k, v in scores.items()}
+        with open_tracker(cfg, tracked, params={}) as tracker:
+            tracker.log_metrics(scores, cfg.train.epochs)
+        tune.report({**result.final, **extra, **scores})

@@ -160,6 +160,9 @@ def check_resume(space: SearchSpace, run_dir: Path) -> None:
         if part == "space":
             old["budget"] = {**old["budget"], "trials": None}
             new["budget"] = {**new["budget"], "trials": None}
+        else:  # where trials are tracked is not what they run
+            old.pop("tracking", None)
+            new.pop("tracking", None)
         if old != new:
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise AsmaError(f"{run_dir / 'space.json'}: the search was started with a different {part} "

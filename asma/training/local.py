@@ -1,4 +1,8 @@
-"""Single-process pretraining (CPU or one GPU) with rich progress, resumable from its run folder."""
+"""Single-process pretraining (CPU or one GPU) with rich progress, resumable from its run folder.
+
+Each epoch's metrics go to metrics.jsonl and to the config's tracker (asma/tracking.py: by default
+TensorBoard event files in <run folder>/tensorboard/).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +13,7 @@ from rich.console import Console
 from asma.config.loading import config_to_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_text_atomic
+from asma.tracking import TrackedRun, check_tracking, open_tracker
 from asma.training.data import RunData, build_run_data
 from asma.training.loop import PretrainResult, pretrain
 from asma.training.runtime import LocalRuntime
@@ -26,6 +31,7 @@ def pretrain_locally(cfg: Config, run_dir: Path | None = None, data: RunData | N
                      console: Console | None = None, quiet: bool = False) -> PretrainResult:
     """Pretrain in this process; re-running with the same run folder resumes from its checkpoint."""
     console = console or Console()
+    check_tracking(cfg.tracking)
     run_dir = Path(run_dir or run_dir_for(cfg))
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir)
@@ -43,4 +49,5 @@ def pretrain_locally(cfg: Config, run_dir: Path | None = None, data: RunData | N
     existing = runtime.latest_checkpoint()
     if existing is not None and not quiet:
         console.print(f"resuming {run_dir} from epoch {existing['epoch']}")
-    return pretrain(cfg, data, runtime)
+    with open_tracker(cfg, TrackedRun(cfg.name, str(run_dir))) as tracker:
+        return pretrain(cfg, data, runtime, tracker)

@@ -1,11 +1,12 @@
 """The pretraining loop: a function of (config, data, runtime).
 
 The same function runs in a test, in `asma pretrain` (LocalRuntime), in a Ray Train worker
-(RayTrainRuntime) and inside a Tune trial. It resumes from the runtime's latest checkpoint (model,
-optimizer, epoch). Every random number of an epoch (masks, augmentations, dropout, data order and
-crops) is drawn from streams seeded by (seed, rank, epoch), so a resumed run, on any number of
-restarts, repeats exactly what an uninterrupted one does: no RNG state needs saving, and no epoch
-is lost or repeated.
+(RayTrainRuntime) and inside a Tune trial; each epoch's metrics also go to the `tracker` the runner
+opened (asma/tracking.py; under Ray Train only rank 0 has one). It resumes from the runtime's latest
+checkpoint (model, optimizer, epoch). Every random number of an epoch (masks, augmentations,
+dropout, data order and crops) is drawn from streams seeded by (seed, rank, epoch), so a resumed
+run, on any number of restarts, repeats exactly what an uninterrupted one does: no RNG state needs
+saving, and no epoch is lost or repeated.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from asma.config.schema import Config, OptimConfig
 from asma.evaluation.features import extract_features
 from asma.evaluation.knn import knn_accuracy
 from asma.models.pretrainer import MaskedPretrainer
+from asma.tracking import Tracker
 from asma.training.data import RunData
 from asma.training.runtime import Runtime
 
@@ -76,8 +78,8 @@ def proxy_knn(model: MaskedPretrainer, data: RunData, cfg: Config, device: torch
     return {"knn_top1": acc["top1"], "knn_top5": acc["top5"]}
 
 
-def pretrain(cfg: Config, data: RunData, runtime: Runtime) -> PretrainResult:
-    """Pretrain all encoders of `cfg.masking.views` on `data.pretrain`; report every epoch."""
+def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | None = None) -> PretrainResult:
+    """Pretrain all encoders of `cfg.masking.views` on `data.pretrain`; report (and track) every epoch."""
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)  # the same initial weights on every rank
@@ -137,6 +139,8 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime) -> PretrainResult:
                 "config": config_to_dict(cfg),
                 "metrics": metrics,
             }
+        if tracker is not None:  # before the report, which may end this process (a fault, ASHA)
+            tracker.log_metrics(metrics, epoch + 1)
         runtime.report(metrics, state)
         history.append(metrics)
     return PretrainResult(model=model, history=history)

@@ -11,6 +11,10 @@ run folder as a local run (out_dir/name): config.yaml, metrics.jsonl (one line p
 by the Train controller, which Ray places on the driver's node; with a ray:// client that is the
 head node) and checkpoints/ with the final checkpoint, so evaluation reads a Ray run exactly like a
 local one. `fault=KillOnce(...)` kills a worker once, to see (and test) the recovery.
+
+Tracking (asma/tracking.py): the rank-0 worker opens the run's tracker and logs every epoch; Train
+V2 does not run Tune's logger callbacks for a TorchTrainer, so nothing else would. TensorBoard
+events go to the run folder as named on the driver (out_dir/name/tensorboard/ on rank 0's node).
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
 from asma.errors import ConfigError
 from asma.ray_session import UnschedulableError, check_schedulable, init_ray
+from asma.tracking import Tracker, TrackedRun, check_tracking, open_tracker
 from asma.training.local import run_dir_for, save_config
 from asma.training.ray_runtime import CHECKPOINT_FILE, HISTORY_FILE, KillOnce, RayTrainRuntime
 from asma.training.runtime import load_checkpoint_file, save_checkpoint_file
@@ -56,7 +61,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
     cfg = config_from_dict(loop_config["config"])
     runtime = RayTrainRuntime(cfg.data.loader_workers, loop_config.get("fault"))
-    pretrain(cfg, build_run_data(cfg), runtime)
+    tracked = loop_config.get("tracked")
+    with open_tracker(cfg, tracked) if tracked and runtime.rank == 0 else Tracker() as tracker:
+        pretrain(cfg, build_run_data(cfg), runtime, tracker)
 
 
 class EpochLog(UserCallback):
@@ -132,13 +139,16 @@ def _keep_final_checkpoint(result, run_dir: Path) -> list[dict]:
 
 
 def pretrain_on_ray(cfg: Config, fault: KillOnce | None = None, callbacks: list | None = None,
-                    console: Console | None = None) -> RayPretrainResult:
-    """Pretrain with `cfg.ray.workers` Ray Train workers; resumes the run `cfg.name` if it exists."""
+                    console: Console | None = None, tracked: TrackedRun | None = None) -> RayPretrainResult:
+    """Pretrain with `cfg.ray.workers` Ray Train workers; resumes the run `cfg.name` if it exists.
+
+    `tracked`: the run rank 0 tracks (default: `cfg.name` in its run folder)."""
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     console = console or Console()
     cfg = worker_config(cfg)
+    check_tracking(cfg.tracking)
     r = cfg.ray
     init_ray(r.address)
     check_cluster_fits(cfg)
@@ -156,7 +166,8 @@ def pretrain_on_ray(cfg: Config, fault: KillOnce | None = None, callbacks: list 
     resources = {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.gpus_per_worker else {})}
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"config": config_to_dict(cfg), "fault": fault},
+        train_loop_config={"config": config_to_dict(cfg), "fault": fault,
+                           "tracked": tracked or TrackedRun(cfg.name, str(run_dir))},
         scaling_config=ScalingConfig(num_workers=r.workers, use_gpu=r.gpus_per_worker > 0,
                                      resources_per_worker=resources),
         run_config=RunConfig(
