@@ -56,10 +56,7 @@ def check_tracking(cfg: TrackingConfig) -> None:
 
 
 def mlflow_uri(uri: str | None, out_dir: str | Path) -> str:
-    """An absolute MLflow tracking URI: `uri`, else $MLFLOW_TRACKING_URI, else a file store in out_dir.
-
-    Resolved where the command runs, so Ray workers and Tune trials (in other folders) log to it too.
-    """
+    """An absolute MLflow tracking URI: `uri`, else $MLFLOW_TRACKING_URI, else a file store in out_dir."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or str(Path(out_dir) / "mlruns")
     if "://" in uri or uri.startswith(("databricks", "sqlite:", "postgresql:", "mysql:")):
         return uri

@@ -211,3 +211,16 @@ def test_ablation_and_search_trials_are_tracked(ray_session, tmp_path, monkeypat
         assert float(run.data.params["optim.lr"]) == pytest.approx(result.config["optim.lr"])
         assert [m.step for m in client.get_metric_history(run.info.run_id, "knn_top1")] == [1, 2]
         assert run.data.metrics["knn_top1"] == pytest.approx(result.metrics["knn_top1"])
+
+
+def test_mlflow_store_paths_are_made_absolute_for_workers(tmp_path, monkeypatch):
+    from asma.config.loading import with_absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    given = with_absolute_paths(load_config("smoke", ["tracking.backend=mlflow", "tracking.uri=store"]))
+    assert given.tracking.uri == (tmp_path / "store").as_uri()
+    # no URI: left to each run, whose out_dir (`asma ablate --out`) holds the store
+    assert with_absolute_paths(load_config("smoke", ["tracking.backend=mlflow"])).tracking.uri is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    assert with_absolute_paths(load_config("smoke", ["tracking.backend=mlflow"])).tracking.uri == "http://mlflow.example:5000"

@@ -6,6 +6,7 @@ its own keys are merged over it. Presets live in asma/presets/.
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,9 @@ def with_absolute_paths(config: Config) -> Config:
         raw["ray"]["storage_path"] = str(_Path(raw["ray"]["storage_path"]).expanduser().resolve())
     if raw["eval"].get("transfer_data"):
         raw["eval"]["transfer_data"] = str(_Path(raw["eval"]["transfer_data"]).expanduser().resolve())
-    if raw["tracking"]["backend"] == "mlflow":
+    if raw["tracking"]["backend"] == "mlflow" and (raw["tracking"]["uri"] or os.environ.get("MLFLOW_TRACKING_URI")):
+        # a relative store or the driver's $MLFLOW_TRACKING_URI, for workers that have neither; without
+        # either, each run's tracker puts the store in its out_dir (`asma ablate --out` moves it too)
         from asma.tracking import mlflow_uri
 
         raw["tracking"]["uri"] = mlflow_uri(raw["tracking"]["uri"], raw["out_dir"])

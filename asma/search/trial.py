@@ -20,7 +20,7 @@ from typing import Any
 
 from asma.config.loading import apply_overrides, config_from_dict
 from asma.config.schema import Config
-from asma.tracking import Tracker, TrackedRun, open_tracker
+from asma.tracking import Tracker, TrackedRun, mlflow_uri, open_tracker
 from asma.training.tune_runtime import TuneTrialRuntime
 
 try:  # subclassed below; keep the module importable where Ray Train is absent
@@ -121,6 +121,8 @@ def _launch_trainer(cfg: Config, run: dict, trial_dir: Path, tracked: TrackedRun
     from asma.training.data import open_dataset
     from asma.training.ray_trainer import pretrain_on_ray
 
+    if cfg.tracking.backend == "mlflow":  # the search's store, not one in the trial folder
+        cfg.tracking.uri = mlflow_uri(cfg.tracking.uri, cfg.out_dir)
     cfg.name = "train"
     cfg.out_dir = str(trial_dir)
     cfg.ray.workers = run["workers"]
