@@ -52,6 +52,10 @@ def test_local_pretraining_writes_tensorboard_scalars_by_default(tmp_path):
     assert [step for step, _ in loss] == [1, 2]
     assert [value for _, value in loss] == pytest.approx(logged(run_dir, "loss"), rel=1e-6)
     assert tensorboard_scalars(run_dir / "tensorboard", "knn_top1")[-1][1] == pytest.approx(logged(run_dir, "knn_top1")[-1])
+    # `asma eval` adds each protocol's scores beside them, at the checkpoint's epoch
+    assert main(["eval", str(run_dir), "--protocols", "knn", "--quiet"]) == 0
+    knn = json.loads((run_dir / "eval.json").read_text())["protocols"]["knn"]
+    assert tensorboard_scalars(run_dir / "tensorboard", "eval/knn/top1") == [(2, pytest.approx(knn["top1"]))]
 
 
 def mlflow_runs(uri: str, experiment: str = "asma"):
