@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from asma.ablation.study import load_study  # noqa: E402
 from asma.reports.report import write_report  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import write_benchmark_section  # noqa: E402
+from benchdocs import provenance, write_benchmark_section  # noqa: E402
 
 SECTION = "## Ablation runner"
 
@@ -39,7 +38,7 @@ SECTION = "## Ablation runner"
 def bench_study(out: Path, seeds: int, epochs: int) -> dict:
     import ray
 
-    load = os.getloadavg()[0]
+    where = provenance()
     ray.init(address="local", num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
     try:
         study = load_study(ROOT / "ablations" / "quick.yaml", seeds=seeds,
@@ -57,7 +56,7 @@ def bench_study(out: Path, seeds: int, epochs: int) -> dict:
     started = time.perf_counter()
     write_report(outcome.run_dir)
     report = time.perf_counter() - started
-    return {"load": load, "runs": len(records), "failed": len(outcome.failed), "wall_s": wall, "work_s": work,
+    return {"where": where, "runs": len(records), "failed": len(outcome.failed), "wall_s": wall, "work_s": work,
             "overhead_per_run_s": (wall - work / 2) / max(1, len(records)), "rerun_s": rerun,
             "rerun_skipped": len(again.skipped), "report_s": report, "epochs": epochs, "seeds": seeds}
 
@@ -89,12 +88,11 @@ def bench_report(out: Path, variants: int = 24, seeds: int = 5) -> dict:
 
 
 def markdown(study: dict, report: dict, command: str) -> str:
-    busy = (" (a machine shared with other jobs: the times are upper bounds)"
-            if study["load"] > (os.cpu_count() or 1) else "")
+    where = study["where"]
+    busy = "; the load exceeded the core count, so the times are upper bounds" if where.load > where.cores else ""
     return "\n".join([
         SECTION, "",
-        f"Measured with `{command}` on {platform.machine()}, {os.cpu_count()} cores, load average "
-        f"{study['load']:.1f} at the start{busy}. Study: ablations/quick.yaml (3 variants, smoke preset, "
+        f"Measured with `{command}` ({where.sentence()}{busy}). Study: ablations/quick.yaml (3 variants, smoke preset, "
         f"synthetic set) with {study['seeds']} seed(s), {study['epochs']} epoch(s), local Ray with 2 CPUs, 1 CPU per trial.", "",
         "| what | figure |", "| --- | --- |",
         f"| runs finished (failed) | {study['runs']} ({study['failed']}) |",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from asma.data.synthetic import rest_pose
 from asma.skeleton.layout import load_layout
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdocs import write_benchmark_section  # noqa: E402
+from benchdocs import Provenance, provenance, write_benchmark_section  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NTU_FILES = 56_578
@@ -103,10 +102,9 @@ def run(files: int, frames: int) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def markdown(rows, files: int, frames: int) -> str:
+def markdown(rows, files: int, frames: int, where: Provenance) -> str:
     lines = [SECTION, "",
-             f"Preparation throughput on {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-             f"(`{COMMAND} --files {files} --frames {frames}`). NTU files are generated in the real "
+             f"Preparation throughput (`{COMMAND} --files {files} --frames {frames}`; {where.sentence()}). NTU files are generated in the real "
              "`.skeleton` text format (1-2 bodies, lengths around the frame count); the last column "
              "extrapolates linearly to the 56,578 files of NTU RGB+D 60 (56,880 minus 302 missing).", "",
              "| what | time | rate | note |", "| --- | --- | --- | --- |"]
@@ -120,8 +118,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--write-docs", action="store_true", help="write the table into docs/benchmarks.md")
     args = parser.parse_args()
+    where = provenance()
     rows = run(args.files, args.frames)
-    text = markdown(rows, args.files, args.frames)
+    text = markdown(rows, args.files, args.frames, where)
     print(text)
     if args.write_docs:
         write_benchmark_section(SECTION, text)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from asma.cluster.local_head import BIN, LocalHead  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import write_benchmark_section  # noqa: E402
+from benchdocs import Provenance, provenance, write_benchmark_section  # noqa: E402
 
 SECTION = "## Cluster: job submission"
 PROJECT_FILES = ("asma", "ablations", "pyproject.toml")
@@ -92,11 +91,10 @@ def run(quick: bool) -> list[tuple[str, str]]:
     return rows
 
 
-def section(rows: list[tuple[str, str]], command: str) -> str:
+def section(rows: list[tuple[str, str]], command: str, where: Provenance) -> str:
     lines = [
         SECTION, "",
-        f"`ray job submit` to a local token-authenticated head, {os.cpu_count()} cores, {platform.machine()} "
-        f"(`{command}`); load average {os.getloadavg()[0]:.1f} when it started.",
+        f"`ray job submit` to a local token-authenticated head (`{command}`; {where.sentence()}).",
         "", "| what | figure |", "| --- | --- |",
         *[f"| {what} | {figure} |" for what, figure in rows],
         "", "The direct run includes starting its private Ray; the job runs on a head that is already up. "
@@ -110,9 +108,10 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="only the fixed costs (about a minute), no ablation")
     p.add_argument("--write-docs", action="store_true", help=f"write the table into {SECTION} of docs/benchmarks.md")
     args = p.parse_args()
+    where = provenance()
     rows = run(args.quick)
     command = ".venv/bin/python bench/bench_job_submit.py" + (" --quick" if args.quick else "") + " --write-docs"
-    text = section(rows, command)
+    text = section(rows, command, where)
     print(text)
     if args.write_docs:
         write_benchmark_section(SECTION, text)

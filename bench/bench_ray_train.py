@@ -6,7 +6,7 @@ rank 0's epoch time; epoch 1 is warm-up). Start-up (Ray Train's worker group) is
 The CPUs given with --cpus are split evenly over the workers (torch threads = CPUs per worker),
 so every row uses the same hardware. An in-process run (no Ray) is the baseline.
 
-Here (2 shared cores):      .venv/bin/python bench/bench_ray_train.py --write-docs
+On this CPU:                .venv/bin/python bench/bench_ray_train.py --write-docs
 Quick check:                .venv/bin/python bench/bench_ray_train.py --quick
 Scaling on a multi-GPU node (one GPU per worker, paper sizes, joins the running cluster):
     .venv/bin/python bench/bench_ray_train.py --preset paper --workers 1 2 4 8 \\
@@ -15,8 +15,6 @@ Scaling on a multi-GPU node (one GPU per worker, paper sizes, joins the running 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from asma.config.loading import load_config  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import write_benchmark_section  # noqa: E402
+from benchdocs import Provenance, provenance, write_benchmark_section  # noqa: E402
 
 SECTION = "## Ray Train"
 NOTES = """
@@ -39,14 +37,13 @@ How the figures relate to one-process training (asma/training/ray_runtime.py):
 - Barlow Twins' standardisation and cross-correlation are all-reduced over workers, so the loss is
   the global batch's. BatchNorm inside the encoders and projectors: on GPU every BatchNorm becomes a
   SyncBatchNorm (global-batch statistics, as one GPU with the whole batch). On CPU (gloo) torch has
-  no SyncBatchNorm, so each worker normalises its own share; measured on the smoke preset with 2
-  workers: the first epoch's loss is 5.5% off the one-process run, 0.5% after 4 epochs.
+  no SyncBatchNorm, so each worker normalises its own share.{loss_gaps}
 - Each worker draws augmentations and masks from its own seeded stream (seed offset by rank).
-- Fault tolerance: checkpoints (model, optimizer, epoch, every rank's generator state) are reported
-  by rank 0 each `train.checkpoint_every` epochs; `ray.max_failures` restarts a crashed worker
-  group from the last one, and re-running the same command (same `name` and `ray.storage_path`)
-  resumes the run. Tested: a worker killed after epoch 2 ends with the same losses as an
-  undisturbed run (tests/test_ray_train.py).
+- Fault tolerance: checkpoints (model, optimizer, epoch; the random streams are seeded by seed, rank
+  and epoch, so no generator state is saved) are reported by rank 0 each `train.checkpoint_every`
+  epochs; `ray.max_failures` restarts a crashed worker group from the last one, and re-running the
+  same command (same `name` and `ray.storage_path`) resumes the run. Tested: a worker killed after
+  epoch 2 ends with the same losses as an undisturbed run (tests/test_ray_train.py).
 """
 
 
@@ -97,6 +94,26 @@ def table(rows: list[dict], batch: int) -> str:
     return "\n".join(lines) + f"\n\nGlobal batch {batch} in every row.\n"
 
 
+def loss_gaps(rows: list[dict]) -> str:
+    """How far each Ray run's final loss is from the in-process run's, in the table's own figures."""
+    local = next((r for r in rows if r["startup"] is None), None)
+    if local is None:
+        return ""
+    gaps = [f"{r['what']} {100 * abs(r['loss'] - local['loss']) / local['loss']:.1f}%" for r in rows if r is not local]
+    return " In this table the final loss is off the in-process run's by: " + "; ".join(gaps) + "."
+
+
+def section(rows: list[dict], args: argparse.Namespace, where: Provenance) -> str:
+    command = " ".join(["python", "bench/bench_ray_train.py", *sys.argv[1:]])
+    batch = load_config(args.preset, args.set).train.batch_size
+    return (f"{SECTION}\n\nPretraining throughput, `{args.preset}` preset, {args.epochs} epochs (`{command}`; "
+            f"{where.sentence()})."
+            + (" `--quick` (smoke preset, 2 epochs) is a check that it runs, not a measurement." if args.quick else "")
+            + "\n\n" + table(rows, batch) + NOTES.format(loss_gaps=loss_gaps(rows))
+            + "\nScaling on a multi-GPU node: `python bench/bench_ray_train.py --preset paper --workers 1 2 4 8 "
+            "--gpus-per-worker 1 --cpus 32 --epochs 3 --address auto`.\n")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="laptop", help="config preset or YAML (default laptop)")
@@ -113,6 +130,7 @@ def main() -> None:
     if args.quick:
         args.preset, args.epochs = "smoke", 2
 
+    where = provenance()  # the load before this bench adds its own
     import ray
 
     from asma.ray_session import LOCAL_OBJECT_STORE_BYTES, init_ray
@@ -131,22 +149,10 @@ def main() -> None:
             rows.append(measure_ray(args, n, Path(tmp) / f"w{n}"))
             print(rows[-1], flush=True)
     ray.shutdown()
-    batch = load_config(args.preset, args.set).train.batch_size
-    text = table(rows, batch)
+    text = section(rows, args, where)
     print(text)
     if args.write_docs:
-        command = " ".join(["python", "bench/bench_ray_train.py", *sys.argv[1:]])
-        write_benchmark_section(
-            SECTION,
-            f"{SECTION}\n\nPretraining throughput, `{args.preset}` preset, {args.epochs} epochs, on "
-            f"{platform.machine()} with {os.cpu_count()} cores (`{command}`). Measured on a machine "
-            "shared with other jobs: the figures are indicative; re-run on a quiet machine."
-            + (" `--quick` times one epoch of two steps: a check that it runs, not a measurement." if args.quick else "")
-            + "\n\n"
-            + text + NOTES
-            + "\nScaling on a multi-GPU node: `python bench/bench_ray_train.py --preset paper --workers 1 2 4 8 "
-            "--gpus-per-worker 1 --cpus 32 --epochs 3 --address auto`.\n")
-
+        write_benchmark_section(SECTION, text)
 
 if __name__ == "__main__":
     main()

@@ -24,7 +24,6 @@ import argparse
 import functools
 import inspect
 import os
-import platform
 import statistics
 import sys
 import time
@@ -43,7 +42,7 @@ from asma.skeleton.layout import load_layout  # noqa: E402
 from asma.training.loop import make_optimizer  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import DOCS, write_benchmark_section  # noqa: E402
+from benchdocs import DOCS, Provenance, provenance, write_benchmark_section  # noqa: E402
 
 SECTION = "## Pretraining step"
 GPU_SECTION = "## Pretraining step on GPU"
@@ -221,19 +220,22 @@ def prepare_pstl(folder: Path, x: torch.Tensor):
     return step, watch, sum(p.numel() for p in encoder.parameters()) + sum(p.numel() for p in head.parameters())
 
 
-def markdown(args, ours: dict, pstl: dict | None, command: str) -> str:
+def markdown(args, ours: dict, pstl: dict | None, command: str, started: Provenance) -> str:
     rows = [("ours (`masking.views=[pstl]`)", ours)] + ([("PSTL procedure.py", pstl)] if pstl else [])
     on_gpu = args.device == "cuda"
     where = (f"GPU ({torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}); "
              "each step ends with a device synchronise, and the masking calls are timed between two "
              "synchronises, an upper bound" if on_gpu else
-             f"{args.threads} threads, CPU ({platform.processor() or platform.machine()}, torch {torch.__version__})")
+             f"{args.threads} threads, CPU (torch {torch.__version__})")
+    cfg = our_config(args.threads)
+    e, proj = cfg.encoder, cfg.projector
     lines = [
         GPU_SECTION if on_gpu else SECTION, "",
         f"Pretraining step (3 streams: anchor, CSM, MATM; forward, backward, Adam) at PSTL's sizes: ST-GCN "
-        f"16->256 on PSTL's graph (the paper preset: encoder.partition=spatial_max_hop1), projector 3 x 6144, T=50, M=2, batch {args.batch}, {where}. Median of {args.steps} rounds after "
-        f"{args.warmup} warm-up; the two codes alternate step by step, so both see the same load. Load average {os.getloadavg()[0]:.1f} when it started: "
-        "compare the rows, not the absolute numbers.", "",
+        f"{e.base_channels}->{e.feature_dim}, {e.depth} blocks, encoder.partition={e.partition}, projector "
+        f"{proj.layers} x {proj.dim}, T={cfg.data.window}, M={cfg.data.persons}, batch {args.batch}, {where}. "
+        f"Median of {args.steps} rounds after {args.warmup} warm-up; the two codes alternate step by step, so "
+        f"both see the same load: compare the rows, not the absolute numbers ({started.sentence()}).", "",
         "| code | step, wall (s) | sequences/s | step, CPU (s) | sequences per CPU-s | masking (ms/step) "
         "| masking share | parameters |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -244,7 +246,7 @@ def markdown(args, ours: dict, pstl: dict | None, command: str) -> str:
                      f"{100 * r['masking_share']:.2f}% | {r['params'] / 1e6:.1f} M |")
     if pstl:
         lines += ["", f"Speed-up over PSTL: **{pstl['step_s'] / ours['step_s']:.2f}x** in wall time, "
-                  f"{pstl['cpu_s'] / ours['cpu_s']:.2f}x in CPU time (target >= 1.5x); our masking "
+                  f"{pstl['cpu_s'] / ours['cpu_s']:.2f}x in CPU time (target >= 1.5x{', set for CPU' if on_gpu else ''}); our masking "
                   f"share **{100 * ours['masking_share']:.2f}%** (target <= 2%)."]
     lines += ["", "Reproduce (PSTL's public code beside the project, none of it committed; the bench shims its",
               "sacred config (and on CPU its `.cuda()` calls) at run time and needs `pip install einops`):", "",
@@ -274,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--pstl {args.pstl}: no model.py there; clone https://github.com/YujieOuO/PSTL into it")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: torch sees no GPU here")
+    started = provenance()
     torch.set_num_threads(args.threads)
     x = make_batch(args.batch).to(args.device)
     step, watch, params = prepare_ours(x, args.threads)
@@ -298,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "PSTL_DIR=/tmp/pstl .venv/bin/python bench/bench_step.py " + " ".join(kept)
     if args.write_docs:
         section = GPU_SECTION if args.device == "cuda" else SECTION
-        write_benchmark_section(section, markdown(args, ours, pstl, command.strip()), args.write)
+        write_benchmark_section(section, markdown(args, ours, pstl, command.strip(), started), args.write)
         print(f"wrote the '{section[3:]}' section of {args.write}")
     return 0
 

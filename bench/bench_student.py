@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from asma.skeleton.layout import load_layout
 from asma.training.distill import Teacher
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdocs import write_benchmark_section  # noqa: E402
+from benchdocs import Provenance, provenance, write_benchmark_section  # noqa: E402
 
 SECTION = "## Student"
 
@@ -54,9 +53,11 @@ def models(num_classes: int) -> dict[str, tuple[torch.nn.Module, tuple[int, ...]
                             teacher.out_dim).deployable().eval()
     teacher_shape = (3, cfg.data.window, layout.num_joints, cfg.data.persons)
     student_shape = (3, cfg.student.window, layout.num_joints, cfg.data.persons)
-    s = cfg.student
+    s, e = cfg.student, cfg.encoder
+    teacher_name = (f"teacher ({len(encoders)} x ST-GCN w{e.base_channels} d{e.depth} f{e.feature_dim} + "
+                    f"{cfg.alignment.kind.replace('_', '-')} + head)")
     return {
-        "teacher (2 x ST-GCN w16 d10 f256 + cross-attention + head)": (LogitsOnly(teacher).eval(), teacher_shape),
+        teacher_name: (LogitsOnly(teacher).eval(), teacher_shape),
         f"student ST-GCN w{s.base_channels} d{s.depth} f{s.feature_dim} T{s.window}": (student, student_shape),
         "student ST-GCN, int8 dynamic (Linear layers)": (quantize_int8(student), student_shape),
         f"student TCN w{s.base_channels} d{s.depth} f{s.feature_dim} T{s.window}": (tcn, student_shape),
@@ -68,6 +69,21 @@ def flops(model: torch.nn.Module, shape: tuple[int, ...]) -> int:
     with torch.no_grad(), counter:
         model(torch.randn(1, *shape))
     return counter.get_total_flops()
+
+
+def linear_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, int]:
+    """(number of Linear layers, their FLOPs on one clip: 2 x in x out per input row)."""
+    counted = []
+    hooks = [m.register_forward_hook(lambda m, args, out: counted.append(2 * m.in_features * m.out_features
+                                                                          * (args[0].numel() // m.in_features)))
+             for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        with torch.no_grad():
+            model(torch.randn(1, *shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return len(hooks), sum(counted)
 
 
 @torch.no_grad()
@@ -90,6 +106,9 @@ def run(args: argparse.Namespace) -> list[dict]:
         counted = flops(model, shape) if "int8" not in name else None  # quantized kernels are not counted
         row = {"model": name, "params": count_parameters(model) if "int8" not in name else None,
                "gflops": counted / 1e9 if counted is not None else None, "input": shape}
+        if counted is not None:
+            row["linear_layers"], linear = linear_flops(model, shape)
+            row["linear_share"] = linear / counted if counted else 0.0
         row["b1_ms"] = latency_ms(model, shape, 1, args.repeats, args.warmup)
         row["b32_ms"] = latency_ms(model, shape, 32, max(3, args.repeats // 4), max(1, args.warmup // 2))
         rows.append(row)
@@ -111,6 +130,23 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def command(argv: list[str]) -> str:
+    return " ".join([".venv/bin/python", "bench/bench_student.py", *argv])
+
+
+def note(args: argparse.Namespace, rows: list[dict], where: Provenance) -> str:
+    student = rows[1]  # the float ST-GCN student; rows[2] is its int8 copy
+    int8 = next(r for r in rows if "int8" in r["model"])
+    return (f"CPU inference, {args.threads} thread(s), random weights (latency and size do not depend on them), "
+            f"median of {args.repeats} runs at batch 1 and {max(3, args.repeats // 4)} at batch 32 after warm-up; "
+            "FLOPs by `torch.utils.flop_counter` (multiply-adds x 2; the graph aggregation einsums included); "
+            f"{where.sentence()}. int8 dynamic quantization converts only Linear layers (in the ST-GCN student: "
+            f"{student['linear_layers']} Linear layer(s), {100 * student['linear_share']:.2f}% of its FLOPs); "
+            "convolutions and "
+            f"graph einsums stay float32. Its latency is {int8['b1_ms'] / student['b1_ms']:.2f}x the float "
+            f"student's at batch 1 and {int8['b32_ms'] / student['b32_ms']:.2f}x at batch 32.")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats (seconds, for a smoke check)")
@@ -121,19 +157,13 @@ def main() -> int:
     args = p.parse_args()
     args.repeats = args.repeats or (5 if args.quick else 30)
     args.warmup = 2 if args.quick else 5
+    where = provenance()
     rows = run(args)
     out = table(rows)
-    print(out)
+    text = f"{SECTION}\n\n{out}\n\n{note(args, rows, where)}\n\nReproduce: `{command(sys.argv[1:])}`\n"
+    print(text)
     if args.write_docs:
-        cmd = " ".join([".venv/bin/python", "bench/bench_student.py"] + sys.argv[1:])
-        note = (f"CPU inference, {args.threads} thread(s), random weights (latency and size do not depend on them), "
-                f"median of {args.repeats} runs at batch 1 and {max(3, args.repeats // 4)} at batch 32 after warm-up; "
-                "FLOPs by `torch.utils.flop_counter` (multiply-adds x 2; the graph aggregation einsums included). "
-                f"Load average {os.getloadavg()[0]:.1f} when it started. "
-                "int8 dynamic quantization converts only Linear layers (in the student: the classifier head, "
-                "well under 1% of its FLOPs); convolutions and graph einsums stay float32, so it cannot speed "
-                "a conv-heavy GCN up on CPU: any difference in its row is quantize/dequantize overhead or noise.")
-        write_benchmark_section(SECTION, f"{SECTION}\n\n{out}\n\n{note}\n\nReproduce: `{cmd}`\n")
+        write_benchmark_section(SECTION, text)
     return 0
 
 

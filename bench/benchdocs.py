@@ -1,19 +1,60 @@
-"""Write one benchmark's `## Section` of docs/benchmarks.md, leaving the other sections as they are.
+"""Write one benchmark's `## Section` of docs/benchmarks.md, leaving the other sections as they are,
+and say where its figures were measured (`Provenance`: commit, date, machine, cores, load).
 
 Bench scripts run as `python bench/bench_x.py` import it with bench/ on sys.path:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from benchdocs import write_benchmark_section
+    from benchdocs import provenance, write_benchmark_section
 """
 from __future__ import annotations
 
+import datetime
+import os
+import platform
 import re
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from asma.data.atomic import write_text_atomic
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "benchmarks.md"
 _NEXT_SECTION = re.compile(r"^## ", re.M)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a benchmark ran, read when it started (the load average then, not when it wrote)."""
+
+    commit: str
+    date: str
+    machine: str
+    cores: int
+    load: float
+
+    def sentence(self) -> str:
+        return (f"commit {self.commit}, {self.date}, {self.machine}, {self.cores} cores, "
+                f"load average {self.load:.1f} at the start")
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def provenance() -> Provenance:
+    """The commit (with "+ local changes" when asma/ or bench/ differ from it), UTC date, CPU,
+    cores and 1-minute load average of this machine, now."""
+    commit = _git("rev-parse", "--short", "HEAD") or "unknown commit"
+    if commit != "unknown commit" and _git("status", "--porcelain", "--", "asma", "bench"):
+        commit += " + local changes"
+    return Provenance(commit=commit, date=datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
+                      machine=platform.processor() or platform.machine(), cores=os.cpu_count() or 1,
+                      load=os.getloadavg()[0])
 
 
 def write_benchmark_section(heading: str, text: str, docs: Path = DOCS) -> None:

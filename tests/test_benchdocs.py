@@ -1,9 +1,11 @@
 """bench/benchdocs.py: a bench script rewrites only its own `## ` section of docs/benchmarks.md."""
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from benchdocs import write_benchmark_section  # noqa: E402
+from benchdocs import provenance, write_benchmark_section  # noqa: E402
 
 DOCS = ("# Benchmarks\n\nIntro.\n\n"
         "## Data\n\nold data\n\n"
@@ -50,3 +52,12 @@ def test_bench_scripts_write_docs_only_with_write_docs():
             writers.append(path.name)
             assert re.search(r'"--write-docs", action="store_true"', path.read_text()), path.name
     assert {"bench_step.py", "bench_ablate.py", "bench_data.py"} <= set(writers)
+
+
+def test_provenance_names_this_checkout_and_machine():
+    root = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    where = provenance()
+    assert where.commit.startswith(head.stdout.strip()) and where.cores == os.cpu_count()
+    assert where.load >= 0 and len(where.date) == 10
+    assert where.sentence().startswith(f"commit {where.commit}, {where.date}, ") and "load average" in where.sentence()
