@@ -34,3 +34,29 @@ def test_configured_stream_reaches_the_clips(tiny_set, stream):
         expected[:, :-1] = joint[:, 1:] - joint[:, :-1]
     assert torch.allclose(other, expected)
     assert not torch.allclose(other, joint)
+
+
+def test_uniform_sampling_draws_sorted_frames_of_the_whole_sample():
+    from asma.data.clips import uniform_indices
+
+    rng = np.random.default_rng(0)
+    drawn = [uniform_indices(20, 8, rng) for _ in range(200)]
+    assert all((np.diff(d) >= 0).all() and d.min() >= 0 and d.max() < 20 for d in drawn)
+    assert len(np.unique(np.concatenate(drawn))) == 20  # every frame can be drawn, first and last too
+    short = uniform_indices(3, 8, rng)  # a short sample repeats frames, in order
+    assert sorted(short.tolist()) == short.tolist() and set(short.tolist()) <= {0, 1, 2}
+    assert uniform_indices(20, 5, None).tolist() == [0, 5, 10, 14, 19]  # evaluation: evenly spaced
+
+
+def test_uniform_sampling_and_normalisation_reach_the_clips(tiny_set):
+    cfg = load_config("smoke", ["data.window=8", "data.sampling=uniform", "data.normalise.scale=minmax"])
+    data = build_run_data(cfg, tiny_set)
+    frames = np.asarray(tiny_set.sample(int(data.test.indices[0])))
+    centred = frames - frames[0, 0, tiny_set.layout.origin]
+    low, high = centred.min(axis=(0, 1, 2)), centred.max(axis=(0, 1, 2))
+    expected = ((centred - low) / (high - low) * 2 - 1)[[0, 2, 3, 5, 6, 8, 9, 11]]  # linspace(0, 11, 8) rounded
+    assert torch.allclose(data.test[0][0], torch.from_numpy(expected.transpose(3, 0, 2, 1)), atol=1e-6)
+    first, again = data.pretrain[0][0], data.pretrain[0][0]
+    assert torch.equal(first, again)  # seeded by (seed, epoch, index)
+    data.pretrain.set_epoch(1)
+    assert not torch.equal(first, data.pretrain[0][0])

@@ -11,7 +11,7 @@ from asma.config.loading import config_to_dict, load_config
 from asma.data.format import SkeletonSet
 from asma.data.synthetic import make_synthetic
 from asma.errors import ConfigError, InputFileError
-from asma.evaluation.finetune import finetune_protocol
+from asma.evaluation.finetune import finetune_protocol, supervised_protocol, supervised_recipe
 from asma.evaluation.heads import recompute_batchnorm_stats
 from asma.evaluation.protocols import EncoderSource, checkpoint_config, load_source, random_encoders, run_protocols
 from asma.evaluation.results import CorruptResultsWarning, write_results
@@ -24,7 +24,8 @@ from asma.training.runtime import save_checkpoint_file
 TINY = ["data.window=12", "data.persons=1", "data.synthetic={num_classes: 4, samples_per_class: 6}",
         "encoder.base_channels=4", "encoder.feature_dim=16", "encoder.depth=2", "projector.dim=32",
         "alignment.tokens=4", "alignment.heads=2", "train.threads=1", "eval.epochs=3", "eval.finetune_epochs=1",
-        "eval.batch_size=8", "eval.semi_repeats=2", "eval.semi_fractions=[0.1, 0.5]"]
+        "eval.batch_size=8", "eval.semi_repeats=2", "eval.semi_fractions=[0.1, 0.5]", "supervised.epochs=1",
+        "supervised.batch_size=8"]
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +186,31 @@ def test_the_floor_and_an_encoder_with_other_batchnorm_statistics_score_the_same
     run_protocols(stale, EncoderSource(same_weights, "as left", tmp_path), data, ["knn"], out=tmp_path / "s.json")
     after = same_weights["a"].state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # precise_bn=false: left as they were
+
+
+def test_supervised_recipe_finetune_trains_exactly_as_finetune_does(tiny):
+    """`supervised.recipe: finetune` keeps the behaviour from before the supervised section."""
+    cfg, data, _ = tiny
+    cfg = load_config("smoke", TINY + [f"data.cache_dir={cfg.data.cache_dir}", "supervised.recipe=finetune",
+                                       "eval.finetune_epochs=2"])
+    as_finetune = finetune_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"))
+    as_supervised = supervised_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"))
+    assert as_supervised["top1"] == as_finetune["top1"] and as_supervised["top5"] == as_finetune["top5"]
+    assert as_supervised["epochs"] == 2 and as_supervised["recipe"] == "finetune"
+
+
+def test_supervised_own_recipe_sets_optimizer_epochs_and_width(tiny, tmp_path):
+    cfg, data, _ = tiny
+    cfg = load_config("smoke", TINY + [f"data.cache_dir={cfg.data.cache_dir}", "supervised.epochs=2",
+                                       "supervised.base_channels=6", "supervised.feature_dim=24"])
+    recipe = supervised_recipe(cfg)
+    assert recipe.optim.optimizer == "sgd" and recipe.optim.warmup_epochs == 5 and recipe.epochs == 2
+    record = run_protocols(cfg, EncoderSource(random_encoders(cfg, data), "random-init", tmp_path), data,
+                           ["supervised"], out=tmp_path / "eval.json")
+    result = record["protocols"]["supervised"]
+    assert (result["base_channels"], result["feature_dim"], result["epochs"]) == (6, 24, 2)
+    wide = MaskedPretrainer(cfg.model_copy(update={"encoder": cfg.encoder.model_copy(
+        update={"base_channels": 6, "feature_dim": 24})}), data.dataset.layout, data.in_channels).encoders()
+    expected = sum(p.numel() for enc in wide.values() for p in enc.parameters())
+    narrow = sum(p.numel() for enc in random_encoders(cfg, data).values() for p in enc.parameters())
+    assert result["encoder_parameters"] == expected != narrow  # trained at the supervised width

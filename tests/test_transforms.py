@@ -91,3 +91,30 @@ def test_shift_crop_is_a_window_of_the_reflect_padded_clip():
         starts.add(start)
     assert starts == set(range(2 * pad + 1))  # every shift of PSTL's crop occurs
     assert torch.equal(random_shift_crop(x, 0.0, torch.Generator()), x)
+
+
+def test_all_axes_rotation_turns_about_every_axis_within_the_range():
+    from asma.data.transforms import random_rotate
+
+    x = torch.randn(64, 3, 4, 5, 1)
+    out = random_rotate(x, 20.0, 3, torch.Generator().manual_seed(0), axes="all")
+    norms = lambda a: a.norm(dim=1)
+    assert torch.allclose(norms(out), norms(x), atol=1e-5)  # a rotation
+    # about each axis: the coordinate along it changes for some sample (main-axis mode leaves two of
+    # them within 1 degree for most samples), and no point turns by more than the bound allows
+    cos = (out * x).sum(1) / (norms(out) * norms(x))
+    assert cos.min() > 0.5 - 1e-5  # three turns of at most 20 degrees: at most 60 degrees in all
+    assert all((out[:, axis] - x[:, axis]).abs().amax() > 0.1 for axis in range(3))
+
+
+def test_random_scale_scales_coordinates_only_within_the_range():
+    from asma.data.transforms import random_scale
+
+    x = torch.randn(32, 3, 4, 5, 1)
+    x[:, 2] = 1.0  # a confidence channel of a 2D layout
+    out = random_scale(x, 0.3, 2, torch.Generator().manual_seed(0))
+    factor = out[:, :2] / x[:, :2]
+    per_sample = factor.flatten(1)
+    assert torch.allclose(per_sample, per_sample[:, :1].expand_as(per_sample), atol=1e-5)
+    assert per_sample.min() >= 0.7 - 1e-6 and per_sample.max() <= 1.3 + 1e-6 and per_sample.std() > 0.05
+    assert torch.equal(out[:, 2], x[:, 2])

@@ -33,6 +33,18 @@ class SyntheticConfig(Section):
     view_jitter_deg: float = Field(5.0, ge=0, le=90, description="spread (std) of each sample's camera yaw")
 
 
+class NormaliseConfig(Section):
+    """Per-sequence normalisation of each sample before cropping (asma/data/normalise.py)."""
+
+    centre: Literal["none", "first_frame", "every_frame"] = Field(
+        "first_frame", description="subtract the layout's origin joint: of the first frame (as prepared), "
+        "of every frame (AimCLR/PSTL), or not at all")
+    scale: Literal["none", "body", "minmax"] = Field(
+        "none", description="body: divide by the mean bone length (keeps the aspect ratio); minmax: each "
+        "axis to [-1, 1] (CTR-GCN's NW-UCLA feeder)")
+    face_front: bool = Field(False, description="rotate about y so the shoulders lie along x in the first frame")
+
+
 class DataConfig(Section):
     path: str = Field("synthetic", description="a prepared data set folder, or 'synthetic'")
     cache_dir: str = Field("runs/cache", description="where the synthetic set is generated once")
@@ -45,6 +57,11 @@ class DataConfig(Section):
     stream: Literal["joint", "bone", "motion"] = "joint"
     crop_min: float = Field(0.5, gt=0, le=1, description="smallest share of valid frames a train crop keeps")
     crop_max: float = Field(1.0, gt=0, le=1)
+    sampling: Literal["crop_resize", "uniform"] = Field(
+        "crop_resize", description="crop_resize: a random valid-frame crop resized to T (CTR-GCN's NTU feeder); "
+        "uniform: T sorted random frame indices over the whole sample for training, evenly spaced for "
+        "evaluation (CTR-GCN's NW-UCLA feeder; crop_min/crop_max unused)")
+    normalise: NormaliseConfig = NormaliseConfig()
     loader_workers: int = Field(0, ge=0)
 
     @model_validator(mode="after")
@@ -59,6 +76,10 @@ class AugmentConfig(Section):
     rotate_deg: float = Field(30.0, ge=0, le=180, description="largest rotation about the main axis")
     flip_prob: float = Field(0.5, ge=0, le=1, description="left/right mirror probability")
     shift_ratio: float = Field(1 / 6, ge=0, le=0.5, description="temporal shift crop, share of T (PSTL: 1/6)")
+    rotate_axes: Literal["main", "all"] = Field(
+        "main", description="main: up to rotate_deg about one random axis, 1 degree about the others (PSTL); "
+        "all: up to rotate_deg about each axis (CTR-GCN)")
+    scale: float = Field(0.0, ge=0, lt=1, description="random scale in [1 - scale, 1 + scale] per sample")
 
 
 class EncoderConfig(Section):
@@ -204,13 +225,32 @@ class EvalConfig(Section):
     seed: int = 0
 
 
+class SupervisedConfig(Section):
+    """The recipe of the `supervised` protocol: the same encoder trained from scratch with the labels,
+    the ceiling row of the tables. Its own optimizer, schedule, epochs, batch and width, as the
+    supervised GCN literature trains (docs/method.md, "The supervised reference").
+    `recipe: finetune` trains it as `finetune` does instead (eval.finetune_*, cfg.optim's kind, no
+    warm-up), the behaviour before this section existed.
+    """
+
+    recipe: Literal["own", "finetune"] = "own"
+    optim: OptimConfig = OptimConfig(optimizer="sgd", lr=0.1, weight_decay=5e-4, schedule="cosine", warmup_epochs=5)
+    epochs: int = Field(80, ge=1)
+    batch_size: int = Field(16, ge=2)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    base_channels: int | None = Field(None, ge=4, le=256, description="encoder width; None: encoder.base_channels")
+    feature_dim: int | None = Field(None, ge=8, le=4096, description="None: encoder.feature_dim")
+    augment: AugmentConfig | None = Field(None, description="None: the run's `augment` section")
+
+
 class RayConfig(Section):
     workers: int = Field(1, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
     address: str | None = None
     storage_path: str = "runs/ray"
-    max_failures: int = Field(0, ge=-1)
+    max_failures: int = Field(1, ge=-1, description="restarts of a trial or a Ray Train worker group that crashed or "
+                              "lost its node, each from its last checkpoint (-1: no limit)")
     num_to_keep: int = Field(2, ge=1)
 
 
@@ -268,6 +308,7 @@ class Config(Section):
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    supervised: SupervisedConfig = SupervisedConfig()
     ray: RayConfig = RayConfig()
     student: StudentConfig = StudentConfig()
     distill: DistillConfig = DistillConfig()

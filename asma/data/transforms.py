@@ -38,18 +38,30 @@ def rotation_matrices(angles: torch.Tensor) -> torch.Tensor:
     return rz @ ry @ rx
 
 
-def random_rotate(x: torch.Tensor, max_degrees: float, coord_dims: int, generator) -> torch.Tensor:
-    """PSTL's rotation: up to `max_degrees` about one random main axis, up to 1 degree about the others."""
+def random_rotate(x: torch.Tensor, max_degrees: float, coord_dims: int, generator,
+                  axes: str = "main") -> torch.Tensor:
+    """axes='main': PSTL's rotation, up to `max_degrees` about one random main axis, up to 1 degree
+    about the others; axes='all': CTR-GCN's, uniform in ±max_degrees about each axis."""
     n = x.shape[0]
-    small = _uniform((n, 3), 0.0, math.radians(1.0), generator, x.device)
-    main = _uniform((n,), 0.0, math.radians(max_degrees), generator, x.device)
-    axis = torch.randint(0, 3, (n,), generator=generator, device=x.device)
-    angles = torch.where(torch.nn.functional.one_hot(axis, 3).bool(), main[:, None], small)
+    if axes == "all":
+        angles = _uniform((n, 3), -math.radians(max_degrees), math.radians(max_degrees), generator, x.device)
+        main = angles[:, 2]
+    else:
+        small = _uniform((n, 3), 0.0, math.radians(1.0), generator, x.device)
+        main = _uniform((n,), 0.0, math.radians(max_degrees), generator, x.device)
+        axis = torch.randint(0, 3, (n,), generator=generator, device=x.device)
+        angles = torch.where(torch.nn.functional.one_hot(axis, 3).bool(), main[:, None], small)
     if coord_dims == 2:  # in-plane rotation only
         angles = torch.stack([torch.zeros_like(main), torch.zeros_like(main), main], 1)
     rot = rotation_matrices(angles)[:, :coord_dims, :coord_dims]
     coords = torch.einsum("nctvm,ndc->ndtvm", x[:, :coord_dims], rot)
     return torch.cat([coords, x[:, coord_dims:]], dim=1)
+
+
+def random_scale(x: torch.Tensor, amplitude: float, coord_dims: int, generator) -> torch.Tensor:
+    """Each sample's coordinates times its own factor in [1 - amplitude, 1 + amplitude]."""
+    factor = _uniform((x.shape[0], 1, 1, 1, 1), 1 - amplitude, 1 + amplitude, generator, x.device)
+    return torch.cat([x[:, :coord_dims] * factor, x[:, coord_dims:]], dim=1)
 
 
 def mirror(x: torch.Tensor, layout: Layout) -> torch.Tensor:
@@ -81,10 +93,12 @@ def random_shift_crop(x: torch.Tensor, ratio: float, generator) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, layout: Layout, generator) -> torch.Tensor:
-    """One augmented view: shift crop, shear, rotation, left/right flip."""
+    """One augmented view: shift crop, shear, rotation, scale, left/right flip."""
     x = random_shift_crop(x, cfg.shift_ratio, generator)
     if cfg.shear > 0:
         x = random_shear(x, cfg.shear, layout.coord_dims, generator)
     if cfg.rotate_deg > 0:
-        x = random_rotate(x, cfg.rotate_deg, layout.coord_dims, generator)
+        x = random_rotate(x, cfg.rotate_deg, layout.coord_dims, generator, cfg.rotate_axes)
+    if cfg.scale > 0:
+        x = random_scale(x, cfg.scale, layout.coord_dims, generator)
     return random_flip(x, cfg.flip_prob, layout, generator)

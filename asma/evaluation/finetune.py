@@ -8,28 +8,54 @@ function serves `finetune`, `semi` (a labelled subset), `transfer` (another data
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from asma.config.schema import Config
+from asma.config.schema import AugmentConfig, Config, OptimConfig
 from asma.data.clips import SkeletonClips
 from asma.data.format import SkeletonSet
 from asma.data.transforms import augment
 from asma.evaluation.heads import (AlignedClassifier, EncoderClassifier, EpochProgress, classification_loss,
-                                   eval_optimizer, recompute_batchnorm_stats, set_epoch_lr)
+                                   recompute_batchnorm_stats)
 from asma.evaluation.knn import topk_accuracy
-from asma.training.data import RunData
+from asma.training.data import RunData, clip_options
+from asma.training.loop import lr_at, make_optimizer
 from asma.training.runtime import epoch_loader
 
 
 def clips_of(cfg: Config, dataset: SkeletonSet, indices: np.ndarray, train: bool) -> SkeletonClips:
     """Clips of `indices` with the run's window, persons and crop settings."""
-    d = cfg.data
-    return SkeletonClips(dataset, indices, window=d.window, persons=d.persons, train=train,
-                         crop_min=d.crop_min, crop_max=d.crop_max, seed=cfg.eval.seed, stream=d.stream)
+    return SkeletonClips(dataset, indices, train=train, seed=cfg.eval.seed, **clip_options(cfg.data))
+
+
+@dataclass(frozen=True)
+class LabelledRecipe:
+    """How a protocol trains encoders + head with labels: optimizer and schedule (per epoch), epochs,
+    batch, label smoothing and the augmentations of the training clips."""
+
+    optim: OptimConfig
+    epochs: int
+    batch_size: int
+    augment: AugmentConfig
+    label_smoothing: float = 0.0
+
+
+def finetune_recipe(cfg: Config) -> LabelledRecipe:
+    """finetune, semi, transfer: eval.finetune_* with the pretraining optimizer kind, cosine, no warm-up."""
+    optim = cfg.optim.model_copy(update={"lr": cfg.eval.finetune_lr, "warmup_epochs": 0, "schedule": "cosine"})
+    return LabelledRecipe(optim, cfg.eval.finetune_epochs, cfg.eval.batch_size, cfg.augment)
+
+
+def supervised_recipe(cfg: Config) -> LabelledRecipe:
+    """supervised (the ceiling): the `supervised` section's own recipe, or finetune's."""
+    s = cfg.supervised
+    if s.recipe == "finetune":
+        return finetune_recipe(cfg)
+    return LabelledRecipe(s.optim, s.epochs, s.batch_size, s.augment or cfg.augment, s.label_smoothing)
 
 
 @torch.no_grad()
@@ -44,38 +70,43 @@ def evaluate_clips(model: nn.Module, clips: SkeletonClips, device: torch.device,
 
 
 def finetune_encoders(cfg: Config, encoders: dict[str, nn.Module], train: SkeletonClips, test: SkeletonClips,
-                      num_classes: int, device: torch.device, progress=None, name: str = "finetune") -> dict:
-    """Train copies of `encoders` + alignment + head on `train` for cfg.eval.finetune_epochs; score on `test`."""
-    model = train_classifier(cfg, encoders, train, num_classes, device, progress, name)
-    return {**evaluate_clips(model, test, device), "epochs": cfg.eval.finetune_epochs, "train_samples": len(train),
+                      num_classes: int, device: torch.device, progress=None, name: str = "finetune",
+                      recipe: LabelledRecipe | None = None) -> dict:
+    """Train copies of `encoders` + alignment + head on `train` (finetune's recipe unless given); score on `test`."""
+    recipe = recipe or finetune_recipe(cfg)
+    model = train_classifier(cfg, encoders, train, num_classes, device, progress, name, recipe)
+    return {**evaluate_clips(model, test, device), "epochs": recipe.epochs, "train_samples": len(train),
             "test_samples": len(test)}
 
 
 def train_classifier(cfg: Config, encoders: dict[str, nn.Module], train: SkeletonClips, num_classes: int,
-                     device: torch.device, progress=None, name: str = "finetune") -> EncoderClassifier:
-    """Copies of `encoders` + alignment + head trained end to end on `train` with the labels
-    (cfg.eval.finetune_epochs, finetune_lr, augmentations), BatchNorm statistics re-estimated at the end."""
+                     device: torch.device, progress=None, name: str = "finetune",
+                     recipe: LabelledRecipe | None = None) -> EncoderClassifier:
+    """Copies of `encoders` + alignment + head trained end to end on `train` with the labels, as
+    `recipe` says (default: finetune's), BatchNorm statistics re-estimated at the end."""
+    recipe = recipe or finetune_recipe(cfg)
     torch.manual_seed(cfg.eval.seed)
     copies = {view: copy.deepcopy(enc) for view, enc in encoders.items()}
     feature_dim = next(iter(copies.values())).feature_dim
     model = EncoderClassifier(copies, AlignedClassifier(cfg.alignment, len(copies), feature_dim, num_classes))
     model.to(device)
     layout = train.data.layout
-    lr, epochs = cfg.eval.finetune_lr, cfg.eval.finetune_epochs
-    optimizer = eval_optimizer(model.parameters(), cfg, lr)
+    epochs = recipe.epochs
+    optimizer = make_optimizer(model.parameters(), recipe.optim)
     generator = torch.Generator(device=device).manual_seed(cfg.eval.seed)
     if len(train) < 2:
         raise ValueError(f"{name}: {len(train)} labelled clip(s); fine-tuning needs at least 2")
-    batch = min(cfg.eval.batch_size, len(train))
+    batch = min(recipe.batch_size, len(train))
     with EpochProgress.of(progress, name, epochs) as bar:
         for epoch in range(epochs):
-            set_epoch_lr(optimizer, cfg, lr, epoch, epochs)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(epoch, epochs, recipe.optim)
             train.set_epoch(epoch)
             model.train()
             for x, y in epoch_loader(train, batch, shuffle=True, epoch=epoch, seed=cfg.eval.seed):
-                x = augment(x.to(device), cfg.augment, layout, generator)
+                x = augment(x.to(device), recipe.augment, layout, generator)
                 logits, aligned = model(x)
-                loss, _ = classification_loss(logits, y.to(device), aligned, cfg.alignment)
+                loss, _ = classification_loss(logits, y.to(device), aligned, cfg.alignment, recipe.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -87,3 +118,24 @@ def train_classifier(cfg: Config, encoders: dict[str, nn.Module], train: Skeleto
 def finetune_protocol(cfg: Config, encoders, data: RunData, device, progress=None, features=None) -> dict:
     train = clips_of(cfg, data.dataset, data.train.indices, train=True)
     return finetune_encoders(cfg, encoders, train, data.test, data.num_classes, device, progress, "finetune")
+
+
+def supervised_config(cfg: Config) -> Config:
+    """`cfg` with the encoder width of the `supervised` section (the reference may be wider)."""
+    s = cfg.supervised
+    width = {k: v for k, v in (("base_channels", s.base_channels), ("feature_dim", s.feature_dim)) if v is not None}
+    if not width:
+        return cfg
+    return cfg.model_copy(update={"encoder": cfg.encoder.model_copy(update=width)})
+
+
+def supervised_protocol(cfg: Config, encoders, data: RunData, device, progress=None, features=None) -> dict:
+    """`encoders` (randomly initialised ones of supervised_config(cfg): see run_protocols) trained
+    with the labels by the supervised recipe."""
+    train = clips_of(cfg, data.dataset, data.train.indices, train=True)
+    result = finetune_encoders(cfg, encoders, train, data.test, data.num_classes, device, progress, "supervised",
+                               supervised_recipe(cfg))
+    width = supervised_config(cfg).encoder
+    parameters = sum(p.numel() for enc in encoders.values() for p in enc.parameters())
+    return {**result, "recipe": cfg.supervised.recipe, "base_channels": width.base_channels,
+            "feature_dim": width.feature_dim, "encoder_parameters": parameters}

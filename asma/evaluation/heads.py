@@ -46,9 +46,9 @@ class EncoderClassifier(nn.Module):
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, aligned: torch.Tensor,
-                        cfg: AlignmentConfig) -> tuple[torch.Tensor, dict[str, float]]:
+                        cfg: AlignmentConfig, label_smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy + loss_weight * alignment loss (the latter only with >= 2 encoders)."""
-    ce = F.cross_entropy(logits, labels)
+    ce = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
     if aligned.shape[1] < 2 or cfg.loss_weight == 0:
         return ce, {"ce": float(ce.detach())}
     align = alignment_loss(aligned)

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from asma.config.loading import config_from_dict, config_to_dict
 from asma.config.schema import Config
 from asma.errors import ConfigError, InputFileError
-from asma.evaluation.finetune import finetune_protocol
+from asma.evaluation.finetune import finetune_protocol, supervised_config, supervised_protocol
 from asma.evaluation.heads import recompute_batchnorm_stats
 from asma.evaluation.linear import cached_features, knn_protocol, linear_protocol
 from asma.evaluation.results import write_results
@@ -38,7 +38,7 @@ PROTOCOLS = {
     "finetune": finetune_protocol,
     "semi": semi_protocol,
     "transfer": transfer_protocol,
-    "supervised": finetune_protocol,  # run on random-init encoders, see run_protocols
+    "supervised": supervised_protocol,  # run on random-init encoders, see run_protocols
 }
 FROZEN = ("linear", "knn")
 
@@ -163,7 +163,10 @@ def run_protocols(cfg: Config, source: EncoderSource, data: RunData, protocols: 
                 if cfg.eval.precise_bn:  # the floor's are estimated already; again costs one pass
                     calibrate_batchnorm(encoders, data, cfg, device)
                 features = cached_features(encoders, data, device)
-            used = {v: e.to(device) for v, e in random_encoders(cfg, data).items()} if name == "supervised" else encoders
+            if name == "supervised":
+                used = {v: e.to(device) for v, e in random_encoders(supervised_config(cfg), data).items()}
+            else:
+                used = encoders
             results[name] = PROTOCOLS[name](cfg, used, data, device, progress, features if name in FROZEN else None)
             results[name]["seconds"] = round(time.perf_counter() - started, 2)
             if tracker is not None:

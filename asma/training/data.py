@@ -22,6 +22,12 @@ def open_dataset(cfg: DataConfig) -> SkeletonSet:
     return SkeletonSet.open(Path(cfg.path).expanduser())
 
 
+def clip_options(d: DataConfig) -> dict:
+    """The SkeletonClips keyword arguments a data config sets (all but train and seed)."""
+    return dict(window=d.window, persons=d.persons, crop_min=d.crop_min, crop_max=d.crop_max, stream=d.stream,
+                sampling=d.sampling, normalise=d.normalise)
+
+
 @dataclass
 class RunData:
     """The sets of one run: unlabelled pretraining clips, and labelled train/test clips for probes."""
@@ -45,8 +51,7 @@ def build_run_data(cfg: Config, dataset: SkeletonSet | None = None) -> RunData:
     dataset = dataset or open_dataset(d)
     train_idx = dataset.split_indices(d.split, d.train_part)
     test_idx = dataset.split_indices(d.split, d.test_part)
-    common = dict(window=d.window, persons=d.persons, crop_min=d.crop_min, crop_max=d.crop_max, seed=cfg.train.seed,
-                  stream=d.stream)
+    common = dict(clip_options(d), seed=cfg.train.seed)
     return RunData(
         dataset=dataset,
         pretrain=SkeletonClips(dataset, train_idx, train=True, **common),
