@@ -64,12 +64,15 @@ def test_markdown_cells_match_the_scores(tmp_path):
         assert cell == f"{np.mean(knn):.1f} ± {np.std(knn, ddof=1):.1f}"
     # best of each column in bold, only there: mid for kNN, high for linear
     assert rows[1][1].startswith("**") and not rows[0][1].startswith("**") and not rows[2][1].startswith("**")
-    assert rows[2][3].startswith("**") and not rows[1][3].startswith("**")
-    # p against the default (paired t over seeds), the default's own p empty
+    assert rows[2][4].startswith("**") and not rows[1][4].startswith("**")
+    # paired difference to the default with its 95% CI, and p (paired t over seeds); empty for the default
     low_knn = [SCORES["low"][s][0] for s in range(3)]
     mid_knn = [SCORES["mid"][s][0] for s in range(3)]
-    assert rows[0][2] == f"{stats.ttest_rel(low_knn, mid_knn).pvalue:.3f}"
-    assert rows[1][2] == ""
+    diff = np.subtract(low_knn, mid_knn)
+    low, high = stats.t.interval(0.95, 2, loc=diff.mean(), scale=stats.sem(diff))
+    assert rows[0][2] == f"{diff.mean():+.1f} [{low:+.1f}, {high:+.1f}]" == "-21.0 [-27.6, -14.4]"  # sd sqrt(7), t(0.975, 2) = 4.303
+    assert rows[0][3] == f"{stats.ttest_rel(low_knn, mid_knn).pvalue:.3f}"
+    assert rows[1][2] == rows[1][3] == ""
     # the default row is added to factors that do not list it
     assert [r[0] for r in table_rows(files.markdown.read_text(), "plain")] == ["ratio_mid *(default)*", "ratio_high"]
     assert "3 seeds (0, 1, 2)" in files.markdown.read_text()
@@ -81,6 +84,7 @@ def test_csv_has_one_row_per_run(tmp_path):
     assert len(rows) == 9
     row = next(r for r in rows if r["run"] == "high__syn_data__seed1")
     assert float(row["knn"]) == 50.0 and float(row["linear"]) == 72.0 and row["default"] == "False"
+    assert {r["reference"] for r in rows} == {""}  # no floor or ceiling rows in this study
 
 
 def test_latex_is_balanced_booktabs(tmp_path):
@@ -116,7 +120,7 @@ def test_no_p_values_under_three_seeds(tmp_path):
     two = {v: {s: x for s, x in by_seed.items() if s < 2} for v, by_seed in SCORES.items()}
     text = write_report(make_run_dir(tmp_path, two, seeds=(0, 1))).markdown.read_text()
     header = next(line for line in text.splitlines() if line.startswith("| variant"))
-    assert "| p |" not in header
+    assert "| p |" not in header and "Δ" not in header
 
 
 def test_paired_p_value():
@@ -182,3 +186,19 @@ def test_reference_rows_are_shown_but_never_best_nor_tested(tmp_path):
     assert ceiling.cells[0].summary.mean == pytest.approx(98.0)
     assert not any(c.best for c in ceiling.cells) and all(c.p is None for c in ceiling.cells)
     assert high.cells[1].best  # linear: 71 beats the default's 53; the ceiling's 98 does not count
+    assert all(c.difference is None for c in ceiling.cells) and high.cells[1].difference.mean == pytest.approx(18.0)
+    rows = list(csv.DictReader(write_report(run_dir).csv.open()))
+    assert {r["variant"]: r["reference"] for r in rows} == {"low": "", "mid": "", "high": "", "ceiling": "ceiling"}
+
+
+def test_paired_difference_ci_matches_scipy_and_needs_three_seeds():
+    from asma.reports.stats import paired_difference
+
+    variant = {0: 50.0, 1: 53.5, 2: 49.0, 3: 57.0, 4: 51.0}
+    default = {0: 48.0, 1: 50.0, 2: 50.5, 3: 52.0, 4: 47.5, 9: 10.0}  # seed 9 is not matched
+    d = paired_difference(variant, default)
+    diff = np.array([variant[s] - default[s] for s in range(5)])
+    low, high = stats.t.interval(0.95, 4, loc=diff.mean(), scale=stats.sem(diff))
+    assert (d.n, d.mean) == (5, pytest.approx(diff.mean()))
+    assert (d.low, d.high) == (pytest.approx(low), pytest.approx(high))
+    assert paired_difference({0: 1.0, 1: 2.0}, {0: 1.0, 1: 1.0}) is None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from asma.reports.tables import Table, format_p, format_summary
+from asma.reports.tables import Table, format_difference, format_p, format_summary
 
 DEFAULT_MARK = " (default)"
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -16,7 +16,8 @@ def caption(table: Table) -> str:
             "bold: best in column")
     if table.show_p:
         name = "paired t-test" if table.test == "t" else "Wilcoxon signed-rank test"
-        text += f"; p: {name} against the default over matched seeds"
+        text += (f"; Δ: paired difference to the default over matched seeds [95% CI]; p: {name} against the "
+                 "default over matched seeds")
     return text
 
 
@@ -25,7 +26,7 @@ def _header(table: Table) -> list[str]:
     for column in table.columns:
         cols.append(column.title)
         if table.show_p:
-            cols.append("p")
+            cols += ["Δ [95% CI]", "p"]
     return cols
 
 
@@ -35,7 +36,7 @@ def _cells(table: Table, row, bold, mark) -> list[str]:
         text = format_summary(cell.summary, len(table.seeds))
         out.append(bold(text) if cell.best else text)
         if table.show_p:
-            out.append("" if row.default else format_p(cell.p))
+            out += ["", ""] if row.default else [format_difference(cell.difference), format_p(cell.p)]
     return out
 
 
@@ -50,7 +51,7 @@ def markdown_table(table: Table) -> str:
 
 def latex_escape(text: str) -> str:
     out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
-    return out.replace("±", r"$\pm$").replace("<", r"$<$").replace("–", "--")
+    return out.replace("±", r"$\pm$").replace("<", r"$<$").replace("–", "--").replace("Δ", r"$\Delta$")
 
 
 def latex_table(table: Table, label: str) -> str:
@@ -59,7 +60,7 @@ def latex_table(table: Table, label: str) -> str:
     for row in table.rows:
         cells = _cells(table, row, lambda t: t, DEFAULT_MARK)
         escaped = [latex_escape(c) for c in cells]
-        bold = [False] + [flag for cell in row.cells for flag in ([cell.best, False] if table.show_p else [cell.best])]
+        bold = [False] + [flag for cell in row.cells for flag in ([cell.best, False, False] if table.show_p else [cell.best])]
         rows.append(" & ".join(rf"\textbf{{{c}}}" if b else c for c, b in zip(escaped, bold)) + r" \\")
     spec = "l" + "r" * (len(header) - 1)
     return "\n".join([

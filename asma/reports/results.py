@@ -50,16 +50,18 @@ def load_results(run_dir: str | Path) -> StudyResults:
 
 
 def results_csv(results: StudyResults) -> str:
-    """One row per run: identity, each metric column, pretraining cost."""
+    """One row per run: identity (with `reference`: floor, ceiling or empty), each metric column,
+    pretraining cost."""
     metrics = results.metrics
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["run", "variant", "label", "default", "dataset", "split", "seed", *metrics,
+    writer.writerow(["run", "variant", "label", "default", "reference", "dataset", "split", "seed", *metrics,
                      "final_loss", "pretrain_time_s", "eval_time_s"])
     for row in sorted(results.rows, key=lambda r: (r["dataset"], r["variant"], r["seed"])):
         variant = results.study["variants"][row["variant"]]
         pre = row.get("pretrain", {})
-        writer.writerow([row["run"], row["variant"], variant["label"], variant["default"], row["dataset"],
+        writer.writerow([row["run"], row["variant"], variant["label"], variant["default"],
+                         variant.get("reference") or "", row["dataset"],
                          row.get("split", ""), row["seed"], *[row["metrics"].get(m, "") for m in metrics],
                          pre.get("final_loss", ""), pre.get("time_s", ""), row.get("eval_time_s", "")])
     return out.getvalue()

@@ -48,3 +48,27 @@ def paired_p_value(variant: dict[int, float], default: dict[int, float], test: s
         return float(stats.ttest_rel(a, b).pvalue)
     p = float(stats.wilcoxon(a, b).pvalue)
     return p if not math.isnan(p) else None
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Mean paired difference (variant - default) over matched seeds, with its 95% confidence
+    interval from the t distribution with n - 1 degrees of freedom."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+
+def paired_difference(variant: dict[int, float], default: dict[int, float]) -> Difference | None:
+    """The paired difference to the default over the seeds both have; None under 3 matched seeds."""
+    from scipy import stats
+
+    seeds = sorted(set(variant) & set(default))
+    if len(seeds) < MIN_PAIRED_SEEDS:
+        return None
+    diff = np.array([variant[s] - default[s] for s in seeds], dtype=float)
+    mean, n = float(diff.mean()), len(diff)
+    half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / math.sqrt(n))
+    return Difference(mean, mean - half, mean + half, n)

@@ -1,8 +1,9 @@
 """Ablation tables: one per factor; rows = variants, columns = data set x metric.
 
 Cells are top-1 accuracy (%) as mean ± sample std over seeds; the best mean of each column is
-marked, the default variant's row too, and with >= 3 seeds each column gets the paired p-value of
-the row against the default over the seeds both have. Rendering (Markdown, LaTeX) is separate
+marked, the default variant's row too, and with >= 3 seeds each column gets the row's paired
+difference to the default with its 95% confidence interval, and the paired p-value, over the seeds
+both have. Rendering (Markdown, LaTeX) is separate
 from the numbers, so both formats always show the same table.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from asma.reports.results import StudyResults
-from asma.reports.stats import MIN_PAIRED_SEEDS, Summary, paired_p_value, summarize
+from asma.reports.stats import MIN_PAIRED_SEEDS, Difference, Summary, paired_difference, paired_p_value, summarize
 
 METRIC_NAMES = {"knn": "kNN", "linear": "linear", "finetune": "fine-tune", "transfer": "transfer",
                 "supervised": "supervised", "random_init": "random init", "teacher_linear": "teacher (linear)",
@@ -34,6 +35,7 @@ class Cell:
     summary: Summary | None
     p: float | None = None
     best: bool = False
+    difference: Difference | None = None  # to the default, over matched seeds
 
 
 @dataclass
@@ -90,7 +92,9 @@ def factor_table(results: StudyResults, factor: dict, test: str = "t") -> Table:
             mine = scores(results, name, column)
             cell = Cell(summarize(list(mine.values())))
             if table.show_p and name != default and not row.reference:
-                cell.p = paired_p_value(mine, scores(results, default, column), test)
+                theirs = scores(results, default, column)
+                cell.p = paired_p_value(mine, theirs, test)
+                cell.difference = paired_difference(mine, theirs)
             row.cells.append(cell)
         table.rows.append(row)
     for j in range(len(columns)):
@@ -113,6 +117,13 @@ def format_summary(s: Summary | None, seeds: int) -> str:
         return "–"
     text = f"{s.mean:.1f}" if s.std is None else f"{s.mean:.1f} ± {s.std:.1f}"
     return text if s.n == seeds else f"{text} (n={s.n})"
+
+
+def format_difference(d: Difference | None) -> str:
+    """'+3.2 [-1.0, 7.4]': mean paired difference to the default and its 95% CI."""
+    if d is None:
+        return "–"
+    return f"{d.mean:+.1f} [{d.low:+.1f}, {d.high:+.1f}]"
 
 
 def format_p(p: float | None) -> str:
