@@ -1,4 +1,5 @@
 """A tiny real ablation through Ray Tune: 2 variants x 2 seeds on the synthetic set, then the report;
+a study of the supervised recipe alone (no pretraining);
 re-running skips finished runs; a killed driver resumes without repeating finished runs."""
 from __future__ import annotations
 
@@ -121,3 +122,25 @@ def test_killed_driver_resumes_without_repeating(ray_session, tmp_path):
     assert sorted(outcome.skipped) == sorted(done_before) and not outcome.failed
     assert len(outcome.finished) + len(done_before) == 4
     assert all((runs / f"{r}.json").stat().st_mtime_ns == t for r, t in done_before.items())
+
+
+def test_a_supervised_only_study_trains_without_pretraining(ray_session, tmp_path):
+    """protocols: [supervised] studies the supervised recipe: no run pretrains, each trains random-init
+    encoders with the labels, and two recipes give two different results."""
+    raw = yaml.safe_load(tiny_study(tmp_path).read_text())
+    raw.update(name="recipe", protocols=["supervised"], seeds=1,
+               variants={"adam": {"supervised.optim.optimizer": "adam", "supervised.optim.lr": 0.01},
+                         "sgd": {"default": True}},
+               factors=[{"name": "recipe", "variants": ["adam", "sgd"]}])
+    raw["overrides"].update({"supervised.epochs": 2, "supervised.batch_size": 16})
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    outcome = run_study(load_study(path), out_dir=tmp_path / "out")
+    assert sorted(outcome.finished) == ["adam__synthetic__seed0", "sgd__synthetic__seed0"] and not outcome.failed
+    records = {r: json.loads((outcome.run_dir / "runs" / f"{r}.json").read_text()) for r in outcome.finished}
+    assert all(rec["pretrain"]["epochs"] == 0 and rec["pretrain"]["final_loss"] is None for rec in records.values())
+    evals = {r: json.loads((outcome.run_dir / "evals" / f"{r}.json").read_text()) for r in records}
+    assert all(set(e["protocols"]) == {"supervised"} and e["protocols"]["supervised"]["epochs"] == 2
+               for e in evals.values())
+    assert {r: e["config"]["supervised"]["optim"]["optimizer"] for r, e in evals.items()} == {
+        "adam__synthetic__seed0": "adam", "sgd__synthetic__seed0": "sgd"}

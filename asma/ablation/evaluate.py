@@ -55,6 +55,13 @@ def columns_of_record(record: dict) -> dict[str, float]:
 
 
 FROZEN_PROTOCOLS = ("linear", "knn")
+# protocols that never read the pretrained encoders: a study of only these is a study of the
+# supervised recipe, and its runs do not pretrain
+WITHOUT_PRETRAINING = ("supervised",)
+
+
+def needs_pretraining(protocols: list[str]) -> bool:
+    return any(p not in WITHOUT_PRETRAINING for p in protocols)
 
 
 def evaluate_reference(cfg: Config, data: RunData, reference: str, protocols: list[str],

@@ -15,12 +15,14 @@ import logging
 import time
 from pathlib import Path
 
-from asma.ablation.evaluate import evaluate_reference, evaluate_run
+from asma.ablation.evaluate import evaluate_reference, evaluate_run, needs_pretraining
 from asma.config.loading import config_from_dict
 from asma.data.atomic import write_json_atomic
+from asma.models.pretrainer import MaskedPretrainer
 from asma.tracking import TrackedRun, open_tracker
 from asma.training.data import build_run_data
 from asma.training.loop import pretrain
+from asma.training.runtime import pick_device
 from asma.training.tune_runtime import TuneTrialRuntime
 
 
@@ -59,6 +61,12 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
         if run.get("reference"):
             started = time.perf_counter()
             metrics = evaluate_reference(cfg, data, run["reference"], run["protocols"], eval_path)
+            record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
+            record["pretrain"]["epochs"] = 0
+        elif not needs_pretraining(run["protocols"]):  # supervised only: random-init encoders, no pretraining
+            started = time.perf_counter()
+            untrained = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels)
+            metrics = evaluate_run(cfg, data, untrained, run["protocols"], {}, pick_device(cfg.train.device), eval_path)
             record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
             record["pretrain"]["epochs"] = 0
         else:
