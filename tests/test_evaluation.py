@@ -214,3 +214,28 @@ def test_supervised_own_recipe_sets_optimizer_epochs_and_width(tiny, tmp_path):
     expected = sum(p.numel() for enc in wide.values() for p in enc.parameters())
     narrow = sum(p.numel() for enc in random_encoders(cfg, data).values() for p in enc.parameters())
     assert result["encoder_parameters"] == expected != narrow  # trained at the supervised width
+
+
+def test_supervised_streams_fuse_one_model_per_stream_by_summed_softmax(tiny, tmp_path, monkeypatch):
+    import asma.evaluation.finetune as finetune
+
+    cfg, data, _ = tiny
+    cfg = load_config("smoke", TINY + [f"data.cache_dir={cfg.data.cache_dir}", "supervised.streams=[joint, bone]"])
+    seen, logits_of = [], {}
+    predict = finetune.predict_clips
+
+    def recording(model, clips, device, batch_size=256):
+        logits, labels = predict(model, clips, device, batch_size)
+        seen.append(clips.stream)
+        logits_of[clips.stream] = logits
+        return logits, labels
+
+    monkeypatch.setattr(finetune, "predict_clips", recording)
+    result = supervised_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"))
+    assert seen == ["joint", "bone"] and set(result["streams"]) == {"joint", "bone"}
+    labels = torch.as_tensor(data.test.labels)
+    fused = logits_of["joint"].softmax(1) + logits_of["bone"].softmax(1)
+    assert result["top1"] == pytest.approx(100.0 * (fused.argmax(1) == labels).float().mean().item())
+    for stream in ("joint", "bone"):
+        own = 100.0 * (logits_of[stream].argmax(1) == labels).float().mean().item()
+        assert result["streams"][stream]["top1"] == pytest.approx(own)

@@ -140,6 +140,9 @@ class FrameMaskConfig(Section):
         return self
 
 
+SampleJoints = Literal["cut", "zero"]  # how the encoder removes per-sample masked joints (asma/models/stgcn.py)
+
+
 class ViewMaskConfig(Section):
     joints: JointMaskConfig = JointMaskConfig()
     frames: FrameMaskConfig = FrameMaskConfig()
@@ -168,6 +171,11 @@ class MaskingConfig(Section):
     streams: Literal["separate", "combined"] = Field(
         "separate", description="separate: anchor + spatial + temporal streams per encoder (PSTL); "
         "combined: one view with joint and frame masks together")
+    sample_joints: SampleJoints = Field(
+        "cut", description="how a per-sample joint mask (joints.scope: sample) leaves the encoder: cut: each "
+        "sample's masked joints are taken out of its columns and graph, as scope batch does for the batch "
+        "(BatchNorm statistics over kept joints only); zero: they stay as zeroed columns that BatchNorm "
+        "statistics count (the only way up to commit 0c0fa8f; see docs/method.md)")
     specs: dict[str, ViewMaskConfig] = Field(default_factory=_default_views)
 
     @model_validator(mode="after")
@@ -238,6 +246,9 @@ class SupervisedConfig(Section):
     epochs: int = Field(80, ge=1)
     batch_size: int = Field(16, ge=2)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    streams: list[Literal["joint", "bone", "motion"]] | None = Field(
+        None, min_length=1, description="one model per input stream, softmax scores summed (2s-AGCN); "
+        "None: data.stream alone")
     base_channels: int | None = Field(None, ge=4, le=256, description="encoder width; None: encoder.base_channels")
     feature_dim: int | None = Field(None, ge=8, le=4096, description="None: encoder.feature_dim")
     augment: AugmentConfig | None = Field(None, description="None: the run's `augment` section")

@@ -59,14 +59,20 @@ def supervised_recipe(cfg: Config) -> LabelledRecipe:
 
 
 @torch.no_grad()
-def evaluate_clips(model: nn.Module, clips: SkeletonClips, device: torch.device, batch_size: int = 256) -> dict:
-    """{'top1', 'top5'} of `model` (clips -> (logits, aligned)) on `clips`, in eval mode."""
+def predict_clips(model: nn.Module, clips: SkeletonClips, device: torch.device,
+                  batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits (N, K), labels (N,)) of `model` (clips -> (logits, aligned)) on `clips`, in eval mode."""
     model.eval()
     logits, labels = [], []
     for x, y in DataLoader(clips, batch_size=batch_size, shuffle=False):
         logits.append(model(x.to(device))[0].cpu())
         labels.append(y)
-    return topk_accuracy(torch.cat(logits), torch.cat(labels))
+    return torch.cat(logits), torch.cat(labels)
+
+
+def evaluate_clips(model: nn.Module, clips: SkeletonClips, device: torch.device, batch_size: int = 256) -> dict:
+    """{'top1', 'top5'} of `model` on `clips`, in eval mode."""
+    return topk_accuracy(*predict_clips(model, clips, device, batch_size))
 
 
 def finetune_encoders(cfg: Config, encoders: dict[str, nn.Module], train: SkeletonClips, test: SkeletonClips,
@@ -131,11 +137,24 @@ def supervised_config(cfg: Config) -> Config:
 
 def supervised_protocol(cfg: Config, encoders, data: RunData, device, progress=None, features=None) -> dict:
     """`encoders` (randomly initialised ones of supervised_config(cfg): see run_protocols) trained
-    with the labels by the supervised recipe."""
-    train = clips_of(cfg, data.dataset, data.train.indices, train=True)
-    result = finetune_encoders(cfg, encoders, train, data.test, data.num_classes, device, progress, "supervised",
-                               supervised_recipe(cfg))
+    with the labels by the supervised recipe, one model per input stream of `supervised.streams`;
+    several streams are fused as the multi-stream GCNs fuse them (2s-AGCN, CTR-GCN): the sum of
+    the models' softmax scores. Each stream's own accuracy is kept beside the fused one."""
+    recipe = supervised_recipe(cfg)
+    streams = cfg.supervised.streams or [cfg.data.stream]
+    scores, per_stream = 0, {}
+    for stream in streams:
+        stream_cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"stream": stream})})
+        train = clips_of(stream_cfg, data.dataset, data.train.indices, train=True)
+        test = clips_of(stream_cfg, data.dataset, data.test.indices, train=False)
+        name = "supervised" if len(streams) == 1 else f"supervised ({stream})"
+        model = train_classifier(stream_cfg, encoders, train, data.num_classes, device, progress, name, recipe)
+        logits, labels = predict_clips(model, test, device)
+        per_stream[stream] = topk_accuracy(logits, labels)
+        scores = scores + logits.softmax(dim=1)
     width = supervised_config(cfg).encoder
     parameters = sum(p.numel() for enc in encoders.values() for p in enc.parameters())
-    return {**result, "recipe": cfg.supervised.recipe, "base_channels": width.base_channels,
-            "feature_dim": width.feature_dim, "encoder_parameters": parameters}
+    return {**topk_accuracy(scores, labels), "epochs": recipe.epochs, "train_samples": len(data.train),
+            "test_samples": len(labels), "streams": per_stream, "recipe": cfg.supervised.recipe,
+            "base_channels": width.base_channels, "feature_dim": width.feature_dim,
+            "encoder_parameters": parameters * len(streams)}
