@@ -1,12 +1,14 @@
-"""`asma data import`: CTR-GCN npz, pyskl pickles and PSTL/AimCLR folders into the standard format."""
+"""`asma data import`: CTR-GCN npz, pyskl pickles and PSTL/AimCLR folders into the standard format;
+`export_pstl`: a prepared set back into PSTL's folders."""
 import pickle
 
 import numpy as np
 import pytest
 
 from asma.cli.main import main
-from asma.data.external import import_external, valid_lengths
-from asma.data.format import SkeletonSet
+from asma.config.loading import load_config
+from asma.data.external import export_pstl, import_external, valid_lengths
+from asma.data.format import SkeletonSet, write_skeleton_set
 from asma.errors import InputFileError
 
 
@@ -75,3 +77,47 @@ def test_pstl_folder_and_cli(tmp_path, capsys):
     x = np.load(folder / "val_data_joint.npy")
     assert np.allclose(s.sample(4), x[1, :, :6].transpose(1, 3, 2, 0))
     assert "wrote 5 samples" in capsys.readouterr().out
+
+
+def frame_numbered_set(root, lengths, labels, splits):
+    """Samples (T, 2, 20, 3) whose every coordinate is 100 * person + frame number + 1 (never zero)."""
+    samples = []
+    for i, (t, y) in enumerate(zip(lengths, labels)):
+        frames = np.arange(1, t + 1, dtype=np.float32)[:, None, None, None] + np.array([0, 100], np.float32)[:, None, None]
+        samples.append((f"a{y:02d}_s{i:02d}", y, np.broadcast_to(frames, (t, 2, 20, 3)).copy()))
+    write_skeleton_set(root, samples, splits=splits, meta={"dataset": "tiny", "layout": "msr_action3d", "num_classes": 3},
+                       num_persons=2, num_joints=20, channels=3)
+    return root
+
+
+def test_export_pstl_writes_its_feeders_layout_and_reads_back(tmp_path):
+    lengths, labels = [30, 9, 50, 17, 40], [2, 0, 1, 1, 0]
+    splits = {"xsub": {"train": [3, 0, 4], "test": [1, 2]}, "other": {"train": [0], "test": [1]}}
+    source = frame_numbered_set(tmp_path / "set", lengths, labels, splits)
+    cfg = load_config("smoke", ["data.window=8", "data.persons=1", "data.sampling=uniform", "data.normalise.centre=none"])
+    meta = export_pstl(source, tmp_path / "pstl" / "xsub", cfg.data)
+    assert meta["samples"] == {"train": 3, "test": 2} and meta["layout"] == "msr_action3d" and meta["num_classes"] == 3
+    for prefix, members in (("train", [3, 0, 4]), ("val", [1, 2])):
+        x = np.load(tmp_path / "pstl" / "xsub" / f"{prefix}_data_joint.npy")
+        assert x.dtype == np.float32 and x.shape == (len(members), 3, 8, 20, 1)  # (N, C, T, V, M)
+        names, ys = pickle.loads((tmp_path / "pstl" / "xsub" / f"{prefix}_label.pkl").read_bytes())
+        assert names == [f"a{labels[i]:02d}_s{i:02d}" for i in members] and ys == [labels[i] for i in members]
+        for row, i in enumerate(members):  # 8 evenly spaced frames of the first person, written out by hand
+            expected = np.round(np.arange(8) * (lengths[i] - 1) / 7) + 1
+            assert np.array_equal(x[row, 0, :, 5, 0], expected) and np.array_equal(x[row, 2, :, 19, 0], expected)
+    import_external("pstl", tmp_path / "pstl" / "xsub", tmp_path / "back")
+    back = SkeletonSet.open(tmp_path / "back")
+    assert back.splits == {"xsub": {"train": [0, 1, 2], "test": [3, 4]}}
+    assert back.labels.tolist() == [1, 2, 0, 0, 1] and back.lengths.tolist() == [8] * 5
+
+
+def test_export_pstl_centres_as_configured_and_refuses_other_streams(tmp_path):
+    source = frame_numbered_set(tmp_path / "set", [12, 7], [0, 1], {"xsub": {"train": [0], "test": [1]}})
+    cfg = load_config("smoke", ["data.window=8", "data.persons=2", "data.sampling=uniform"])  # centre: first_frame
+    export_pstl(source, tmp_path / "out", cfg.data)
+    x = np.load(tmp_path / "out" / "train_data_joint.npy")
+    assert x.shape == (1, 3, 8, 20, 2) and np.all(x[0, :, 0, :, 0] == 0)  # person 1's origin joint of frame 1 is subtracted
+    assert np.array_equal(x[0, 0, :, 0, 1], np.round(np.arange(8) * 11 / 7) + 100)  # person 2, shifted with it
+    cfg.data.stream = "bone"
+    with pytest.raises(InputFileError, match="stream"):
+        export_pstl(source, tmp_path / "bone", cfg.data)

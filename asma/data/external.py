@@ -7,6 +7,9 @@
   score becomes the third channel.
 - `pstl`: AimCLR / PSTL folders of `train_data_joint.npy` / `val_data_joint.npy` (N, C, T, V, M) with
   `train_label.pkl` / `val_label.pkl` (a pickle of (names, labels)).
+
+`export_pstl` writes the last format back from a prepared set, for running PSTL's own code on it
+(bench/pstl_reference.py).
 """
 from __future__ import annotations
 
@@ -16,7 +19,10 @@ from typing import Iterator
 
 import numpy as np
 
-from asma.data.format import write_skeleton_set
+from asma.config.schema import DataConfig
+from asma.data.atomic import atomic_directory, write_json_atomic
+from asma.data.clips import SkeletonClips
+from asma.data.format import SkeletonSet, write_skeleton_set
 from asma.errors import InputFileError
 from asma.skeleton.layout import load_layout
 
@@ -171,6 +177,41 @@ def import_pstl(path: Path, out: Path, layout: str | None, dataset: str | None) 
     num_classes = int(max(p[3].max() for p in parts)) + 1
     return _write(out, parts, split_name(folder.name), layout=layout, dataset=dataset or folder.parent.name.lower(),
                   path=folder, num_classes=num_classes, fmt="pstl")
+
+
+PSTL_PARTS = (("train", "train"), ("test", "val"))  # our part -> PSTL's file prefix
+
+
+def export_pstl(path: str | Path, out: str | Path, data: DataConfig) -> dict:
+    """A prepared set's `data.split` as PSTL's feeder (its dataset.py) reads it: `{train,val}_data_joint.npy`
+    float32 (N, C, T, V, M) and `{train,val}_label.pkl` = (names, labels), plus `pstl_export.json`.
+
+    PSTL reads fixed-length clips (AimCLR's preparation resizes every NTU sample to 50 frames) and
+    augments them itself, so both parts are written as our evaluation clips: `data.normalise`, then
+    `data.window` frames (evenly spaced for `sampling: uniform`, the centre crop resized otherwise),
+    the first `data.persons` persons. `asma data import pstl` reads the folder back.
+    """
+    source, out = SkeletonSet.open(path), Path(out)
+    if data.stream != "joint":
+        raise InputFileError(source.root, f"data.stream is {data.stream}; PSTL reads joints and computes its streams itself")
+    counts = {}
+    with atomic_directory(out) as staging:
+        for part, prefix in PSTL_PARTS:
+            indices = source.split_indices(data.split, data.train_part if part == "train" else data.test_part)
+            clips = SkeletonClips(source, indices, window=data.window, persons=data.persons, train=False,
+                                  crop_max=data.crop_max, sampling=data.sampling, normalise=data.normalise)
+            x = np.stack([clips.clip(i) for i in range(len(clips))]) if len(clips) else \
+                np.zeros((0, source.meta["channels"], data.window, source.meta["num_joints"], data.persons), np.float32)
+            np.save(staging / f"{prefix}_data_joint.npy", x)
+            names, labels = [source.names[i] for i in indices], [int(y) for y in clips.labels]
+            (staging / f"{prefix}_label.pkl").write_bytes(pickle.dumps((names, labels)))
+            counts[part] = len(indices)
+        meta = {"source": str(source.root.resolve()), "dataset": source.meta.get("dataset"), "layout": source.meta["layout"],
+                "num_classes": source.num_classes, "class_names": source.class_names, "split": data.split,
+                "samples": counts, "clip": {"window": data.window, "persons": data.persons, "sampling": data.sampling,
+                                            "crop_max": data.crop_max, "normalise": data.normalise.model_dump()}}
+        write_json_atomic(staging / "pstl_export.json", meta)
+    return meta
 
 
 def import_external(fmt: str, path: str | Path, out: str | Path, *, layout: str | None = None,
