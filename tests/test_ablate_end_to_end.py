@@ -1,16 +1,11 @@
 """A tiny real ablation through Ray Tune: 2 variants x 2 seeds on the synthetic set, then the report;
 a study of the supervised recipe alone (no pretraining);
-re-running skips finished runs; a killed driver resumes without repeating finished runs."""
+re-running skips finished runs. (A killed driver's --resume: tests/test_cluster_faults.py.)"""
 from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -98,30 +93,6 @@ def test_rerun_only_runs_what_is_missing(finished):
     again = run_study(study, out_dir=outcome.run_dir.parent.parent)
     assert again.finished == [removed.stem] and sorted(again.skipped) == sorted(p.stem for p in before)
     assert removed.exists() and all(p.stat().st_mtime_ns == t for p, t in before.items())
-
-
-def test_killed_driver_resumes_without_repeating(ray_session, tmp_path):
-    """Kill `asma ablate` (SIGKILL) after its first finished run, then resume with --resume."""
-    study_path = tiny_study(tmp_path, epochs=2)
-    out = tmp_path / "out"
-    runs = out / "ablations" / "tiny" / "runs"
-    address = ray_session.get_runtime_context().gcs_address
-    driver = subprocess.Popen([sys.executable, "-m", "asma.cli.main", "ablate", str(study_path), "--out", str(out),
-                               "--address", address, "--concurrency", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and not list(runs.glob("*.json")) and driver.poll() is None:
-            time.sleep(0.5)
-    finally:
-        driver.send_signal(signal.SIGKILL)
-        driver.wait()
-    done_before = {p.stem: p.stat().st_mtime_ns for p in runs.glob("*.json")}
-    assert 1 <= len(done_before) < 4, "the driver should be killed mid-study"
-    outcome = run_study(load_study(study_path), out_dir=out, resume=True)
-    assert sorted(outcome.skipped) == sorted(done_before) and not outcome.failed
-    assert len(outcome.finished) + len(done_before) == 4
-    assert all((runs / f"{r}.json").stat().st_mtime_ns == t for r, t in done_before.items())
 
 
 def test_a_supervised_only_study_trains_without_pretraining(ray_session, tmp_path):

@@ -60,12 +60,9 @@ def test_kill_once_only_fires_for_its_rank_and_epoch(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(ray_session, tmp_path_factory):
-    """A 2-worker run of 4 epochs (global batch 32 = 2 x 16) that nothing disturbs."""
-    from asma.training.ray_trainer import pretrain_on_ray
-
-    tmp_path = tmp_path_factory.mktemp("uninterrupted")
-    return pretrain_on_ray(smoke(tmp_path, "two", "train.epochs=4", "ray.workers=2"))
+def uninterrupted(undisturbed_two_workers):
+    """A 2-worker run of 4 epochs (global batch 32 = 2 x 16) that nothing disturbs (conftest.py)."""
+    return undisturbed_two_workers
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from asma.data.atomic import write_json_atomic
 from asma.errors import AsmaError, ConfigError
 from asma.ray_session import check_schedulable, init_ray
 from asma.trial_progress import TrialProgress, active
+from asma.tune_restore import restore_tuner
 
 TUNE_NAME = "tune"
 
@@ -72,8 +73,9 @@ def finished_runs(specs: dict[str, dict]) -> set[str]:
             old = json.loads(path.read_text())["config"]
         except (json.JSONDecodeError, KeyError):
             raise AsmaError(f"{path}: not a run result; delete it to re-run {run_id}") from None
-        # where a run is written and tracked is not what ran
-        changed = [k for k in _changed_keys(old, spec["config"]) if not k.startswith(("out_dir", "tracking."))]
+        # where a run is written and tracked, and how often it restarts after a fault, is not what ran
+        changed = [k for k in _changed_keys(old, spec["config"])
+                   if not k.startswith(("out_dir", "tracking.", "ray.max_failures", "ray.num_to_keep"))]
         if changed:
             raise AsmaError(f"{path} was made with a different config ({', '.join(changed[:5])}); "
                             "delete it to re-run, or run the study into another --out folder")
@@ -176,8 +178,7 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
             failure_config=tune.FailureConfig(max_failures=specs[pending[0]]["config"]["ray"]["max_failures"]),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=specs[pending[0]]["config"]["ray"]["num_to_keep"]))
         if restore:
-            tuner = tune.Tuner.restore(str(run_dir / TUNE_NAME), trainable, resume_unfinished=True,
-                                       resume_errored=True)
+            tuner = restore_tuner(str(run_dir / TUNE_NAME), trainable, resume_unfinished=True, resume_errored=True)
         else:
             tuner = tune.Tuner(
                 trainable, param_space={"run": tune.grid_search(pending)}, run_config=run_config,

@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent  # the environment's `ray` and `asma`
+# On SIGTERM a Ray 2.60 node first drains (up to 30 s, until no worker lease is left: after a Ray
+# Train run that is the whole 30 s); a throwaway node has nothing to hand over.
+NO_DRAIN = {"RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
 
 
 def free_ports(n: int) -> list[int]:
@@ -43,6 +46,26 @@ def processes_using(path: str) -> list[int]:
                 found.append(int(cmdline.parent.name))
         except OSError:  # the process ended while we looked
             pass
+    return found
+
+
+def with_descendants(roots: list[int]) -> list[int]:
+    """`roots` and every process below them (Linux /proc parent links). Ray's workers rename
+    themselves (`ray::...`), so their command lines no longer name the temp dir; their raylet is
+    their parent."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:  # "pid (name) state ppid ...": the name may hold spaces and parentheses
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.append(pid)
+            todo += children.get(pid, [])
     return found
 
 
@@ -95,7 +118,8 @@ class LocalHead:
     def start(self) -> "LocalHead":
         """Start the head and wait until its job API answers."""
         with self.log.open("w") as log:
-            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command, env={**self.env, **NO_DRAIN}, stdout=log,
+                                            stderr=subprocess.STDOUT)
         try:
             self.wait_ready()
         except BaseException:
@@ -165,7 +189,8 @@ class LocalNode:
     def start(self, timeout: float = 120) -> "LocalNode":
         """Start the node and wait until `ray start` says it joined (its raylet is registered by then)."""
         with self.log.open("w") as log:
-            self.process = subprocess.Popen(self.command, env=self.head.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command, env={**self.head.env, **NO_DRAIN}, stdout=log,
+                                            stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while "Ray runtime started" not in self.log.read_text():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -175,14 +200,21 @@ class LocalNode:
             time.sleep(0.5)
         return self
 
-    def kill(self) -> None:
-        """SIGKILL every process of this node at once (raylet, object store, workers): a lost machine."""
-        for pid in processes_using(self.temp_dir):
+    def pids(self) -> list[int]:
+        """Every process of this node: its `ray start`, raylet, object store, agents and workers."""
+        roots = [self.process.pid] if self.process is not None else []
+        return with_descendants(roots + processes_using(self.temp_dir))
+
+    def kill(self) -> list[int]:
+        """SIGKILL every process of this node at once: a lost machine. Returns the PIDs it killed."""
+        pids = self.pids()
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         self.stop()
+        return pids
 
     def stop(self) -> list[int]:
         """SIGTERM the node's `ray start`; returns the PIDs of its processes still running 30 s later."""
