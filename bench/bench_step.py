@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import inspect
 import os
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
 
 import torch
@@ -43,6 +41,7 @@ from asma.training.loop import make_optimizer  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from benchdocs import DOCS, Provenance, provenance, write_benchmark_section  # noqa: E402
+from pstl_shim import import_pstl  # noqa: E402
 
 SECTION = "## Pretraining step"
 GPU_SECTION = "## Pretraining step on GPU"
@@ -157,40 +156,9 @@ def profile_step(step) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 
-def import_pstl(folder: Path, on_gpu: bool = False):
-    """PSTL's model.py and ST-GCN, importable without sacred (and, unless `on_gpu`, without a GPU)."""
-    def capture(fn):
-        signature = inspect.signature(fn)
-
-        @functools.wraps(fn)
-        def filled(*args, **kwargs):
-            bound = signature.bind_partial(*args, **kwargs)
-            for name in signature.parameters:
-                if name not in bound.arguments and name in PSTL_CONFIG:
-                    kwargs[name] = PSTL_CONFIG[name]
-            return fn(*args, **kwargs)
-        return filled
-
-    shim = types.ModuleType("config")
-    shim.ex = types.SimpleNamespace(capture=capture)
-    shim.__all__ = ["ex"]
-    sys.modules["config"] = shim
-    if not on_gpu:
-        torch.Tensor.cuda = lambda self, *a, **k: self  # PSTL moves everything to the GPU
-        torch.nn.Module.cuda = lambda self, *a, **k: self
-    sys.path.insert(0, str(folder))
-    try:
-        import model as pstl_model  # PSTL's model.py
-        from module.gcn.st_gcn import Model as PSTLEncoder
-    except ModuleNotFoundError as e:
-        raise SystemExit(f"cannot import PSTL from {folder}: {e} "
-                         "(PSTL's model.py needs einops: `.venv/bin/pip install einops`)") from None
-    return pstl_model, PSTLEncoder
-
-
 def prepare_pstl(folder: Path, x: torch.Tensor):
     """PSTL's step, with its two masking functions timed; returns (step, stopwatch, parameters)."""
-    pstl, PSTLEncoder = import_pstl(folder, on_gpu=x.is_cuda)
+    pstl, PSTLEncoder = import_pstl(folder, PSTL_CONFIG, on_gpu=x.is_cuda)
     torch.manual_seed(0)
     encoder = PSTLEncoder(in_channels=3, hidden_channels=16, hidden_dim=256, dropout=0.5,
                           graph_args={"layout": "ntu-rgb+d", "strategy": "spatial"},
