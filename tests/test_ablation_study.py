@@ -115,3 +115,33 @@ def test_finished_runs_are_skipped_and_stale_ones_refused(tmp_path):
 def test_protocol_columns():
     record = {"protocols": {"linear": {"top1": 50.0}, "semi": {"fractions": {"0.01": {"top1": 10.0}, "0.1": {"top1": 20.0}}}}}
     assert columns_of_record(record) == {"linear": 50.0, "semi_1%": 10.0, "semi_10%": 20.0}
+
+
+def test_a_changed_supervised_recipe_only_invalidates_runs_that_train_with_it(tmp_path):
+    study = load_study(write_study(tmp_path, TINY))
+    first = next(iter(run_specs(study, tmp_path).values()))
+    changed = json.loads(json.dumps(first["config"]))
+    changed["supervised"]["epochs"] += 1
+    changed["student"]["depth"] += 1
+    Path(first["result_path"]).parent.mkdir(parents=True)
+    Path(first["result_path"]).write_text(json.dumps({"config": changed, "metrics": {}}))
+    assert "supervised" not in first["protocols"] and first["reference"] is None
+    assert finished_runs({first["run"]: first}) == {first["run"]}  # a pretraining run: not what ran
+    for spec in ({**first, "reference": "ceiling"}, {**first, "protocols": [*first["protocols"], "supervised"]}):
+        with pytest.raises(AsmaError, match="supervised.epochs"):
+            finished_runs({first["run"]: spec})
+    with pytest.raises(AsmaError, match="student.depth"):
+        finished_runs({first["run"]: {**first, "protocols": [*first["protocols"], "distill"]}})
+
+
+def test_a_key_the_schema_gained_after_a_run_keeps_it_finished_at_its_default(tmp_path):
+    study = load_study(write_study(tmp_path, TINY))
+    first = next(iter(run_specs(study, tmp_path).values()))
+    older = json.loads(json.dumps(first["config"]))
+    del older["data"]["sampling"], older["data"]["normalise"]  # a record written before these keys existed
+    Path(first["result_path"]).parent.mkdir(parents=True)
+    Path(first["result_path"]).write_text(json.dumps({"config": older, "metrics": {}}))
+    assert finished_runs({first["run"]: first}) == {first["run"]}
+    first["config"]["data"]["sampling"] = "uniform"  # not the default: the old run did not sample this way
+    with pytest.raises(AsmaError, match="data.sampling"):
+        finished_runs({first["run"]: first})

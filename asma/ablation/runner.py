@@ -20,6 +20,7 @@ from asma.ablation.evaluate import check_protocols
 from asma.ablation.study import RunSpec, Study
 from asma.ablation.trial import ablation_trial
 from asma.config.loading import config_from_dict, config_to_dict
+from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
 from asma.errors import AsmaError, ConfigError
 from asma.ray_session import check_schedulable, init_ray
@@ -37,12 +38,22 @@ def result_path(run_dir: Path, run: RunSpec) -> Path:
     return run_dir / "runs" / f"{run.run_id}.json"
 
 
-def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+MISSING = object()
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
+    """Dotted keys whose values differ. A key the old record lacks (the schema gained it after the
+    run) counts as unchanged when the new value is the schema's default: a key is added with the
+    default that keeps the earlier behaviour."""
+    defaults = config_to_dict(Config()) if defaults is None else defaults
     keys = []
     for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += _changed_keys(a, b, f"{prefix}{key}.")
+        a, b, default = old.get(key, MISSING), new.get(key, MISSING), defaults.get(key, MISSING)
+        if isinstance(b, dict) and (isinstance(a, dict) or a is MISSING):
+            keys += _changed_keys({} if a is MISSING else a, b, f"{prefix}{key}.",
+                                  default if isinstance(default, dict) else {})
+        elif a is MISSING and b == default:
+            continue
         elif a != b:
             keys.append(f"{prefix}{key}")
     return keys
@@ -62,6 +73,19 @@ def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
     return specs
 
 
+def keys_that_did_not_run(spec: dict) -> tuple[str, ...]:
+    """Config keys that cannot have changed a run's result: where it is written and tracked, the
+    supervised recipe unless the run trains with it (a ceiling row, or the `supervised` protocol),
+    the student and distillation unless it distils. A preset may tune those later without
+    invalidating the finished pretraining runs of a long study."""
+    unused = ["out_dir", "tracking.", "ray.max_failures", "ray.num_to_keep"]  # fault handling, too
+    if spec.get("reference") != "ceiling" and "supervised" not in spec["protocols"]:
+        unused.append("supervised.")
+    if "distill" not in spec["protocols"]:
+        unused += ["student.", "distill."]
+    return tuple(unused)
+
+
 def finished_runs(specs: dict[str, dict]) -> set[str]:
     """Runs whose result file exists; one made with another config is an error, not a silent reuse."""
     done = set()
@@ -73,9 +97,7 @@ def finished_runs(specs: dict[str, dict]) -> set[str]:
             old = json.loads(path.read_text())["config"]
         except (json.JSONDecodeError, KeyError):
             raise AsmaError(f"{path}: not a run result; delete it to re-run {run_id}") from None
-        # where a run is written and tracked, and how often it restarts after a fault, is not what ran
-        changed = [k for k in _changed_keys(old, spec["config"])
-                   if not k.startswith(("out_dir", "tracking.", "ray.max_failures", "ray.num_to_keep"))]
+        changed = [k for k in _changed_keys(old, spec["config"]) if not k.startswith(keys_that_did_not_run(spec))]
         if changed:
             raise AsmaError(f"{path} was made with a different config ({', '.join(changed[:5])}); "
                             "delete it to re-run, or run the study into another --out folder")
