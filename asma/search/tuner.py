@@ -6,7 +6,8 @@ experiment: trials, checkpoints, the searcher's state), `study.journal` + `study
 study, asma.search.study; with `--storage URL` the study is in that RDB instead) and `summary/`
 (asma.search.summary).
 
-Resume: `Tuner.restore(experiment, resume_errored=True)` brings back the Optuna study, every
+Resume: `Tuner.restore(experiment, resume_errored=True)` (through asma.tune_restore, which keeps a killed
+driver's resume free of tracebacks) brings back the Optuna study, every
 finished trial (never re-run) and each unfinished trial's last epoch checkpoint. The trial budget
 lives in `budget.json` and is read again on restore (`TrialBudget`), so a resumed search may also
 run more trials than the first call asked for.
@@ -29,6 +30,7 @@ from asma.search.space import DefineByRun, SearchSpace
 from asma.search.study import StudyLocation, create_study, fail_orphans, resumed_location, study_location, write_record
 from asma.search.trial import search_trial
 from asma.trial_progress import TrialProgress, active
+from asma.tune_restore import restore_tuner
 
 try:  # the classes below subclass Ray's; keep the module importable without Ray
     from ray.tune import Callback
@@ -216,7 +218,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
     train_fn = trainable(space)
     with SearchProgress(console, space.trials, space.epochs):
         if restoring:
-            tuner = tune.Tuner.restore(str(experiment), train_fn, resume_unfinished=True, resume_errored=True)
+            tuner = restore_tuner(str(experiment), train_fn, resume_unfinished=True, resume_errored=True)
         else:
             searcher = FinalMetricOptunaSearch(
                 space=DefineByRun(space.params), metric=space.metrics if space.multi_objective else space.metrics[0],
