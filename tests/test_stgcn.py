@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from asma.config.schema import EncoderConfig
-from asma.models.stgcn import STGCN, GraphConv, channel_plan
+from asma.models.stgcn import STGCN, GraphConv, channel_plan, kept_columns
 from asma.skeleton.graph import spatial_partition
 from asma.skeleton.layout import available_layouts, load_layout
 
@@ -31,36 +32,101 @@ def test_builds_and_runs_for_every_layout(name):
         model(torch.randn(2, c, 12, layout.num_joints + 1, 2))
 
 
-def test_per_sample_mask_equals_joint_removal_when_rows_agree():
-    torch.manual_seed(0)
-    layout = load_layout("ntu25")
-    model = STGCN(TINY, layout).eval()  # eval: BatchNorm statistics do not depend on the kept joints
+def with_random_edge_importance(model: STGCN) -> STGCN:
     with torch.no_grad():
         for p in model.edge_importance:
             p.uniform_(0.5, 1.5)
+    return model
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_per_sample_cut_equals_joint_removal_when_rows_agree(mode):
+    """`cut` is PSTL's removal done per sample: with one mask in every row it is the batch path,
+    BatchNorm's training statistics included (they see only the kept joints either way)."""
+    torch.manual_seed(0)
+    model = with_random_edge_importance(STGCN(TINY, load_layout("ntu25"))).train(mode == "train")
     x = torch.randn(3, 3, 16, 25, 2)
     keep = torch.ones(25, dtype=torch.bool)
     keep[[3, 7, 20, 21, 24]] = False
     removed = model(x, keep)
-    per_sample = model(x, keep.expand(3, 25))
-    assert torch.allclose(removed, per_sample, atol=1e-5)
+    assert torch.allclose(removed, model(x, keep.expand(3, 25), "cut"), atol=1e-5)
     assert not torch.allclose(removed, model(x), atol=1e-3)
+    if mode == "eval":  # zeroed columns only differ from removed ones through BatchNorm's statistics
+        assert torch.allclose(removed, model(x, keep.expand(3, 25), "zero"), atol=1e-5)
+    else:
+        assert not torch.allclose(removed, model(x, keep.expand(3, 25), "zero"), atol=1e-3)
 
 
-def test_per_sample_masks_differ_per_sample():
+@pytest.mark.parametrize("removal", ["cut", "zero"])
+def test_per_sample_masks_differ_per_sample(removal):
     torch.manual_seed(0)
-    model = STGCN(TINY, load_layout("ntu25")).eval()
-    x = torch.randn(1, 3, 16, 25, 1).expand(2, -1, -1, -1, -1)
-    keep = torch.ones(2, 25, dtype=torch.bool)
+    model = with_random_edge_importance(STGCN(TINY, load_layout("ntu25"))).eval()
+    x = torch.randn(1, 3, 16, 25, 1).expand(3, -1, -1, -1, -1)
+    keep = torch.ones(3, 25, dtype=torch.bool)
     keep[1, :5] = False
-    out = model(x, keep)
+    keep[2, [0, 9, 13]] = False  # rows keep 25, 20 and 22 joints: `cut` fills rows 1 and 2 up
+    out = model(x, keep, removal)
     assert torch.allclose(out[0], model(x[:1])[0], atol=1e-5)
-    assert torch.allclose(out[1], model(x[1:], keep[1])[0], atol=1e-5)
+    assert torch.allclose(out[1], model(x[1:2], keep[1])[0], atol=1e-5)
+    assert torch.allclose(out[2], model(x[2:], keep[2])[0], atol=1e-5)
 
 
-def test_gradients_reach_every_parameter():
+def test_kept_columns_lists_each_rows_kept_joints_and_marks_the_filling():
+    keep = torch.tensor([[True, False, True, True], [False, True, False, True]])
+    columns, filled = kept_columns(keep)
+    assert columns.tolist() == [[0, 2, 3], [1, 3, 0]] and filled.tolist() == [[1, 1, 1], [1, 1, 0]]
+    columns, filled = kept_columns(keep[:1])
+    assert columns.tolist() == [[0, 2, 3]] and filled is None
+
+
+def zeroed_graph_reference(model: STGCN, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The per-sample path as it was up to commit 50ac1dc, written out: every joint stays, the
+    removed ones are zeroed after each block, and each sample has its own graph (N, K, V, V) with
+    the removed joints' rows and columns zeroed."""
+    n, c, t, v, m = x.shape
+    x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)
+    x = model.data_bn(x).view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
+    weight = keep.repeat_interleave(m, dim=0).float()
+    edges = weight[:, None, :, None] * weight[:, None, None, :]
+    x = x * weight[:, None, None, :]
+    for block, importance in zip(model.blocks, model.edge_importance):
+        graph = (model.adjacency * importance)[None] * edges
+        y = torch.einsum("nctv,nkvw->nkctw", x, graph).reshape(n * m, -1, x.shape[2], v)
+        out = block.tcn(block.gcn.mix(y))
+        if block.residual is not None:
+            out = out + block.residual(x)
+        x = F.relu(out) * weight[:, None, None, :]
+    feat = x.sum(dim=(2, 3)) / (x.shape[2] * weight.sum(1, keepdim=True))
+    return feat.view(n, m, -1).mean(dim=1)
+
+
+def test_zero_removal_is_the_per_sample_graph_path_of_before():
+    """`sample_removal=zero` aggregates on the shared graph and empties the removed joints instead
+    of building a graph per sample: the same outputs and gradients, in training mode with dropout."""
+    cfg = TINY.model_copy(update={"dropout": 0.3})
+    torch.manual_seed(0)
+    model = with_random_edge_importance(STGCN(cfg, load_layout("ntu25"))).train()
+    reference = STGCN(cfg, load_layout("ntu25")).train()
+    reference.load_state_dict(model.state_dict())
+    x = torch.randn(4, 3, 16, 25, 2)
+    keep = torch.rand(4, 25, generator=torch.Generator().manual_seed(1)) > 0.3
+    torch.manual_seed(2)
+    ours = model(x, keep, "zero")
+    torch.manual_seed(2)
+    expected = zeroed_graph_reference(reference, x, keep)
+    assert torch.allclose(ours, expected, atol=1e-5)
+    ours.pow(2).sum().backward()
+    expected.pow(2).sum().backward()
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-5, rtol=1e-4), name
+    for (name, b), c in zip(model.named_buffers(), reference.buffers()):
+        assert torch.allclose(b.float(), c.float()), name  # BatchNorm running statistics
+
+
+@pytest.mark.parametrize("removal", ["cut", "zero"])
+def test_gradients_reach_every_parameter(removal):
     model = STGCN(TINY, load_layout("ntu25")).train()
-    model(torch.randn(4, 3, 16, 25, 2), torch.rand(4, 25) > 0.3).pow(2).sum().backward()
+    model(torch.randn(4, 3, 16, 25, 2), torch.rand(4, 25) > 0.3, removal).pow(2).sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing
 

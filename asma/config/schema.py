@@ -172,10 +172,10 @@ class MaskingConfig(Section):
         "separate", description="separate: anchor + spatial + temporal streams per encoder (PSTL); "
         "combined: one view with joint and frame masks together")
     sample_joints: SampleJoints = Field(
-        "cut", description="how a per-sample joint mask (joints.scope: sample) leaves the encoder: cut: each "
-        "sample's masked joints are taken out of its columns and graph, as scope batch does for the batch "
-        "(BatchNorm statistics over kept joints only); zero: they stay as zeroed columns that BatchNorm "
-        "statistics count (the only way up to commit 0c0fa8f; see docs/method.md)")
+        "zero", description="how a per-sample joint mask (joints.scope: sample) leaves the encoder: zero: the "
+        "masked joints stay as zeroed columns that BatchNorm statistics count (the only way up to commit "
+        "50ac1dc); cut: each sample's masked joints are taken out of its columns and graph, as scope batch "
+        "does for the batch (BatchNorm over kept joints only; a cheaper step: docs/benchmarks.md, 'ASMa step')")
     specs: dict[str, ViewMaskConfig] = Field(default_factory=_default_views)
 
     @model_validator(mode="after")
@@ -209,6 +209,10 @@ class TrainConfig(Section):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, description="torch CPU threads, 0 = leave as is")
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32", description="pretraining step's encoders and projectors: float32, or bfloat16 autocast "
+        "(weights, BatchNorm statistics and the Barlow Twins loss stay float32; faster on a CPU with "
+        "AVX512-BF16: docs/benchmarks.md, 'Pretraining step')")
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
     eval_every: int = Field(0, ge=0, description="epochs between proxy evaluations (kNN), 0 = only at the end")
     max_steps_per_epoch: int = Field(0, ge=0, description="0 = the whole epoch")

@@ -5,8 +5,13 @@ For every named view (ASMa: `a` and `b`) an encoder sees three augmented copies 
 removed from the graph) and a temporal stream (the view's frames dropped). Its loss is
 BT(anchor, spatial) + BT(anchor, temporal), with one projector per encoder; the anchor is
 projected once and reused for both pairs. With `streams: combined` one stream carries both masks.
+An encoder's streams go through its projector together (`project_streams`: the same projections).
+With `train.precision: bfloat16` encoders and projectors run under bfloat16 autocast and the loss
+is computed in float32 from the projections.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -15,7 +20,7 @@ from asma.config.schema import Config, ViewMaskConfig
 from asma.data.transforms import augment
 from asma.masking.frames import frames_to_keep, gather_frames
 from asma.masking.joints import joints_to_keep
-from asma.models.projector import make_projector
+from asma.models.projector import make_projector, project_streams
 from asma.models.stgcn import STGCN
 from asma.objectives.barlow_twins import barlow_twins_loss
 from asma.skeleton.layout import Layout
@@ -29,21 +34,33 @@ class MaskedViewEncoder(nn.Module):
         self.encoder = STGCN(cfg.encoder, layout, in_channels)
         self.projector = make_projector(cfg.encoder.feature_dim, cfg.projector)
         self.view = view
+        self.sample_joints = cfg.masking.sample_joints
         self.register_buffer("degrees", torch.as_tensor(layout.degrees), persistent=False)
 
     def joint_keep(self, batch: int, generator) -> torch.Tensor:
         keep = joints_to_keep(self.view.joints, self.degrees, 1 if self.view.joints.scope == "batch" else batch, generator)
         return keep[0] if self.view.joints.scope == "batch" else keep
 
-    def spatial(self, x: torch.Tensor, generator) -> torch.Tensor:
-        return self.encoder(x, self.joint_keep(x.shape[0], generator))
+    def masked_streams(self, kind: str, augmented: Callable[[], torch.Tensor],
+                       generator) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        """{stream: (clips, joint keep mask or None)}: anchor, then spatial + temporal (`separate`)
+        or combined, each a fresh augmentation; frames are dropped here, joints by the encoder."""
+        streams = {"anchor": (augmented(), None)}
+        if kind == "separate":
+            spatial = augmented()
+            streams["spatial"] = (spatial, self.joint_keep(spatial.shape[0], generator))
+            temporal = augmented()
+            streams["temporal"] = (gather_frames(temporal, frames_to_keep(temporal, self.view.frames, generator)), None)
+        else:
+            combined = augmented()
+            combined = gather_frames(combined, frames_to_keep(combined, self.view.frames, generator))
+            streams["combined"] = (combined, self.joint_keep(combined.shape[0], generator))
+        return streams
 
-    def temporal(self, x: torch.Tensor, generator) -> torch.Tensor:
-        return self.encoder(gather_frames(x, frames_to_keep(x, self.view.frames, generator)))
-
-    def combined(self, x: torch.Tensor, generator) -> torch.Tensor:
-        x = gather_frames(x, frames_to_keep(x, self.view.frames, generator))
-        return self.encoder(x, self.joint_keep(x.shape[0], generator))
+    def forward(self, streams: dict[str, tuple[torch.Tensor, torch.Tensor | None]]) -> dict[str, torch.Tensor]:
+        """{stream: (clips, keep)} -> {stream: projection (N, projector.dim)}."""
+        feats = [self.encoder(x, keep, self.sample_joints) for x, keep in streams.values()]
+        return dict(zip(streams, project_streams(self.projector, feats)))
 
 
 class MaskedPretrainer(nn.Module):
@@ -63,17 +80,15 @@ class MaskedPretrainer(nn.Module):
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """x (N, C, T, V, M) clips; returns the total loss and its parts."""
         lam = self.cfg.projector.off_diagonal_weight
+        bfloat16 = self.cfg.train.precision == "bfloat16"
         parts: dict[str, torch.Tensor] = {}
         for name, view in self.views.items():
-            anchor = view.projector(view.encoder(augment(x, self.cfg.augment, self.layout, generator)))
-            if self.cfg.masking.streams == "separate":
-                streams = {
-                    "spatial": view.spatial(augment(x, self.cfg.augment, self.layout, generator), generator),
-                    "temporal": view.temporal(augment(x, self.cfg.augment, self.layout, generator), generator),
-                }
-            else:
-                streams = {"combined": view.combined(augment(x, self.cfg.augment, self.layout, generator), generator)}
-            for stream, feat in streams.items():
-                parts[f"loss/{name}/{stream}"] = barlow_twins_loss(anchor, view.projector(feat), lam)
+            streams = view.masked_streams(self.cfg.masking.streams,
+                                          lambda: augment(x, self.cfg.augment, self.layout, generator), generator)
+            with torch.autocast(x.device.type, torch.bfloat16, enabled=bfloat16):
+                projected = view(streams)
+            anchor = projected.pop("anchor").float()
+            for stream, z in projected.items():
+                parts[f"loss/{name}/{stream}"] = barlow_twins_loss(anchor, z.float(), lam)
         total = torch.stack(list(parts.values())).sum()
         return {"loss": total, **parts}

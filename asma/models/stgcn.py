@@ -3,8 +3,15 @@
 Input (N, C, T, V, M) -> feature (N, D): ST-GCN blocks with the layout's spatial-partition
 adjacency and learnable edge importance, global average over T and the kept joints, then the mean
 over persons. A joint keep mask (V,) drops joints from the graph outright (PSTL: columns and
-adjacency rows removed); a mask (N, V) does the same per sample by zeroing the removed joints and
-their edges, so a batch can carry a different mask in every sample.
+adjacency rows removed). A mask (N, V) does it per sample, so a batch can carry a different mask in
+every sample, in one of two ways (`sample_removal`):
+- `cut`: each sample's kept joints are gathered into V_keep columns with its own (V_keep, V_keep)
+  graph, which is PSTL's removal done per sample (BatchNorm sees the kept joints only). Rows that
+  keep fewer joints than the most-keeping row (only `csm` draws vary) fill up with removed joints,
+  which are then treated as in `zero`.
+- `zero` (default): all V columns stay; the removed joints are zeroed after every block and
+  nothing is aggregated into them, so BatchNorm statistics also count their columns (up to commit
+  50ac1dc the only way).
 """
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from asma.config.schema import EncoderConfig
+from asma.config.schema import EncoderConfig, SampleJoints
 from asma.skeleton.graph import spatial_partition
 from asma.skeleton.layout import Layout
 
@@ -46,12 +53,16 @@ class GraphConv(nn.Module):
         self.partitions = partitions
         self.mix = nn.Conv2d(c_in * partitions, c_out, kernel_size=1)
 
-    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, C, T, V); adjacency (K, V, W) shared or (N, K, V, W) per sample; keep (N, W) 0/1:
+        nothing is aggregated into a joint of weight 0, as if its adjacency column were zero."""
         n, c, t, v = x.shape
         if adjacency.dim() == 3:  # (K, V, W), shared by the batch
             y = torch.einsum("nctv,kvw->nkctw", x, adjacency)
         else:  # (N, K, V, W), one graph per sample
             y = torch.einsum("nctv,nkvw->nkctw", x, adjacency)
+        if keep is not None:
+            y = y * keep[:, None, None, None, :]
         return self.mix(y.reshape(n, self.partitions * c, t, -1))
 
 
@@ -90,11 +101,20 @@ class STGCNBlock(nn.Module):
         else:
             self.residual = nn.Sequential(nn.Conv2d(c_in, c_out, 1, (stride, 1)), nn.BatchNorm2d(c_out))
 
-    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        out = self.tcn(self.gcn(x, adjacency))
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.tcn(self.gcn(x, adjacency, keep))
         if self.residual is not None:
             out = out + self.residual(x)
         return F.relu(out, inplace=True)
+
+
+def kept_columns(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(N, V) bool -> (columns (N, V_keep): each row's kept joints in order, V_keep = the most any
+    row keeps; weights (N, V_keep) 0/1 of the filled-up columns, None when every row keeps V_keep)."""
+    order = torch.sort((~keep).to(torch.uint8), dim=1, stable=True).indices  # kept joints first
+    columns = order[:, : int(keep.sum(1).max())]
+    filled = keep.gather(1, columns)
+    return columns, None if bool(filled.all()) else filled
 
 
 class STGCN(nn.Module):
@@ -118,31 +138,35 @@ class STGCN(nn.Module):
             nn.Parameter(torch.ones_like(adjacency), requires_grad=cfg.edge_importance) for _ in plan
         )
 
-    def forward(self, x: torch.Tensor, joint_keep: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, joint_keep: torch.Tensor | None = None,
+                sample_removal: SampleJoints = "zero") -> torch.Tensor:
         """x (N, C, T, V, M); joint_keep None, (V,) or (N, V) bool -> (N, feature_dim)."""
         n, c, t, v, m = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)
         x = self.data_bn(x).view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
-        kept = None
-        per_sample = None
+        columns = slot_keep = None  # the kept joints' columns; 0/1 weights of columns still to empty
         if joint_keep is not None and joint_keep.dim() == 1:
-            kept = joint_keep.nonzero().squeeze(1)
-            x = x.index_select(3, kept)
+            columns = joint_keep.nonzero().squeeze(1)
+            x = x.index_select(3, columns)
+        elif joint_keep is not None and sample_removal == "cut":
+            columns, slot_keep = kept_columns(joint_keep.repeat_interleave(m, dim=0))  # (N*M, V_keep)
+            x = x.gather(3, columns[:, None, None, :].expand(-1, c, t, -1))
         elif joint_keep is not None:
-            per_sample = joint_keep.repeat_interleave(m, dim=0).to(x.dtype)  # (N*M, V)
-            x = x * per_sample[:, None, None, :]
-            edge_keep = per_sample[:, None, :, None] * per_sample[:, None, None, :]
+            slot_keep = joint_keep.repeat_interleave(m, dim=0)
+        if slot_keep is not None:
+            slot_keep = slot_keep.to(x.dtype)
+            x = x * slot_keep[:, None, None, :]
         for block, importance in zip(self.blocks, self.edge_importance):
-            a = self.adjacency * importance
-            if kept is not None:  # PSTL: weight the full graph, then cut the removed joints out
-                a = a.index_select(1, kept).index_select(2, kept)
-            elif per_sample is not None:
-                a = a[None] * edge_keep
-            x = block(x, a)
-            if per_sample is not None:
-                x = x * per_sample[:, None, None, :]
-        if per_sample is None:
+            a = self.adjacency * importance  # PSTL: weight the full graph, then cut the removed joints out
+            if columns is not None and columns.dim() == 1:
+                a = a.index_select(1, columns).index_select(2, columns)
+            elif columns is not None:
+                a = a[:, columns[:, :, None], columns[:, None, :]].transpose(0, 1)  # (N*M, K, V_keep, V_keep)
+            x = block(x, a, slot_keep)
+            if slot_keep is not None:
+                x = x * slot_keep[:, None, None, :]
+        if slot_keep is None:
             feat = x.mean(dim=(2, 3))
         else:
-            feat = x.sum(dim=(2, 3)) / (x.shape[2] * per_sample.sum(1, keepdim=True).clamp_min(1))
+            feat = x.sum(dim=(2, 3)) / (x.shape[2] * slot_keep.sum(1, keepdim=True).clamp_min(1))
         return feat.view(n, m, -1).mean(dim=1)
