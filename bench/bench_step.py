@@ -41,6 +41,7 @@ from asma.training.loop import make_optimizer  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from benchdocs import DOCS, Provenance, provenance, write_benchmark_section  # noqa: E402
+from stepcost import MatmulProbe, matmul_share, step_flops  # noqa: E402
 from pstl_shim import import_pstl  # noqa: E402
 
 SECTION = "## Pretraining step"
@@ -54,14 +55,14 @@ PSTL_CONFIG = dict(
 PSTL_OPTIM = dict(lr=5e-3, weight_decay=1e-5)
 
 
-def our_config(threads: int):
+def our_config(threads: int, precision: str = "float32"):
     """PSTL's sizes with PSTL's single masked view (CSM + MATM), three streams."""
     return load_config("paper", [
         "masking.views=[pstl]", "data.window=50", "data.persons=2", "encoder.base_channels=16",
         "encoder.feature_dim=256", "encoder.depth=10", "encoder.dropout=0.5", "projector.dim=6144",
         "projector.layers=3", "projector.off_diagonal_weight=0.0002", "optim.optimizer=adam",
         "optim.lr=0.005", "optim.weight_decay=0.00001", "augment.shear=1.0", "augment.rotate_deg=30",
-        "augment.flip_prob=0.5", f"train.threads={threads}",
+        "augment.flip_prob=0.5", f"train.threads={threads}", f"train.precision={precision}",
     ])
 
 
@@ -85,10 +86,14 @@ class Stopwatch:
     def __init__(self, device: torch.device = torch.device("cpu")):
         self.seconds = 0.0
         self.device = device
+        self.active = True  # a wrapped function counts only while its watch is active
+
 
     def wrap(self, fn):
         @functools.wraps(fn)
         def timed(*args, **kwargs):
+            if not self.active:
+                return fn(*args, **kwargs)
             synchronize(self.device)
             start = time.perf_counter()
             try:
@@ -122,14 +127,14 @@ def time_interleaved(steps: dict, rounds: int, warmup: int, device: torch.device
     out = {}
     for name, ts in times.items():
         out[name] = {"step_s": statistics.median(ts), "cpu_s": statistics.median(cpu[name]), "masking_s": masking[name] / rounds,
-                     "masking_share": masking[name] / sum(ts)}
+                     "masking_share": masking[name] / sum(ts), "rounds_s": ts, "rounds_cpu_s": cpu[name]}
     return out
 
 
-def prepare_ours(x: torch.Tensor, threads: int):
+def prepare_ours(x: torch.Tensor, threads: int, precision: str = "float32"):
     """Our step, with the masking functions it calls timed; returns (step, stopwatch, parameters).
     It runs where `x` is, as the training loop does (model, optimizer and mask generator there)."""
-    cfg = our_config(threads)
+    cfg = our_config(threads, precision)
     torch.manual_seed(0)
     model = MaskedPretrainer(cfg, load_layout("ntu25"), in_channels=3).to(x.device)
     optimizer = make_optimizer(model.parameters(), cfg.optim)
@@ -137,13 +142,18 @@ def prepare_ours(x: torch.Tensor, threads: int):
     watch = Stopwatch(x.device)
     for name in ("frames_to_keep", "gather_frames", "joints_to_keep"):  # this process only runs the bench
         setattr(pretrainer_module, name, watch.wrap(getattr(pretrainer_module, name)))
+    watch.active = False  # a second of our steps wraps these functions again: each counts its own calls
     model.train()
 
     def step():
-        out = model(x, generator)
-        optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        optimizer.step()
+        watch.active = True
+        try:
+            out = model(x, generator)
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            optimizer.step()
+        finally:
+            watch.active = False
 
     return step, watch, sum(p.numel() for p in model.parameters())
 
@@ -188,13 +198,26 @@ def prepare_pstl(folder: Path, x: torch.Tensor):
     return step, watch, sum(p.numel() for p in encoder.parameters()) + sum(p.numel() for p in head.parameters())
 
 
-def markdown(args, ours: dict, pstl: dict | None, command: str, started: Provenance) -> str:
-    rows = [("ours (`masking.views=[pstl]`)", ours)] + ([("PSTL procedure.py", pstl)] if pstl else [])
+LABELS = {"ours": "ours (`masking.views=[pstl]`)", "ours_bf16": "ours, `train.precision=bfloat16`",
+          "pstl": "PSTL procedure.py"}
+
+
+def speedups(results: dict) -> dict[str, tuple[float, float]]:
+    """Each of our rows against PSTL's: the median over rounds of PSTL's step time over ours in the
+    same round, (wall, CPU)."""
+    pstl = results["pstl"]
+    return {name: (statistics.median(p / o for p, o in zip(pstl["rounds_s"], r["rounds_s"])),
+                   statistics.median(p / o for p, o in zip(pstl["rounds_cpu_s"], r["rounds_cpu_s"])))
+            for name, r in results.items() if name != "pstl"}
+
+
+def markdown(args, results: dict, rate: dict, probe: MatmulProbe, command: str, started: Provenance) -> str:
+    rows = [(LABELS[name], r) for name, r in results.items()]
     on_gpu = args.device == "cuda"
     where = (f"GPU ({torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}); "
              "each step ends with a device synchronise, and the masking calls are timed between two "
              "synchronises, an upper bound" if on_gpu else
-             f"{args.threads} threads, CPU (torch {torch.__version__})")
+             f"{args.threads} thread(s), CPU (torch {torch.__version__})")
     cfg = our_config(args.threads)
     e, proj = cfg.encoder, cfg.projector
     lines = [
@@ -202,20 +225,32 @@ def markdown(args, ours: dict, pstl: dict | None, command: str, started: Provena
         f"Pretraining step (3 streams: anchor, CSM, MATM; forward, backward, Adam) at PSTL's sizes: ST-GCN "
         f"{e.base_channels}->{e.feature_dim}, {e.depth} blocks, encoder.partition={e.partition}, projector "
         f"{proj.layers} x {proj.dim}, T={cfg.data.window}, M={cfg.data.persons}, batch {args.batch}, {where}. "
-        f"Median of {args.steps} rounds after {args.warmup} warm-up; the two codes alternate step by step, so "
-        f"both see the same load: compare the rows, not the absolute numbers ({started.sentence()}).", "",
+        f"Median of {args.steps} rounds after {args.warmup} warm-up; the codes alternate step by step, so "
+        f"all see the same load: compare the rows, not the absolute numbers ({started.sentence()}).", "",
         "| code | step, wall (s) | sequences/s | step, CPU (s) | sequences per CPU-s | masking (ms/step) "
-        "| masking share | parameters |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| masking share | parameters | GFLOP/step | share of matmul rate (wall) | (CPU time) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in rows:
         lines.append(f"| {name} | {r['step_s']:.3f} | {args.batch / r['step_s']:.1f} | {r['cpu_s']:.3f} | "
                      f"{args.batch / r['cpu_s']:.1f} | {1000 * r['masking_s']:.1f} | "
-                     f"{100 * r['masking_share']:.2f}% | {r['params'] / 1e6:.1f} M |")
-    if pstl:
-        lines += ["", f"Speed-up over PSTL: **{pstl['step_s'] / ours['step_s']:.2f}x** in wall time, "
-                  f"{pstl['cpu_s'] / ours['cpu_s']:.2f}x in CPU time (target >= 1.5x{', set for CPU' if on_gpu else ''}); our masking "
-                  f"share **{100 * ours['masking_share']:.2f}%** (target <= 2%)."]
+                     f"{100 * r['masking_share']:.2f}% | {r['params'] / 1e6:.1f} M | {r['flops'] / 1e9:.1f} | "
+                     f"{100 * r['share']:.0f}% | {100 * r['share_cpu']:.0f}% |")
+    lines += ["", f"FLOPs by `torch.utils.flop_counter` over one step (forward, backward; multiply-adds x 2). The "
+              f"matmul rate is a {probe.size}^3 fp32 product timed in every round "
+              f"beside the steps: {probe.flops / rate['step_s'] / 1e9:.1f} GFLOP/s wall, "
+              f"{probe.flops / rate['cpu_s'] / 1e9:.1f} GFLOP per CPU-s (medians); a step's share is its FLOP rate "
+              "over the product's in the same round (median over rounds)"
+              + ("; a bfloat16 step can pass 100% of this fp32 rate." if "ours_bf16" in results else ".")]
+    if "pstl" in results:
+        ups = "; ".join(f"{LABELS[name]} **{wall:.2f}x** in wall time, {cpu:.2f}x in CPU time"
+                        for name, (wall, cpu) in speedups(results).items())
+        floor = results["ours"]["flops"] * rate["step_s"] / probe.flops  # our FLOPs at the full fp32 rate
+        lines += ["", f"Speed-up over PSTL (median over rounds of the ratio within a round): {ups} (target >= "
+                  f"2.5x{', set for CPU' if on_gpu else ''}); our masking share "
+                  f"**{100 * results['ours']['masking_share']:.2f}%** (target <= 2%). At the fp32 matmul rate "
+                  f"above, our float32 step's FLOPs take at least {floor:.2f} s: {results['pstl']['step_s'] / floor:.2f}x "
+                  "PSTL's step is the most a float32 step with these FLOPs can reach here."]
     lines += ["", "Reproduce (PSTL's public code beside the project, none of it committed; the bench shims its",
               "sacred config (and on CPU its `.cuda()` calls) at run time and needs `pip install einops`):", "",
               "```", "git clone https://github.com/YujieOuO/PSTL /tmp/pstl", command, "```", ""]
@@ -232,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="cuda: both codes on the GPU, written to the 'Pretraining step on GPU' section")
+    p.add_argument("--bf16", action="store_true", help="also our step with train.precision=bfloat16 (autocast)")
     p.add_argument("--quick", action="store_true", help="batch 16, 2 rounds: a check that it runs")
     p.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of one of our steps")
     p.add_argument("--write-docs", action="store_true",
@@ -249,19 +285,30 @@ def main(argv: list[str] | None = None) -> int:
     x = make_batch(args.batch).to(args.device)
     step, watch, params = prepare_ours(x, args.threads)
     steps, sizes = {"ours": (step, watch)}, {"ours": params}
+    if args.bf16:
+        step, watch, params = prepare_ours(x, args.threads, "bfloat16")
+        steps["ours_bf16"], sizes["ours_bf16"] = (step, watch), params
     if args.pstl is not None:
         step, watch, params = prepare_pstl(Path(args.pstl), x)
         steps["pstl"], sizes["pstl"] = (step, watch), params
     if args.profile:
         profile_step(steps["ours"][0])
-    results = time_interleaved(steps, args.steps, args.warmup, x.device)
+    flops = {name: step_flops(step) for name, (step, _watch) in steps.items()}
+    probe = MatmulProbe(device=x.device)
+    results = time_interleaved({**steps, "matmul": (probe, Stopwatch(x.device))}, args.steps, args.warmup, x.device)
+    rate = results.pop("matmul")
+    print(f"matmul probe ({probe.size}^3 fp32): {probe.flops / rate['step_s'] / 1e9:.1f} GFLOP/s wall, "
+          f"{probe.flops / rate['cpu_s'] / 1e9:.1f} GFLOP per CPU-s")
     for name, r in results.items():
-        r["params"] = sizes[name]
+        r["params"], r["flops"] = sizes[name], flops[name]
+        r["share"] = matmul_share(flops[name], r["rounds_s"], probe.flops, rate["rounds_s"])
+        r["share_cpu"] = matmul_share(flops[name], r["rounds_cpu_s"], probe.flops, rate["rounds_cpu_s"])
         print(f"{name}: {r['step_s']:.2f} s/step wall ({args.batch / r['step_s']:.1f} seq/s), "
-              f"{r['cpu_s']:.2f} CPU-s/step ({args.batch / r['cpu_s']:.1f} seq per CPU-s), masking {1000 * r['masking_s']:.1f} ms = {100 * r['masking_share']:.2f}% of the step")
-    ours, pstl = results["ours"], results.get("pstl")
-    if pstl:
-        print(f"speed-up: {pstl['step_s'] / ours['step_s']:.2f}x wall, {pstl['cpu_s'] / ours['cpu_s']:.2f}x CPU time")
+              f"{r['cpu_s']:.2f} CPU-s/step ({args.batch / r['cpu_s']:.1f} seq per CPU-s), masking {1000 * r['masking_s']:.1f} ms = {100 * r['masking_share']:.2f}% of the step; "
+              f"{r['flops'] / 1e9:.1f} GFLOP, {100 * r['share']:.0f}% of the matmul rate (wall), {100 * r['share_cpu']:.0f}% (CPU time)")
+    if "pstl" in results:
+        for name, (wall, cpu) in speedups(results).items():
+            print(f"speed-up of {name} over PSTL: {wall:.2f}x wall, {cpu:.2f}x CPU time (median of per-round ratios)")
     given = argv if argv is not None else sys.argv[1:]
     hidden = {"--pstl", "--write"}  # where PSTL and the docs are is not part of the recipe
     kept = [a for i, a in enumerate(given)
@@ -269,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "PSTL_DIR=/tmp/pstl .venv/bin/python bench/bench_step.py " + " ".join(kept)
     if args.write_docs:
         section = GPU_SECTION if args.device == "cuda" else SECTION
-        write_benchmark_section(section, markdown(args, ours, pstl, command.strip(), started), args.write)
+        write_benchmark_section(section, markdown(args, results, rate, probe, command.strip(), started), args.write)
         print(f"wrote the '{section[3:]}' section of {args.write}")
     return 0
 
