@@ -245,12 +245,13 @@ def markdown(args, results: dict, rate: dict, probe: MatmulProbe, command: str, 
     if "pstl" in results:
         ups = "; ".join(f"{LABELS[name]} **{wall:.2f}x** in wall time, {cpu:.2f}x in CPU time"
                         for name, (wall, cpu) in speedups(results).items())
-        floor = results["ours"]["flops"] * rate["step_s"] / probe.flops  # our FLOPs at the full fp32 rate
+        floor = results["ours"]["flops"] * rate["cpu_s"] / probe.flops  # CPU-s of our FLOPs at the full fp32 rate
         lines += ["", f"Speed-up over PSTL (median over rounds of the ratio within a round): {ups} (target >= "
                   f"2.5x{', set for CPU' if on_gpu else ''}); our masking share "
                   f"**{100 * results['ours']['masking_share']:.2f}%** (target <= 2%). At the fp32 matmul rate "
-                  f"above, our float32 step's FLOPs take at least {floor:.2f} s: {results['pstl']['step_s'] / floor:.2f}x "
-                  "PSTL's step is the most a float32 step with these FLOPs can reach here."]
+                  f"per CPU-second above, our float32 step's FLOPs take at least {floor:.2f} CPU-s: "
+                  f"{results['pstl']['cpu_s'] / floor:.2f}x PSTL's step in CPU time is the most a float32 step with "
+                  "these FLOPs can reach here."]
     lines += ["", "Reproduce (PSTL's public code beside the project, none of it committed; the bench shims its",
               "sacred config (and on CPU its `.cuda()` calls) at run time and needs `pip install einops`):", "",
               "```", "git clone https://github.com/YujieOuO/PSTL /tmp/pstl", command, "```", ""]
