@@ -54,6 +54,7 @@ def tolerate_deleted_checkpoints() -> None:
             delete(fs=fs, fs_path=fs_path)
 
     delete_if_present.skips_missing = True
+    delete_if_present.__wrapped__ = delete  # Ray's own helper, for a caller that needs it back
     checkpoint_manager._delete_fs_path = delete_if_present
 
 
