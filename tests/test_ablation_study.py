@@ -145,3 +145,18 @@ def test_a_key_the_schema_gained_after_a_run_keeps_it_finished_at_its_default(tm
     first["config"]["data"]["sampling"] = "uniform"  # not the default: the old run did not sample this way
     with pytest.raises(AsmaError, match="data.sampling"):
         finished_runs({first["run"]: first})
+
+
+
+def test_masks_and_projector_did_not_run_in_a_run_that_does_not_pretrain(tmp_path):
+    study = load_study(write_study(tmp_path, TINY))
+    first = next(iter(run_specs(study, tmp_path).values()))
+    changed = json.loads(json.dumps(first["config"]))
+    changed["masking"]["sample_joints"] = "cut"
+    changed["projector"]["dim"] += 16
+    Path(first["result_path"]).parent.mkdir(parents=True)
+    Path(first["result_path"]).write_text(json.dumps({"config": changed, "metrics": {}}))
+    for spec in ({**first, "reference": "floor"}, {**first, "protocols": ["supervised"]}):
+        assert finished_runs({first["run"]: spec}) == {first["run"]}
+    with pytest.raises(AsmaError, match="masking.sample_joints"):  # a pretraining run: they ran
+        finished_runs({first["run"]: first})

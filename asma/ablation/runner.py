@@ -16,7 +16,7 @@ from pathlib import Path
 from ray.tune import Callback
 from rich.console import Console
 
-from asma.ablation.evaluate import check_protocols
+from asma.ablation.evaluate import check_protocols, needs_pretraining
 from asma.ablation.study import RunSpec, Study
 from asma.ablation.trial import ablation_trial
 from asma.config.loading import config_from_dict, config_to_dict
@@ -76,13 +76,16 @@ def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
 def keys_that_did_not_run(spec: dict) -> tuple[str, ...]:
     """Config keys that cannot have changed a run's result: where it is written and tracked, the
     supervised recipe unless the run trains with it (a ceiling row, or the `supervised` protocol),
-    the student and distillation unless it distils. A preset may tune those later without
-    invalidating the finished pretraining runs of a long study."""
+    the student and distillation unless it distils, the masks and projector of a run that does not
+    pretrain (a floor or ceiling row, a study of the supervised protocol alone). A preset may tune
+    those later without invalidating the finished runs of a long study."""
     unused = ["out_dir", "tracking.", "ray.max_failures", "ray.num_to_keep"]  # fault handling, too
     if spec.get("reference") != "ceiling" and "supervised" not in spec["protocols"]:
         unused.append("supervised.")
     if "distill" not in spec["protocols"]:
         unused += ["student.", "distill."]
+    if spec.get("reference") or not needs_pretraining(spec["protocols"]):  # nothing was pretrained
+        unused += ["masking.specs.", "masking.streams", "masking.sample_joints", "projector."]
     return tuple(unused)
 
 
