@@ -18,7 +18,7 @@ def tiny_set(tmp_path):
     return SkeletonSet.open(tmp_path / "set")
 
 
-@pytest.mark.parametrize("stream", ["bone", "motion"])
+@pytest.mark.parametrize("stream", ["bone", "motion", "bone_motion"])
 def test_configured_stream_reaches_the_clips(tiny_set, stream):
     def clip(stream_name):
         cfg = load_config("smoke", [f"data.stream={stream_name}", "data.window=12"])
@@ -26,12 +26,14 @@ def test_configured_stream_reaches_the_clips(tiny_set, stream):
 
     joint, other = clip("joint"), clip(stream)
     layout = tiny_set.layout
+    parents = torch.as_tensor(layout.bone_parents)
+    bone = joint - joint[:, :, parents]
+    source = bone if stream == "bone_motion" else joint
     if stream == "bone":
-        parents = torch.as_tensor(layout.bone_parents)
-        expected = joint - joint[:, :, parents]
-    else:
+        expected = bone
+    else:  # motion of the joints or of the bones: next frame minus this one, zero at the last
         expected = torch.zeros_like(joint)
-        expected[:, :-1] = joint[:, 1:] - joint[:, :-1]
+        expected[:, :-1] = source[:, 1:] - source[:, :-1]
     assert torch.allclose(other, expected)
     assert not torch.allclose(other, joint)
 
@@ -49,7 +51,8 @@ def test_uniform_sampling_draws_sorted_frames_of_the_whole_sample():
 
 
 def test_uniform_sampling_and_normalisation_reach_the_clips(tiny_set):
-    cfg = load_config("smoke", ["data.window=8", "data.sampling=uniform", "data.normalise.scale=minmax"])
+    cfg = load_config("smoke", ["data.window=8", "data.sampling=uniform", "data.normalise.centre=first_frame",
+                                  "data.normalise.scale=minmax"])
     data = build_run_data(cfg, tiny_set)
     frames = np.asarray(tiny_set.sample(int(data.test.indices[0])))
     centred = frames - frames[0, 0, tiny_set.layout.origin]

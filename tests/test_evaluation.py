@@ -220,7 +220,8 @@ def test_supervised_streams_fuse_one_model_per_stream_by_summed_softmax(tiny, tm
     import asma.evaluation.finetune as finetune
 
     cfg, data, _ = tiny
-    cfg = load_config("smoke", TINY + [f"data.cache_dir={cfg.data.cache_dir}", "supervised.streams=[joint, bone]"])
+    cfg = load_config("smoke", TINY + [f"data.cache_dir={cfg.data.cache_dir}",
+                                       "supervised.streams=[joint, bone, bone_motion]"])
     seen, logits_of = [], {}
     predict = finetune.predict_clips
 
@@ -232,10 +233,48 @@ def test_supervised_streams_fuse_one_model_per_stream_by_summed_softmax(tiny, tm
 
     monkeypatch.setattr(finetune, "predict_clips", recording)
     result = supervised_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"))
-    assert seen == ["joint", "bone"] and set(result["streams"]) == {"joint", "bone"}
+    assert seen == ["joint", "bone", "bone_motion"] and list(result["streams"]) == seen
     labels = torch.as_tensor(data.test.labels)
-    fused = logits_of["joint"].softmax(1) + logits_of["bone"].softmax(1)
-    assert result["top1"] == pytest.approx(100.0 * (fused.argmax(1) == labels).float().mean().item())
-    for stream in ("joint", "bone"):
+
+    def top1(*streams):
+        fused = sum(logits_of[s].softmax(1) for s in streams)
+        return 100.0 * (fused.argmax(1) == labels).float().mean().item()
+
+    assert result["top1"] == pytest.approx(top1("joint", "bone", "bone_motion"))
+    assert list(result["fusions"]) == ["joint+bone"]  # each leading part short of the whole
+    assert result["fusions"]["joint+bone"]["top1"] == pytest.approx(top1("joint", "bone"))
+    for stream in seen:
         own = 100.0 * (logits_of[stream].argmax(1) == labels).float().mean().item()
         assert result["streams"][stream]["top1"] == pytest.approx(own)
+
+
+def test_supervised_encoders_one_trains_a_single_encoder_without_the_alignment_loss(tiny, tmp_path, monkeypatch):
+    """`supervised.encoders: one`: one ST-GCN per stream (the field's reference); `views` (default):
+    one per masking view, concatenated, their features pulled together by the alignment loss."""
+    import asma.evaluation.finetune as finetune
+
+    cfg, data, _ = tiny
+    losses = []
+    loss_of = finetune.classification_loss
+
+    def recording(logits, labels, aligned, alignment, label_smoothing=0.0):
+        loss, parts = loss_of(logits, labels, aligned, alignment, label_smoothing)
+        losses.append(set(parts))
+        return loss, parts
+
+    monkeypatch.setattr(finetune, "classification_loss", recording)
+    results = {}
+    for choice in ("views", "one"):
+        run = load_config("smoke", TINY + [f"data.cache_dir={cfg.data.cache_dir}", "supervised.epochs=1",
+                                           f"supervised.encoders={choice}", "alignment.loss_weight=0.1"])
+        losses.clear()
+        record = run_protocols(run, EncoderSource(random_encoders(run, data), "random-init", tmp_path), data,
+                               ["supervised"], out=tmp_path / f"{choice}.json")
+        results[choice] = (record["protocols"]["supervised"], [set(p) for p in losses])
+    views, one = results["views"], results["one"]
+    encoders = random_encoders(cfg, data)
+    assert len(encoders) == 2 and views[0]["encoders_per_stream"] == 2 and one[0]["encoders_per_stream"] == 1
+    first = next(iter(encoders.values()))
+    assert one[0]["encoder_parameters"] == sum(p.numel() for p in first.parameters())
+    assert views[0]["encoder_parameters"] == 2 * one[0]["encoder_parameters"]
+    assert all(parts == {"ce", "align"} for parts in views[1]) and all(parts == {"ce"} for parts in one[1])

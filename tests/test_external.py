@@ -113,7 +113,8 @@ def test_export_pstl_writes_its_feeders_layout_and_reads_back(tmp_path):
 
 def test_export_pstl_centres_as_configured_and_refuses_other_streams(tmp_path):
     source = frame_numbered_set(tmp_path / "set", [12, 7], [0, 1], {"xsub": {"train": [0], "test": [1]}})
-    cfg = load_config("smoke", ["data.window=8", "data.persons=2", "data.sampling=uniform"])  # centre: first_frame
+    cfg = load_config("smoke", ["data.window=8", "data.persons=2", "data.sampling=uniform",
+                                 "data.normalise.centre=first_frame"])
     export_pstl(source, tmp_path / "out", cfg.data)
     x = np.load(tmp_path / "out" / "train_data_joint.npy")
     assert x.shape == (1, 3, 8, 20, 2) and np.all(x[0, :, 0, :, 0] == 0)  # person 1's origin joint of frame 1 is subtracted

@@ -19,10 +19,11 @@ def body(frames=6, persons=1, seed=0, offset=(1.0, 0.5, 2.5)):
     return x + np.asarray(offset, np.float32)
 
 
-def test_defaults_change_nothing_on_a_prepared_sample():
+def test_defaults_change_nothing_and_first_frame_centring_is_a_no_op_on_a_prepared_sample():
     x = body()
+    assert normalise_sequence(x, LAYOUT, NormaliseConfig()) is x  # imported coordinates kept as they are
     x -= x[0, 0, LAYOUT.origin]  # what `asma data prepare` stores
-    assert np.array_equal(normalise_sequence(x, LAYOUT, NormaliseConfig()), x)
+    assert np.array_equal(normalise_sequence(x, LAYOUT, NormaliseConfig(centre="first_frame")), x)
 
 
 def test_every_frame_centre_puts_the_origin_joint_at_zero_in_each_frame():
@@ -35,7 +36,7 @@ def test_every_frame_centre_puts_the_origin_joint_at_zero_in_each_frame():
 
 def test_body_scale_gives_unit_mean_bone_length_and_keeps_the_aspect_ratio():
     x = body()
-    out = normalise_sequence(x, LAYOUT, NormaliseConfig(scale="body"))
+    out = normalise_sequence(x, LAYOUT, NormaliseConfig(centre="first_frame", scale="body"))
     parents = LAYOUT.bone_parents
     child = [v for v in range(LAYOUT.num_joints) if parents[v] != v]
     lengths = np.linalg.norm(out[:, 0, child] - out[:, 0, parents[child]], axis=-1)

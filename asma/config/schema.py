@@ -37,8 +37,8 @@ class NormaliseConfig(Section):
     """Per-sequence normalisation of each sample before cropping (asma/data/normalise.py)."""
 
     centre: Literal["none", "first_frame", "every_frame"] = Field(
-        "first_frame", description="subtract the layout's origin joint: of the first frame (as prepared), "
-        "of every frame (AimCLR/PSTL), or not at all")
+        "none", description="subtract the layout's origin joint: of the first frame (what `asma data prepare` "
+        "stores already; it also recentres imported sets), of every frame (AimCLR/PSTL), or not at all")
     scale: Literal["none", "body", "minmax"] = Field(
         "none", description="body: divide by the mean bone length (keeps the aspect ratio); minmax: each "
         "axis to [-1, 1] (CTR-GCN's NW-UCLA feeder)")
@@ -54,7 +54,7 @@ class DataConfig(Section):
     test_part: str = "test"
     window: int = Field(50, ge=8, le=600, description="frames T after valid-frame crop + resize")
     persons: int = Field(2, ge=1, le=4, description="persons M fed to the model (first M kept)")
-    stream: Literal["joint", "bone", "motion"] = "joint"
+    stream: Literal["joint", "bone", "motion", "bone_motion"] = "joint"
     crop_min: float = Field(0.5, gt=0, le=1, description="smallest share of valid frames a train crop keeps")
     crop_max: float = Field(1.0, gt=0, le=1)
     sampling: Literal["crop_resize", "uniform"] = Field(
@@ -250,9 +250,13 @@ class SupervisedConfig(Section):
     epochs: int = Field(80, ge=1)
     batch_size: int = Field(16, ge=2)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
-    streams: list[Literal["joint", "bone", "motion"]] | None = Field(
+    streams: list[Literal["joint", "bone", "motion", "bone_motion"]] | None = Field(
         None, min_length=1, description="one model per input stream, softmax scores summed (2s-AGCN); "
         "None: data.stream alone")
+    encoders: Literal["views", "one"] = Field(
+        "views", description="views: one encoder per masking view, concatenated as the SSL rows are (matched "
+        "capacity; with alignment.loss_weight their features are also pulled together); one: a single "
+        "encoder, as the supervised GCN literature trains")
     base_channels: int | None = Field(None, ge=4, le=256, description="encoder width; None: encoder.base_channels")
     feature_dim: int | None = Field(None, ge=8, le=4096, description="None: encoder.feature_dim")
     augment: AugmentConfig | None = Field(None, description="None: the run's `augment` section")

@@ -135,14 +135,23 @@ def supervised_config(cfg: Config) -> Config:
     return cfg.model_copy(update={"encoder": cfg.encoder.model_copy(update=width)})
 
 
+def supervised_encoders(cfg: Config, encoders: dict[str, nn.Module], device: torch.device) -> dict[str, nn.Module]:
+    """The randomly initialised encoders the supervised reference trains: all of them (one per
+    masking view) or, with `supervised.encoders: one`, the first alone."""
+    kept = list(encoders.items())[:1] if cfg.supervised.encoders == "one" else encoders.items()
+    return {view: enc.to(device) for view, enc in kept}
+
+
 def supervised_protocol(cfg: Config, encoders, data: RunData, device, progress=None, features=None) -> dict:
     """`encoders` (randomly initialised ones of supervised_config(cfg): see run_protocols) trained
     with the labels by the supervised recipe, one model per input stream of `supervised.streams`;
     several streams are fused as the multi-stream GCNs fuse them (2s-AGCN, CTR-GCN): the sum of
-    the models' softmax scores. Each stream's own accuracy is kept beside the fused one."""
+    the models' softmax scores. Each stream's own accuracy is kept beside the fused one, and so is
+    the fusion of every leading part of the list (`fusions`: joint + bone of [joint, bone, motion,
+    bone_motion]): the same models, so the gain of each added stream is measured without noise."""
     recipe = supervised_recipe(cfg)
     streams = cfg.supervised.streams or [cfg.data.stream]
-    scores, per_stream = 0, {}
+    scores, per_stream, fusions = 0, {}, {}
     for stream in streams:
         stream_cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"stream": stream})})
         train = clips_of(stream_cfg, data.dataset, data.train.indices, train=True)
@@ -152,9 +161,12 @@ def supervised_protocol(cfg: Config, encoders, data: RunData, device, progress=N
         logits, labels = predict_clips(model, test, device)
         per_stream[stream] = topk_accuracy(logits, labels)
         scores = scores + logits.softmax(dim=1)
+        if 1 < len(per_stream) < len(streams):
+            fusions["+".join(per_stream)] = topk_accuracy(scores, labels)
     width = supervised_config(cfg).encoder
     parameters = sum(p.numel() for enc in encoders.values() for p in enc.parameters())
     return {**topk_accuracy(scores, labels), "epochs": recipe.epochs, "train_samples": len(data.train),
-            "test_samples": len(labels), "streams": per_stream, "recipe": cfg.supervised.recipe,
+            "test_samples": len(labels), "streams": per_stream, "fusions": fusions, "recipe": cfg.supervised.recipe,
+            "encoders_per_stream": len(encoders),
             "base_channels": width.base_channels, "feature_dim": width.feature_dim,
             "encoder_parameters": parameters * len(streams)}

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from asma.config.loading import config_from_dict, config_to_dict
 from asma.config.schema import Config
 from asma.errors import ConfigError, InputFileError
-from asma.evaluation.finetune import finetune_protocol, supervised_config, supervised_protocol
+from asma.evaluation.finetune import finetune_protocol, supervised_config, supervised_encoders, supervised_protocol
 from asma.evaluation.heads import recompute_batchnorm_stats
 from asma.evaluation.linear import cached_features, knn_protocol, linear_protocol
 from asma.evaluation.results import write_results
@@ -164,7 +164,7 @@ def run_protocols(cfg: Config, source: EncoderSource, data: RunData, protocols: 
                     calibrate_batchnorm(encoders, data, cfg, device)
                 features = cached_features(encoders, data, device)
             if name == "supervised":
-                used = {v: e.to(device) for v, e in random_encoders(supervised_config(cfg), data).items()}
+                used = supervised_encoders(cfg, random_encoders(supervised_config(cfg), data), device)
             else:
                 used = encoders
             results[name] = PROTOCOLS[name](cfg, used, data, device, progress, features if name in FROZEN else None)

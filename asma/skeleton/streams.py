@@ -1,11 +1,12 @@
-"""Joint, bone and motion streams of a skeleton sequence, for tensors shaped (N, C, T, V, M)."""
+"""Joint, bone, motion and bone-motion streams of a skeleton sequence, for tensors shaped (N, C, T, V, M):
+the four inputs of the multi-stream GCNs (MS-G3D, CTR-GCN ensembles)."""
 from __future__ import annotations
 
 import torch
 
 from asma.skeleton.layout import Layout
 
-STREAMS = ("joint", "bone", "motion")
+STREAMS = ("joint", "bone", "motion", "bone_motion")
 
 
 def bone_stream(x: torch.Tensor, layout: Layout) -> torch.Tensor:
@@ -28,4 +29,6 @@ def to_stream(x: torch.Tensor, stream: str, layout: Layout) -> torch.Tensor:
         return bone_stream(x, layout)
     if stream == "motion":
         return motion_stream(x)
+    if stream == "bone_motion":
+        return motion_stream(bone_stream(x, layout))
     raise ValueError(f"unknown stream {stream!r}; choose one of {STREAMS}")
