@@ -278,3 +278,22 @@ def test_supervised_encoders_one_trains_a_single_encoder_without_the_alignment_l
     assert one[0]["encoder_parameters"] == sum(p.numel() for p in first.parameters())
     assert views[0]["encoder_parameters"] == 2 * one[0]["encoder_parameters"]
     assert all(parts == {"ce", "align"} for parts in views[1]) and all(parts == {"ce"} for parts in one[1])
+
+
+def test_supervised_head_norm_false_feeds_the_head_the_features_as_they_are(tiny):
+    from asma.evaluation.finetune import clips_of, train_classifier
+
+    cfg, data, _ = tiny
+    models = {}
+    for flag in ("true", "false"):
+        run = load_config("smoke", TINY + [f"data.cache_dir={cfg.data.cache_dir}", "supervised.epochs=1",
+                                           f"supervised.head_norm={flag}"])
+        train = clips_of(run, data.dataset, data.train.indices, train=True)
+        models[flag] = train_classifier(run, random_encoders(run, data), train, data.num_classes,
+                                        torch.device("cpu"), recipe=supervised_recipe(run))
+    assert isinstance(models["true"].classifier.norm, torch.nn.BatchNorm1d)
+    assert isinstance(models["false"].classifier.norm, torch.nn.Identity)
+    x = torch.stack([data.test[i][0] for i in range(4)])
+    model = models["false"]
+    fused, _ = model.classifier.alignment(torch.stack([enc(x) for enc in model.encoders.values()], dim=1))
+    assert torch.allclose(model(x)[0], model.classifier.head(fused), atol=1e-5)

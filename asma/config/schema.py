@@ -250,6 +250,9 @@ class SupervisedConfig(Section):
     epochs: int = Field(80, ge=1)
     batch_size: int = Field(16, ge=2)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    head_norm: bool = Field(True, description="the linear head sees the features through a BatchNorm without "
+                            "affine parameters, as the linear probe does; false: the features as they are "
+                            "(ST-GCN's, CTR-GCN's classifier)")
     streams: list[Literal["joint", "bone", "motion", "bone_motion"]] | None = Field(
         None, min_length=1, description="one model per input stream, softmax scores summed (2s-AGCN); "
         "None: data.stream alone")

@@ -35,13 +35,15 @@ def clips_of(cfg: Config, dataset: SkeletonSet, indices: np.ndarray, train: bool
 @dataclass(frozen=True)
 class LabelledRecipe:
     """How a protocol trains encoders + head with labels: optimizer and schedule (per epoch), epochs,
-    batch, label smoothing and the augmentations of the training clips."""
+    batch, label smoothing, the augmentations of the training clips, and whether the head sees its
+    features through a BatchNorm without affine parameters (heads.AlignedClassifier)."""
 
     optim: OptimConfig
     epochs: int
     batch_size: int
     augment: AugmentConfig
     label_smoothing: float = 0.0
+    head_norm: bool = True
 
 
 def finetune_recipe(cfg: Config) -> LabelledRecipe:
@@ -55,7 +57,8 @@ def supervised_recipe(cfg: Config) -> LabelledRecipe:
     s = cfg.supervised
     if s.recipe == "finetune":
         return finetune_recipe(cfg)
-    return LabelledRecipe(s.optim, s.epochs, s.batch_size, s.augment or cfg.augment, s.label_smoothing)
+    return LabelledRecipe(s.optim, s.epochs, s.batch_size, s.augment or cfg.augment, s.label_smoothing,
+                          s.head_norm)
 
 
 @torch.no_grad()
@@ -94,7 +97,8 @@ def train_classifier(cfg: Config, encoders: dict[str, nn.Module], train: Skeleto
     torch.manual_seed(cfg.eval.seed)
     copies = {view: copy.deepcopy(enc) for view, enc in encoders.items()}
     feature_dim = next(iter(copies.values())).feature_dim
-    model = EncoderClassifier(copies, AlignedClassifier(cfg.alignment, len(copies), feature_dim, num_classes))
+    model = EncoderClassifier(copies, AlignedClassifier(cfg.alignment, len(copies), feature_dim, num_classes,
+                                                       recipe.head_norm))
     model.to(device)
     layout = train.data.layout
     epochs = recipe.epochs

@@ -21,10 +21,11 @@ from asma.training.loop import lr_at, make_optimizer
 class AlignedClassifier(nn.Module):
     """features (N, E, D) -> (logits (N, K), aligned (N, E, D))."""
 
-    def __init__(self, cfg: AlignmentConfig, num_encoders: int, feature_dim: int, num_classes: int):
+    def __init__(self, cfg: AlignmentConfig, num_encoders: int, feature_dim: int, num_classes: int,
+                 norm: bool = True):
         super().__init__()
         self.alignment = AlignmentHead(cfg, num_encoders, feature_dim)
-        self.norm = nn.BatchNorm1d(self.alignment.out_dim, affine=False)
+        self.norm = nn.BatchNorm1d(self.alignment.out_dim, affine=False) if norm else nn.Identity()
         self.head = nn.Linear(self.alignment.out_dim, num_classes)
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
