@@ -105,6 +105,10 @@ def test_finished_runs_are_skipped_and_stale_ones_refused(tmp_path):
     Path(first["result_path"]).parent.mkdir(parents=True)
     Path(first["result_path"]).write_text(json.dumps({"config": first["config"], "metrics": {}}))
     assert finished_runs(specs) == {first["run"]}
+    moved = json.loads(json.dumps(first["config"]))  # the same run, driven from another folder
+    moved["data"]["cache_dir"], moved["ray"]["storage_path"] = "/elsewhere/cache", "/elsewhere/ray"
+    Path(first["result_path"]).write_text(json.dumps({"config": moved, "metrics": {}}))
+    assert finished_runs(specs) == {first["run"]}
     stale = json.loads(json.dumps(first["config"]))
     stale["train"]["epochs"] += 1
     Path(first["result_path"]).write_text(json.dumps({"config": stale, "metrics": {}}))

@@ -74,12 +74,13 @@ def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
 
 
 def keys_that_did_not_run(spec: dict) -> tuple[str, ...]:
-    """Config keys that cannot have changed a run's result: where it is written and tracked, the
+    """Config keys that cannot have changed a run's result: where it is written, cached and tracked, the
     supervised recipe unless the run trains with it (a ceiling row, or the `supervised` protocol),
     the student and distillation unless it distils, the masks and projector of a run that does not
     pretrain (a floor or ceiling row, a study of the supervised protocol alone). A preset may tune
     those later without invalidating the finished runs of a long study."""
-    unused = ["out_dir", "tracking.", "ray.max_failures", "ray.num_to_keep"]  # fault handling, too
+    # where results, Tune's state and the generated synthetic set are kept; fault handling, too
+    unused = ["out_dir", "data.cache_dir", "ray.storage_path", "tracking.", "ray.max_failures", "ray.num_to_keep"]
     if spec.get("reference") != "ceiling" and "supervised" not in spec["protocols"]:
         unused.append("supervised.")
     if "distill" not in spec["protocols"]:
