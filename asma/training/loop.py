@@ -108,7 +108,7 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
         data.pretrain.set_epoch(epoch)
         loader = runtime.loader(data.pretrain, per_worker, shuffle=True, epoch=epoch, seed=cfg.train.seed)
         wrapped.train()
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}  # on the device: no host sync per step
         steps, seen, started = 0, 0, time.perf_counter()
         for x, _ in loader:
             x = x.to(device, non_blocking=True)
@@ -117,7 +117,8 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
             out["loss"].backward()
             optimizer.step()
             for key, value in out.items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
+                value = value.detach()
+                sums[key] = sums[key] + value if key in sums else value
             steps += 1
             seen += x.shape[0]
             if cfg.train.max_steps_per_epoch and steps >= cfg.train.max_steps_per_epoch:
@@ -125,7 +126,7 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
         if steps == 0:
             raise ValueError(f"no full batch of {per_worker} in {len(data.pretrain)} training samples; lower train.batch_size")
         elapsed = time.perf_counter() - started
-        metrics = {key: value / steps for key, value in sums.items()}
+        metrics = {key: float(value) / steps for key, value in sums.items()}
         metrics.update(epoch=epoch + 1, lr=lr, samples_per_s=seen * runtime.world_size / elapsed, epoch_time_s=elapsed)
         last = epoch + 1 == cfg.train.epochs
         if last or (cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0):
