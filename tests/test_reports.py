@@ -202,3 +202,27 @@ def test_paired_difference_ci_matches_scipy_and_needs_three_seeds():
     assert (d.n, d.mean) == (5, pytest.approx(diff.mean()))
     assert (d.low, d.high) == (pytest.approx(low), pytest.approx(high))
     assert paired_difference({0: 1.0, 1: 2.0}, {0: 1.0, 1: 1.0}) is None
+
+
+def test_a_multi_stream_supervised_run_reports_each_stream_and_fusion(tmp_path):
+    """New records carry the columns (columns_of_record); an older record gets them from its
+    evaluation record in evals/, and a one-stream result adds none."""
+    from asma.ablation.evaluate import columns_of_record
+    from asma.reports.results import load_results
+
+    fused = {"top1": 84.0, "streams": {"joint": {"top1": 76.0}, "bone": {"top1": 78.0}, "motion": {"top1": 70.0}},
+             "fusions": {"joint+bone": {"top1": 82.0}}}
+    expected = {"supervised": 84.0, "supervised joint": 76.0, "supervised bone": 78.0, "supervised motion": 70.0,
+                "supervised joint+bone": 82.0}
+    assert columns_of_record({"protocols": {"supervised": fused}}) == expected
+    single = {"top1": 75.0, "streams": {"joint": {"top1": 75.0}}, "fusions": {}}
+    assert columns_of_record({"protocols": {"supervised": single}}) == {"supervised": 75.0}
+    run_dir = make_run_dir(tmp_path)
+    (run_dir / "evals").mkdir()
+    run = "high__syn_data__seed1"
+    (run_dir / "evals" / f"{run}.json").write_text(json.dumps({"protocols": {"supervised": fused}}))
+    row = next(r for r in load_results(run_dir).rows if r["run"] == run)
+    assert row["metrics"] == {"knn": 50.0, "linear": 72.0, **{k: v for k, v in expected.items() if " " in k}}
+    rows = list(csv.DictReader(write_report(run_dir).csv.open()))
+    assert next(r for r in rows if r["run"] == run)["supervised joint+bone"] == "82.0"
+    assert next(r for r in rows if r["run"] == "low__syn_data__seed0")["supervised joint+bone"] == ""

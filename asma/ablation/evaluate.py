@@ -20,6 +20,7 @@ from asma.config.loading import apply_overrides, config_to_dict
 from asma.config.schema import Config
 from asma.errors import ConfigError
 from asma.models.pretrainer import MaskedPretrainer
+from asma.reports.results import stream_columns
 from asma.training.data import RunData
 from asma.training.loop import proxy_knn
 from asma.training.runtime import save_checkpoint_file
@@ -51,6 +52,7 @@ def columns_of_record(record: dict) -> dict[str, float]:
             out.update({semi_column(f): float(r["top1"]) for f, r in result["fractions"].items()})
         else:
             out[name] = float(result["top1"])
+            out.update(stream_columns(name, result))
     return out
 
 

@@ -26,6 +26,28 @@ class StudyResults:
         return keys
 
 
+def stream_columns(name: str, result: dict) -> dict[str, float]:
+    """A multi-stream `supervised` result's extra columns: each stream's top-1 and each fusion of its
+    leading streams (`supervised joint`, `supervised joint+bone`); none for one stream."""
+    if name != "supervised" or len(result.get("streams") or {}) < 2:
+        return {}
+    parts = {**result["streams"], **(result.get("fusions") or {})}
+    return {f"{name} {part}": float(r["top1"]) for part, r in parts.items()}
+
+
+def _with_stream_columns(row: dict, eval_file: Path) -> dict:
+    """A run record made before its stream columns were kept: they are read from its evaluation
+    record (evals/<run>.json), the columns the run would now report."""
+    if any(k.startswith("supervised ") for k in row["metrics"]) or not eval_file.exists():
+        return row
+    try:
+        protocols = json.loads(eval_file.read_text())["protocols"]
+    except (json.JSONDecodeError, KeyError):
+        return row
+    extra = {k: v for name, result in protocols.items() for k, v in stream_columns(name, result).items()}
+    return {**row, "metrics": {**row["metrics"], **extra}}
+
+
 def load_results(run_dir: str | Path) -> StudyResults:
     run_dir = Path(run_dir)
     study_file = run_dir / "study.json"
@@ -44,7 +66,7 @@ def load_results(run_dir: str | Path) -> StudyResults:
         if missing:
             raise InputFileError(path, f"not a run result (no {', '.join(missing)})", fix="delete it to re-run that run")
         if row["variant"] in study["variants"] and (not planned or row["run"] in planned):
-            rows.append(row)
+            rows.append(_with_stream_columns(row, run_dir / "evals" / path.name))
     done = {r["run"] for r in rows}
     return StudyResults(study, rows, [r for r in planned if r not in done])
 
