@@ -63,6 +63,7 @@ def space_file(folder: Path, name: str, k: int, waves: int, size: dict, cpus: fl
            "params": {"train.seed": {"type": "categorical", "choices": list(range(trials))}},
            "budget": {"trials": trials, "epochs": size["epochs"], "max_steps_per_epoch": size["steps"]},
            "resources": {"cpus": cpus, "gpus": gpus}, "sampler": "random", "scheduler": "fifo"}
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
