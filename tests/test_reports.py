@@ -223,6 +223,13 @@ def test_a_multi_stream_supervised_run_reports_each_stream_and_fusion(tmp_path):
     (run_dir / "evals" / f"{run}.json").write_text(json.dumps({"protocols": {"supervised": fused}}))
     row = next(r for r in load_results(run_dir).rows if r["run"] == run)
     assert row["metrics"] == {"knn": 50.0, "linear": 72.0, **{k: v for k, v in expected.items() if " " in k}}
-    rows = list(csv.DictReader(write_report(run_dir).csv.open()))
+    files = write_report(run_dir)
+    rows = list(csv.DictReader(files.csv.open()))
     assert next(r for r in rows if r["run"] == run)["supervised joint+bone"] == "82.0"
+    markdown = files.markdown.read_text()
+    assert "supervised joint" not in table_rows(markdown, "mask ratio")[0]  # protocol columns only
+    heading = "supervised streams: each one, and the fusion of the leading ones"
+    (streams,) = table_rows(markdown, heading)  # the one variant with streams, not compared
+    assert streams[0] == "ratio_high" and streams[1:] == ["76.0 (n=1)", "78.0 (n=1)", "70.0 (n=1)", "82.0 (n=1)"]
+    assert "| variant | syn_data (xsub) joint | syn_data (xsub) bone | syn_data (xsub) motion | syn_data (xsub) joint+bone |" in markdown
     assert next(r for r in rows if r["run"] == "low__syn_data__seed0")["supervised joint+bone"] == ""

@@ -26,19 +26,22 @@ class StudyResults:
         return keys
 
 
+STREAM_PREFIX = "supervised "  # 'supervised joint', 'supervised joint+bone': see stream_columns
+
+
 def stream_columns(name: str, result: dict) -> dict[str, float]:
     """A multi-stream `supervised` result's extra columns: each stream's top-1 and each fusion of its
     leading streams (`supervised joint`, `supervised joint+bone`); none for one stream."""
     if name != "supervised" or len(result.get("streams") or {}) < 2:
         return {}
     parts = {**result["streams"], **(result.get("fusions") or {})}
-    return {f"{name} {part}": float(r["top1"]) for part, r in parts.items()}
+    return {f"{STREAM_PREFIX}{part}": float(r["top1"]) for part, r in parts.items()}
 
 
 def _with_stream_columns(row: dict, eval_file: Path) -> dict:
     """A run record made before its stream columns were kept: they are read from its evaluation
     record (evals/<run>.json), the columns the run would now report."""
-    if any(k.startswith("supervised ") for k in row["metrics"]) or not eval_file.exists():
+    if any(k.startswith(STREAM_PREFIX) for k in row["metrics"]) or not eval_file.exists():
         return row
     try:
         protocols = json.loads(eval_file.read_text())["protocols"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from asma.reports.results import StudyResults
+from asma.reports.results import STREAM_PREFIX, StudyResults
 from asma.reports.stats import MIN_PAIRED_SEEDS, Difference, Summary, paired_difference, paired_p_value, summarize
 
 METRIC_NAMES = {"knn": "kNN", "linear": "linear", "finetune": "fine-tune", "transfer": "transfer",
@@ -26,7 +26,8 @@ class Column:
 
     @property
     def title(self) -> str:
-        name = METRIC_NAMES.get(self.metric, self.metric.replace("_", " "))
+        metric = self.metric.removeprefix(STREAM_PREFIX)  # a stream column: the stream (or fusion) alone
+        name = METRIC_NAMES.get(metric, metric.replace("_", " "))
         return f"{self.dataset} ({self.split}) {name}" if self.split else f"{self.dataset} {name}"
 
 
@@ -56,17 +57,20 @@ class Table:
     rows: list[Row]
     seeds: list[int]
     test: str
+    compare: bool = True  # rows get their paired difference to the default (with enough seeds)
 
     @property
     def show_p(self) -> bool:
-        return len(self.seeds) >= MIN_PAIRED_SEEDS
+        return self.compare and len(self.seeds) >= MIN_PAIRED_SEEDS
 
 
-def columns_of(results: StudyResults) -> list[Column]:
+def columns_of(results: StudyResults, streams: bool = False) -> list[Column]:
+    """The protocols' columns, or (streams=True) the per-stream columns of multi-stream supervised runs."""
     splits = {d["name"]: d.get("split") or "" for d in results.study["datasets"]}
     for row in results.rows:  # the split that actually ran (a data set may leave it to the base)
         splits[row["dataset"]] = row.get("split") or splits.get(row["dataset"], "")
-    return [Column(d["name"], splits[d["name"]], m) for d in results.study["datasets"] for m in results.metrics
+    metrics = [m for m in results.metrics if m.startswith(STREAM_PREFIX) == streams]
+    return [Column(d["name"], splits[d["name"]], m) for d in results.study["datasets"] for m in metrics
             if any(r["dataset"] == d["name"] and m in r["metrics"] for r in results.rows)]
 
 
@@ -76,15 +80,17 @@ def scores(results: StudyResults, variant: str, column: Column) -> dict[int, flo
             if r["variant"] == variant and r["dataset"] == column.dataset and column.metric in r["metrics"]}
 
 
-def factor_table(results: StudyResults, factor: dict, test: str = "t") -> Table:
+def factor_table(results: StudyResults, factor: dict, test: str = "t", columns: list[Column] | None = None,
+                 compare: bool = True) -> Table:
+    """One factor's rows (the default's first when it is not one of them and rows are compared)."""
     study = results.study
     default = study["default"]
     names = list(factor["variants"])
-    if default not in names:
+    if compare and default not in names:
         names.insert(0, default)
     values = factor["variants"] if isinstance(factor["variants"], dict) else {}
-    columns = columns_of(results)
-    table = Table(factor["name"], factor.get("axis"), columns, [], list(study["seeds"]), test)
+    columns = columns_of(results) if columns is None else columns
+    table = Table(factor["name"], factor.get("axis"), columns, [], list(study["seeds"]), test, compare)
     for name in names:
         variant = study["variants"][name]
         row = Row(name, variant["label"], name == default, values.get(name), variant.get("reference"))
@@ -107,8 +113,17 @@ def factor_table(results: StudyResults, factor: dict, test: str = "t") -> Table:
 
 
 def study_tables(results: StudyResults, test: str = "t") -> list[Table]:
+    """A table per factor; then, when a run trained several supervised streams, one of each stream
+    and each fusion of the leading streams (the same models: not compared with the default)."""
     factors = results.study.get("factors") or [{"name": "all variants", "variants": list(results.study["variants"])}]
-    return [factor_table(results, f, test) for f in factors]
+    tables = [factor_table(results, f, test) for f in factors]
+    streams = columns_of(results, streams=True)
+    if streams:
+        have = {r["variant"] for r in results.rows if any(c.metric in r["metrics"] for c in streams)}
+        factor = {"name": "supervised streams: each one, and the fusion of the leading ones",
+                  "variants": [v for v in results.study["variants"] if v in have]}
+        tables.append(factor_table(results, factor, test, streams, compare=False))
+    return tables
 
 
 def format_summary(s: Summary | None, seeds: int) -> str:
