@@ -10,17 +10,15 @@ Latency is the median over repeats of a no-grad forward, warm-up excluded.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from asma.config.schema import Config
 from asma.evaluation.heads import AlignedClassifier
 from asma.export.formats import quantize_int8
+from asma.models.cost import forward_flops, latency_ms
 from asma.models.pretrainer import MaskedPretrainer
 from asma.models.student import StudentClassifier, count_parameters
 from asma.skeleton.layout import load_layout
@@ -64,13 +62,6 @@ def models(num_classes: int) -> dict[str, tuple[torch.nn.Module, tuple[int, ...]
     }
 
 
-def flops(model: torch.nn.Module, shape: tuple[int, ...]) -> int:
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.randn(1, *shape))
-    return counter.get_total_flops()
-
-
 def linear_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, int]:
     """(number of Linear layers, their FLOPs on one clip: 2 x in x out per input row)."""
     counted = []
@@ -86,24 +77,11 @@ def linear_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, i
     return len(hooks), sum(counted)
 
 
-@torch.no_grad()
-def latency_ms(model: torch.nn.Module, shape: tuple[int, ...], batch: int, repeats: int, warmup: int) -> float:
-    x = torch.randn(batch, *shape)
-    for _ in range(warmup):
-        model(x)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
-
-
 def run(args: argparse.Namespace) -> list[dict]:
     torch.set_num_threads(args.threads)
     rows = []
     for name, (model, shape) in models(args.classes).items():
-        counted = flops(model, shape) if "int8" not in name else None  # quantized kernels are not counted
+        counted = forward_flops(model, shape) if "int8" not in name else None  # quantized kernels are not counted
         row = {"model": name, "params": count_parameters(model) if "int8" not in name else None,
                "gflops": counted / 1e9 if counted is not None else None, "input": shape}
         if counted is not None:

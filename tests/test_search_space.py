@@ -137,3 +137,75 @@ def test_cli_reports_a_bad_space_before_starting_ray(tmp_path, capsys):
     assert main(["tune", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err.replace("\n", "") and f"params.{A}.ratio" in err.replace("\n", "")
+
+
+def fake_teacher(tmp_path: Path) -> Path:
+    """An ablation study folder's shape: a run record and its Tune trial's checkpoint files."""
+    study = tmp_path / "ablations" / "study"
+    (study / "runs").mkdir(parents=True)
+    record = study / "runs" / "asma__synthetic__seed0.json"
+    record.write_text('{"run": "asma__synthetic__seed0"}')
+    for trial, epoch in (("abc12_00000", 3), ("def34_00000", 5)):
+        ckpt = study / "tune" / f"asma__synthetic__seed0_{trial}" / f"checkpoint_{epoch:06d}" / "checkpoint.pt"
+        ckpt.parent.mkdir(parents=True)
+        ckpt.write_bytes(b"x")
+    return record
+
+
+def distill_space(tmp_path: Path, teacher: Path | None, **changes) -> Path:
+    overrides = {"out_dir": str(tmp_path / "runs")}
+    if teacher is not None:
+        overrides["distill.teacher"] = str(teacher)
+    raw = {"task": "distill", "overrides": overrides,
+           "params": {"student.base_channels": {"type": "categorical", "choices": [4, 8]}},
+           "metric": ["student_top1", "student_params"], "mode": ["max", "min"], "sampler": "nsga2",
+           "budget": {"trials": 2, "epochs": 4}}
+    raw.update(changes)
+    return write_space(tmp_path, **raw)
+
+
+def test_an_ablation_run_record_names_its_newest_checkpoint(tmp_path):
+    import os
+
+    from asma.errors import InputFileError
+    from asma.evaluation.protocols import find_checkpoint
+
+    record = fake_teacher(tmp_path)
+    older, newer = sorted(record.parent.parent.glob("tune/*/checkpoint_*/checkpoint.pt"))
+    os.utime(older, (1, 1))  # the trial folder a resumed study wrote last holds the record's model
+    assert find_checkpoint(record) == newer
+    os.utime(newer, (0, 0))
+    assert find_checkpoint(record) == older
+    (tmp_path / "other.json").write_text('{"name": 1}')
+    with pytest.raises(InputFileError, match="not an ablation run record"):
+        find_checkpoint(tmp_path / "other.json")
+
+
+def test_a_distillation_space_sets_the_students_epochs_and_keeps_the_teacher(tmp_path):
+    record = fake_teacher(tmp_path)
+    space = load_space(distill_space(tmp_path, record))
+    assert space.distills and space.epochs == 4 == space.base.distill.epochs
+    assert space.base.train.epochs != 4  # the budget is the student's, not a pretraining's
+    assert space.base.distill.teacher == str(record.resolve())
+    assert space.schedule_metric == "student_top1"
+
+
+@pytest.mark.parametrize("changes, key", [
+    ({"params": {"encoder.depth": {"type": "int", "low": 2, "high": 4}}}, "params.encoder.depth"),
+    ({"metric": "knn_top1", "mode": "max"}, "metric"),
+    ({"evaluate": ["linear"]}, "evaluate"),
+    ({"resources": {"workers": 2}}, "resources.workers"),
+])
+def test_a_distillation_space_varies_only_the_student(tmp_path, changes, key):
+    with pytest.raises(ConfigError) as err:
+        load_space(distill_space(tmp_path, fake_teacher(tmp_path), **changes))
+    assert err.value.key == key
+
+
+def test_a_distillation_space_needs_a_teacher_that_exists(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_space(distill_space(tmp_path, None))
+    assert err.value.key == "overrides.distill.teacher"
+    with pytest.raises(ConfigError) as err:
+        load_space(distill_space(tmp_path, tmp_path / "no_such_run"))
+    assert err.value.key == "distill.teacher" and "no such run folder" in str(err.value)

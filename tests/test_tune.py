@@ -220,3 +220,38 @@ def test_a_trial_with_two_workers_launches_a_torch_trainer_inside_the_trial(ray_
     trial_dir = Path(result.path)
     assert (trial_dir / "ray_train" / "train").is_dir()  # the TorchTrainer's storage lives in the trial
     assert len((trial_dir / "train" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_distillation_search_trains_students_of_one_teacher_and_keeps_their_costs(ray_session, tmp_path, cache):
+    """`task: distill`: each trial distils the same pretrained run into its own student size; every epoch
+    reports the student's top-1, and the trial's constants (parameters, FLOPs, latency, the teacher's
+    probe) come with each report. The smaller student has fewer parameters and FLOPs."""
+    from asma.config import load_config
+    from asma.training.local import pretrain_locally
+
+    teacher = tmp_path / "teacher"
+    pretrain_locally(load_config("smoke", [f"data.cache_dir={cache}", "train.epochs=1", "train.max_steps_per_epoch=1",
+                                           "train.batch_size=16"]), teacher, quiet=True)
+    params = {"student.base_channels": {"type": "categorical", "choices": [4, 8]},
+              "student.depth": {"type": "int", "low": 2, "high": 3}}
+    raw = space_file(tmp_path, cache, task="distill", params=params, metric=["student_top1", "student_params"],
+                     mode=["max", "min"], sampler="grid", budget={"trials": 4, "epochs": 2})
+    overrides = {**yaml.safe_load(raw.read_text())["overrides"], "distill.teacher": str(teacher),
+                 "distill.batch_size": 16, "student.window": 12, "student.feature_dim": 16, "eval.epochs": 20}
+    overrides.pop("train.max_steps_per_epoch")
+    raw.write_text(yaml.safe_dump({**yaml.safe_load(raw.read_text()), "overrides": overrides}, sort_keys=False))
+    space = load_space(raw)
+    outcome = run_search(space, concurrency=2, console=Console(quiet=True))
+    summary = write_summary(outcome.results, space, outcome.run_dir)
+    assert all(n == 2 for n in trial_reports(outcome.run_dir).values()) and len(summary["trials"]) == 4
+    results = {(r.config["student.base_channels"], r.config["student.depth"]): r.metrics for r in outcome.results}
+    assert set(results) == {(4, 2), (4, 3), (8, 2), (8, 3)}
+    for m in results.values():
+        assert 0 <= m["student_top1"] <= 100 and m["student_latency_ms"] > 0
+        assert m["teacher_params"] > m["student_params"] > 0
+    assert results[(4, 2)]["student_params"] < results[(8, 2)]["student_params"] < results[(8, 3)]["student_params"]
+    assert results[(4, 2)]["student_mflops"] < results[(8, 3)]["student_mflops"]
+    assert len({m["teacher_top1"] for m in results.values()}) == 1  # one teacher, probed alike in every trial
+    study = journal_study(outcome.run_dir, space.name)
+    assert study.metric_names == ["student_top1", "student_params"] and len(study.trials) == 4
+    assert summary["pareto"] and (outcome.run_dir / "summary" / "pareto.png").stat().st_size > 0

@@ -134,6 +134,8 @@ def with_absolute_paths(config: Config) -> Config:
     raw["out_dir"] = str(_Path(raw["out_dir"]).expanduser().resolve())
     if "://" not in raw["ray"]["storage_path"]:
         raw["ray"]["storage_path"] = str(_Path(raw["ray"]["storage_path"]).expanduser().resolve())
+    if raw["distill"].get("teacher"):
+        raw["distill"]["teacher"] = str(_Path(raw["distill"]["teacher"]).expanduser().resolve())
     if raw["eval"].get("transfer_data"):
         raw["eval"]["transfer_data"] = str(_Path(raw["eval"]["transfer_data"]).expanduser().resolve())
     if raw["tracking"]["backend"] == "mlflow" and (raw["tracking"]["uri"] or os.environ.get("MLFLOW_TRACKING_URI")):

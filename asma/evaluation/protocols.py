@@ -62,8 +62,11 @@ class EncoderSource:
 
 
 def find_checkpoint(path: str | Path) -> Path:
-    """The checkpoint file of a run folder (local or a Ray checkpoint folder), or `path` itself."""
+    """The checkpoint file of a run folder (local or a Ray checkpoint folder), of an ablation run's
+    record (`runs/ablations/<study>/runs/<run>.json`), or `path` itself."""
     path = Path(path).expanduser()
+    if path.is_file() and path.suffix == ".json":
+        return ablation_run_checkpoint(path)
     if path.is_file():
         return path
     pointer = path / "checkpoints" / "latest.json"
@@ -75,6 +78,26 @@ def find_checkpoint(path: str | Path) -> Path:
         raise InputFileError(path, "no such run folder or checkpoint file")
     raise InputFileError(path, "no checkpoint found (looked for checkpoints/latest.json and checkpoint.pt)",
                          fix="pass a run folder of `asma pretrain` or a checkpoint .pt file")
+
+
+def ablation_run_checkpoint(record: Path) -> Path:
+    """The last checkpoint of the Tune trial that wrote an ablation run record.
+
+    A study folder holds runs/<run>.json and tune/<run>_<trial id>/checkpoint_<n>/checkpoint.pt; a
+    study resumed into a new Tune experiment may hold several trial folders of one run, and the
+    newest checkpoint is the one its record was evaluated from.
+    """
+    try:
+        run = json.loads(record.read_text())["run"]
+    except (ValueError, KeyError, TypeError):
+        raise InputFileError(record, "not an ablation run record (no `run` entry)",
+                             fix="pass runs/ablations/<study>/runs/<run>.json, a run folder or a checkpoint .pt") from None
+    study = record.parent.parent
+    found = sorted(study.glob(f"tune/{run}_*/checkpoint_*/checkpoint.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise InputFileError(record, f"no checkpoint of run {run} under {study / 'tune'}",
+                             fix="the study's Tune folder keeps each run's last checkpoints; copy it with the record")
+    return found[-1]
 
 
 def run_dir_of(checkpoint: Path) -> Path:

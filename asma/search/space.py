@@ -11,12 +11,20 @@ A search-space YAML reads::
       masking.specs.a.joints.degree_power:          # only exists when the mode is `degree`
         {type: float, low: 0.5, high: 4, log: true, when: {masking.specs.a.joints.mode: degree}}
     metric: knn_top1                   # or a list for multi-objective: [knn_top1, encoder_params]
+    task: pretrain                     # or distill: trials train students of a fixed distill.teacher
     mode: max                          # or a list: [max, min]
     evaluate: []                       # protocols run after pretraining -> metrics eval/<protocol>
     budget: {trials: 12, epochs: 10, grace_period: 2, reduction_factor: 2}
     resources: {cpus: 1, gpus: 0, workers: 1}
     sampler: tpe                       # tpe | random | grid | nsga2
     seed: 0
+
+A `task: distill` search trains students, not encoders: each trial linear-probes the fixed teacher
+(`distill.teacher`: a run folder, a checkpoint, or an ablation run's record
+`runs/ablations/<study>/runs/<run>.json`) and distils it into the student its params describe
+(student.*, distill.*). Its metrics: student_top1 every epoch (the student's head on the test
+clips), and student_params, student_mflops, student_latency_ms (batch 1, CPU, this trial's threads),
+teacher_top1 and teacher_params, constant per trial.
 
 Everything is checked when the file is loaded, before Ray starts: each param is applied with
 sample values to the base config, so a key that is not a Config field, or a range the Config
@@ -42,12 +50,17 @@ from asma.config.loading import (
     with_absolute_paths,
 )
 from asma.config.schema import Config
-from asma.errors import ConfigError, validation_problems
+from asma.errors import AsmaError, ConfigError, validation_problems
 
 # Metrics the training loop reports every epoch (knn_* with train.eval_every=1, which trials set).
 EPOCH_METRICS = ("loss", "knn_top1", "knn_top5")
 # Constant per trial, computed from the model built from the trial's config.
 COST_METRICS = ("encoder_params",)
+# A distillation search's metrics (asma.search.distill_trial): per epoch, and constant per trial.
+DISTILL_EPOCH_METRICS = ("loss", "student_top1")
+DISTILL_COST_METRICS = ("student_params", "student_mflops", "student_latency_ms", "teacher_top1", "teacher_params")
+# Config sections a distillation trial may vary: the teacher's own config is fixed by its checkpoint.
+DISTILL_PARAM_SECTIONS = ("student.", "distill.")
 EVAL_PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
 Scalar = str | int | float | bool | None
@@ -141,6 +154,8 @@ class SpaceFile(_Strict):
     name: str | None = Field(None, pattern=NAME_PATTERN)
     description: str = ""
     base: str = "smoke"
+    task: Literal["pretrain", "distill"] = Field("pretrain", description="pretrain: trials pretrain encoders; "
+                                                 "distill: trials distil distill.teacher into students")
     overrides: dict[str, Any] = {}
     params: dict[str, ParamSpec] = Field(min_length=1)
     metric: str | list[str] = "knn_top1"
@@ -186,10 +201,15 @@ class SearchSpace:
         return self.spec.scheduler == "asha" and not self.multi_objective
 
     @property
+    def distills(self) -> bool:
+        return self.spec.task == "distill"
+
+    @property
     def schedule_metric(self) -> str:
         if self.spec.schedule_metric:
             return self.spec.schedule_metric
-        return self.metrics[0] if self.metrics[0] in EPOCH_METRICS else "knn_top1"
+        per_epoch, default = (DISTILL_EPOCH_METRICS, "student_top1") if self.distills else (EPOCH_METRICS, "knn_top1")
+        return self.metrics[0] if self.metrics[0] in per_epoch else default
 
     @property
     def schedule_mode(self) -> str:
@@ -199,7 +219,7 @@ class SearchSpace:
 
     @property
     def epochs(self) -> int:
-        return self.base.train.epochs
+        return self.base.distill.epochs if self.distills else self.base.train.epochs
 
     @property
     def trials(self) -> int:
@@ -284,15 +304,22 @@ def _check_objectives(spec: SpaceFile, source: str) -> None:
         raise ConfigError(source, "mode", f"{len(metrics)} metrics but {len(modes)} modes; give one mode per metric")
     if not metrics or len(set(metrics)) != len(metrics):
         raise ConfigError(source, "metric", f"give one metric or a list of distinct metrics, got {metrics}")
-    known = set(EPOCH_METRICS) | set(COST_METRICS) | {f"eval/{p}" for p in spec.evaluate}
+    per_epoch = DISTILL_EPOCH_METRICS if spec.task == "distill" else EPOCH_METRICS
+    if spec.task == "distill":
+        known = set(DISTILL_EPOCH_METRICS) | set(DISTILL_COST_METRICS)
+        if spec.evaluate:
+            raise ConfigError(source, "evaluate", "a distillation search (task: distill) scores the student's own "
+                              "head (student_top1); remove `evaluate:`")
+    else:
+        known = set(EPOCH_METRICS) | set(COST_METRICS) | {f"eval/{p}" for p in spec.evaluate}
     for metric in metrics + ([spec.schedule_metric] if spec.schedule_metric else []):
         if metric in known or (metric.startswith("eval/semi_") and "semi" in spec.evaluate):
             continue
         hint = " (add the protocol to `evaluate:`)" if metric.startswith("eval/") else ""
         raise ConfigError(source, "metric", f"unknown metric {metric!r}{hint}; known: {', '.join(sorted(known))}")
-    if spec.schedule_metric and spec.schedule_metric not in EPOCH_METRICS:
+    if spec.schedule_metric and spec.schedule_metric not in per_epoch:
         raise ConfigError(source, "schedule_metric", f"{spec.schedule_metric!r} is not reported every epoch; "
-                          f"choose one of {', '.join(EPOCH_METRICS)}")
+                          f"choose one of {', '.join(per_epoch)}")
     if spec.sampler == "grid" and any(p.when for p in spec.params.values()):
         raise ConfigError(source, "sampler", "grid does not combine with conditional (`when:`) params; use tpe or random")
 
@@ -341,16 +368,42 @@ def load_space(path: str | Path, overrides: list[str] = (), data: str | None = N
     base_raw = resolve_base(spec.base, path.resolve().parent)
     fixed = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
              for k, v in spec.overrides.items()]
-    budget = {"train.epochs": spec.budget.epochs, "train.max_steps_per_epoch": spec.budget.max_steps_per_epoch}
+    if spec.task == "distill":
+        budget = {"distill.epochs": spec.budget.epochs}
+    else:
+        budget = {"train.epochs": spec.budget.epochs, "train.max_steps_per_epoch": spec.budget.max_steps_per_epoch}
+        fixed += ["train.eval_every=1"]  # ASHA and the history need the kNN proxy every epoch
     fixed += [f"{k}={v}" for k, v in budget.items() if v is not None]
-    fixed += ["train.eval_every=1"]  # ASHA and the history need the kNN proxy every epoch
     if data:
         fixed.append(f"data.path={data}")
     base = config_from_dict(base_raw, fixed + list(overrides), source)
     _check_keys(spec, base, source)
+    if spec.task == "distill":
+        _check_distillation(spec, base, source)
     if spec.sampler == "grid":
         SearchSpace(spec.name or path.stem, source, spec, base).grid()  # steps present
-    if spec.scheduler == "asha" and spec.budget.grace_period > base.train.epochs:
+    epochs = base.distill.epochs if spec.task == "distill" else base.train.epochs
+    if spec.scheduler == "asha" and spec.budget.grace_period > epochs:
         raise ConfigError(source, "budget.grace_period",
-                          f"{spec.budget.grace_period} > epochs per trial ({base.train.epochs}); ASHA would never stop a trial")
+                          f"{spec.budget.grace_period} > epochs per trial ({epochs}); ASHA would never stop a trial")
     return SearchSpace(spec.name or path.stem, source, spec, with_absolute_paths(base))
+
+
+def _check_distillation(spec: SpaceFile, base: Config, source: str) -> None:
+    """A distillation search: students of one teacher that exists, one process per trial."""
+    from asma.evaluation.protocols import find_checkpoint
+
+    for key in spec.params:
+        if not key.startswith(DISTILL_PARAM_SECTIONS):
+            raise ConfigError(source, f"params.{key}", "a distillation search (task: distill) varies the student and "
+                              "its loss (student.*, distill.*); the teacher's encoders are fixed by distill.teacher")
+    if spec.resources.workers > 1:
+        raise ConfigError(source, "resources.workers", "a distillation trial runs in one process; set workers: 1")
+    if not base.distill.teacher:
+        raise ConfigError(source, "overrides.distill.teacher", "a distillation search needs its teacher: a run folder, "
+                          "a checkpoint, or an ablation run's record runs/ablations/<study>/runs/<run>.json "
+                          "(or --set distill.teacher=...)")
+    try:
+        find_checkpoint(base.distill.teacher)
+    except AsmaError as e:
+        raise ConfigError(source, "distill.teacher", f"{base.distill.teacher}: {e}") from None

@@ -9,6 +9,9 @@ Every report also carries `encoder_params` (the parameter count of the encoders 
 trial's config: the cost objective of multi-objective searches). With `evaluate:` protocols the
 last epoch's report also carries `eval/<protocol>` (top-1 %), computed from its checkpoint.
 
+A `task: distill` search's trial distils the fixed teacher into its student instead
+(asma.search.distill_trial).
+
 Tracking: Tune's logger writes each trial's TensorBoard events into its folder; with mlflow or wandb
 the trial (or its TorchTrainer's rank 0) opens a run named `<search>/trial_<id>` (asma/tracking.py).
 """
@@ -96,6 +99,12 @@ def search_trial(config: dict, run: dict) -> None:
     cfg = trial_config(config, run)
     trial_dir = Path(tune.get_context().get_trial_dir())
     tracked = TrackedRun(f"{run['name']}/{trial_dir.name}", str(trial_dir), tensorboard=False)
+    if run.get("task") == "distill":
+        from asma.search.distill_trial import distill_trial
+
+        with open_tracker(cfg, tracked) as tracker:
+            distill_trial(cfg, trial_dir, tracker)
+        return
     if run["workers"] > 1:
         _launch_trainer(cfg, run, trial_dir, tracked)
         return

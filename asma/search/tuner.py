@@ -137,8 +137,8 @@ def trial_dirname(trial) -> str:
 def run_spec(space: SearchSpace) -> dict:
     """What every trial needs, as plain data (shipped to the trial processes)."""
     r = space.spec.resources
-    return {"name": space.name, "base": config_to_dict(space.base), "evaluate": list(space.spec.evaluate),
-            "workers": r.workers, "cpus": r.cpus, "gpus": r.gpus}
+    return {"name": space.name, "task": space.spec.task, "base": config_to_dict(space.base),
+            "evaluate": list(space.spec.evaluate), "workers": r.workers, "cpus": r.cpus, "gpus": r.gpus}
 
 
 def trainable(space: SearchSpace):
@@ -268,16 +268,23 @@ class SearchProgress(TrialProgress):
 
     def result(self, trial_id: str, result: dict) -> None:
         epoch = int(result.get("training_iteration", 0))
-        knn = f" kNN {result['knn_top1']:.1f}%" if "knn_top1" in result else ""
-        self.advance_to(trial_id, epoch, f"{trial_id} epoch {epoch}{knn}")
+        self.advance_to(trial_id, epoch, f"{trial_id} epoch {epoch}{score(result)}")
 
     def complete(self, trial_id: str, result: dict | None) -> None:
         epoch = self.seen.get(trial_id, 0)
         if epoch < self.epochs:  # stopped early: its remaining epochs will never run
             self.progress.update(self.task, advance=self.epochs - epoch)
         how = "done" if epoch >= self.epochs else f"stopped by ASHA after {epoch} epochs"
-        knn = f"  kNN top-1 {result['knn_top1']:.1f}%" if result and "knn_top1" in result else ""
-        self.progress.console.print(f"[green]{how}[/] {trial_id}{knn}", highlight=False)
+        self.progress.console.print(f"[green]{how}[/] {trial_id}{score(result or {})}", highlight=False)
+
+
+def score(result: dict) -> str:
+    """The per-epoch score a progress line shows: the kNN proxy, or a distilled student's top-1."""
+    if "knn_top1" in result:
+        return f" kNN {result['knn_top1']:.1f}%"
+    if "student_top1" in result:
+        return f" student {result['student_top1']:.1f}%"
+    return ""
 
 
 class ProgressCallback(Callback):

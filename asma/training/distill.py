@@ -14,6 +14,7 @@ protocols), config.yaml.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,8 +94,12 @@ def scratch_config(cfg: Config) -> Config:
 
 
 def train_student(cfg: Config, data: RunData, student: StudentClassifier, teacher: Teacher | None,
-                  device: torch.device, progress=None, name: str = "distill") -> list[dict]:
-    """cfg.distill.epochs over data.pretrain; returns the mean loss terms of every epoch."""
+                  device: torch.device, progress=None, name: str = "distill",
+                  on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+    """cfg.distill.epochs over data.pretrain; returns the mean loss terms of every epoch.
+
+    `on_epoch` gets each epoch's entry of the history but the last's (a search trial's report);
+    the last epoch ends after the BatchNorm statistics are re-estimated, so its caller reports it."""
     d = cfg.distill
     student.to(device)
     optimizer = eval_optimizer(student.parameters(), cfg, d.lr)
@@ -129,11 +134,11 @@ def train_student(cfg: Config, data: RunData, student: StudentClassifier, teache
             metrics = {key: value / steps for key, value in sums.items()}
             history.append({**metrics, "epoch": epoch + 1, "steps": steps, "seconds": time.perf_counter() - started})
             bar.advance(metrics["loss"])
+            if on_epoch is not None and epoch + 1 < d.epochs:
+                on_epoch(history[-1])
     recompute_batchnorm_stats(student, data.train, device, batch_size=256)
     student.eval()
     return history
-
-
 
 
 def student_protocols(cfg: Config) -> list[str]:
