@@ -51,3 +51,18 @@ def test_three_epochs_equal_two_then_resume_for_one(setup, tmp_path):
     for key in a:
         assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
     assert {"loss", "lr", "samples_per_s", "knn_top1", "knn_top5"} <= set(straight.final)
+
+
+def test_a_resumed_run_keeps_the_wall_time_of_the_attempts_before_it(setup, tmp_path):
+    """wall_s counts every attempt: the resumed epoch adds to what the checkpoint carried."""
+    cfg, data = setup
+    with pytest.raises(Interrupted):
+        pretrain(cfg, data, StopAfter(tmp_path / "run", epochs=2))
+    runtime = LocalRuntime(tmp_path / "run", device="cpu")
+    carried = runtime.latest_checkpoint()["wall_s"]
+    assert carried > 0
+    resumed = pretrain(cfg, data, runtime)
+    assert resumed.resumed_from == 2 and resumed.final["wall_s"] > carried
+    fresh = pretrain(cfg, data, LocalRuntime(tmp_path / "fresh", device="cpu"))
+    assert fresh.resumed_from == 0
+    assert [m["wall_s"] for m in fresh.history] == sorted(m["wall_s"] for m in fresh.history)

@@ -27,12 +27,15 @@ from asma.training.tune_runtime import TuneTrialRuntime
 
 
 def run_record(run: dict, metrics: dict[str, float], final: dict, pretrain_s: float, eval_s: float) -> dict:
-    """The result file's content: identity, the report's columns, and what ran."""
+    """The result file's content: identity, the report's columns, and what ran.
+
+    The pretraining's time is its wall time over every attempt (the loop's `wall_s`, carried in its
+    checkpoints), so a run resumed after an interruption records all of it, not its last part."""
     return {
         "run": run["run"], "variant": run["variant"], "dataset": run["dataset"], "split": run["split"],
         "seed": run["seed"], "metrics": metrics,
         "pretrain": {"epochs": run["config"]["train"]["epochs"], "final_loss": final.get("loss"),
-                     "time_s": round(pretrain_s, 2)},
+                     "time_s": round(final.get("wall_s", pretrain_s), 2)},
         "eval_time_s": round(eval_s, 2),
         "config": run["config"],
     }
@@ -77,6 +80,7 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
             final = result.final
             metrics = evaluate_run(cfg, data, result.model, run["protocols"], final, runtime.device, eval_path)
             record = run_record(run, metrics, final, pretrained - started, time.perf_counter() - pretrained)
+            record["pretrain"]["resumed_from_epoch"] = result.resumed_from
         scores = {f"eval/{k}": v for k, v in metrics.items()}
         tracker.log_metrics(scores, record["pretrain"]["epochs"])
     write_json_atomic(result_path, record)

@@ -32,6 +32,7 @@ from asma.training.runtime import Runtime
 class PretrainResult:
     model: MaskedPretrainer
     history: list[dict] = field(default_factory=list)
+    resumed_from: int = 0  # the epoch of the checkpoint this attempt continued from (0: a fresh start)
 
     @property
     def final(self) -> dict:
@@ -87,12 +88,14 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
     model = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels).to(device)
     optimizer = make_optimizer(model.parameters(), cfg.optim)
     generator = torch.Generator(device=device)
-    start_epoch = 0
+    start_epoch, earlier_s, attempt_started = 0, 0.0, time.perf_counter()
     checkpoint = runtime.latest_checkpoint()
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         start_epoch = int(checkpoint["epoch"])
+        # wall time of the attempts before this one, up to their last checkpoint (0 in older checkpoints)
+        earlier_s = float(checkpoint.get("wall_s", 0.0))
     wrapped = runtime.wrap(model)
     if runtime.world_size > 1 and cfg.train.batch_size % runtime.world_size:
         raise ValueError(f"train.batch_size {cfg.train.batch_size} is not divisible by {runtime.world_size} workers")
@@ -131,6 +134,8 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
         last = epoch + 1 == cfg.train.epochs
         if last or (cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0):
             metrics.update(proxy_knn(model, data, cfg, device))
+        # the pretraining's wall time so far, over every attempt (a resumed run's time is all of it)
+        metrics["wall_s"] = earlier_s + time.perf_counter() - attempt_started
         state = None
         if last or (epoch + 1) % cfg.train.checkpoint_every == 0:
             state = {
@@ -139,9 +144,10 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
                 "optimizer": optimizer.state_dict(),
                 "config": config_to_dict(cfg),
                 "metrics": metrics,
+                "wall_s": metrics["wall_s"],
             }
         if tracker is not None:  # before the report, which may end this process (a fault, ASHA)
             tracker.log_metrics(metrics, epoch + 1)
         runtime.report(metrics, state)
         history.append(metrics)
-    return PretrainResult(model=model, history=history)
+    return PretrainResult(model=model, history=history, resumed_from=start_epoch)
