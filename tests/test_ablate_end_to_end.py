@@ -115,3 +115,29 @@ def test_a_supervised_only_study_trains_without_pretraining(ray_session, tmp_pat
                for e in evals.values())
     assert {r: e["config"]["supervised"]["optim"]["optimizer"] for r, e in evals.items()} == {
         "adam__synthetic__seed0": "adam", "sgd__synthetic__seed0": "sgd"}
+
+
+def test_a_study_distils_a_fixed_teacher_from_another_studys_run(finished, tmp_path):
+    """distill.teacher names a finished run's record of the first study: no run pretrains, each
+    distils that run's Tune checkpoint into its student and trains the same student from scratch."""
+    _, first, _ = finished
+    teacher = first.run_dir / "runs" / "asma__synthetic__seed0.json"
+    raw = yaml.safe_load(tiny_study(tmp_path).read_text())
+    raw.update(name="students", protocols=["distill"], seeds=1,
+               variants={"w4": {"default": True}, "w8": {"student.base_channels": 8}},
+               factors=[{"name": "student size", "variants": ["w4", "w8"]}])
+    raw["overrides"].update({"distill.teacher": str(teacher), "distill.epochs": 2, "distill.batch_size": 16,
+                             "student.window": 12, "student.depth": 2, "student.base_channels": 4,
+                             "student.feature_dim": 16, "eval.epochs": 10})
+    path = tmp_path / "students.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    outcome = run_study(load_study(path), out_dir=tmp_path / "out")
+    assert sorted(outcome.finished) == ["w4__synthetic__seed0", "w8__synthetic__seed0"] and not outcome.failed
+    records = {r: json.loads((outcome.run_dir / "runs" / f"{r}.json").read_text()) for r in outcome.finished}
+    assert all(rec["pretrain"]["epochs"] == 0 for rec in records.values())
+    assert all(set(rec["metrics"]) == {"teacher_linear", "student_distilled", "student_scratch"} for rec in records.values())
+    assert len({rec["metrics"]["teacher_linear"] for rec in records.values()}) == 1  # one teacher, probed alike
+    distilled = {r: json.loads((outcome.run_dir / "evals" / f"{r}.student" / "distill.json").read_text()) for r in records}
+    sources = {Path(d["teacher"]["source"]) for d in distilled.values()}
+    assert len(sources) == 1 and first.run_dir / "tune" in next(iter(sources)).parents
+    assert distilled["w4__synthetic__seed0"]["student"]["parameters"] < distilled["w8__synthetic__seed0"]["student"]["parameters"]

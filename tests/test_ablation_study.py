@@ -84,12 +84,16 @@ def test_bad_studies_fail_on_load(tmp_path, change, message):
         load_study(write_study(tmp_path, {**TINY, **change}))
 
 
-def test_shipped_studies_load():
+def test_shipped_studies_load(tmp_path):
+    teacher = fake_teacher_record(tmp_path)
     for path in sorted(ABLATIONS.glob("*.yaml")):
         if path.stem == "protocols":  # transfer needs a prepared target set, absent here
             with pytest.raises(ConfigError, match="eval.transfer_data"):
                 load_study(path)
             study = load_study(path, protocols=["knn", "linear", "finetune", "semi"])
+        elif "distill.teacher" in yaml.safe_load(path.read_text()).get("overrides", {}):
+            study = load_study(path, overrides=[f"distill.teacher={teacher}"])  # another study's run
+            assert study.protocols == ["distill"]
         else:
             study = load_study(path)
         assert study.default in study.variants and len(study.runs()) >= 2
@@ -164,3 +168,29 @@ def test_masks_and_projector_did_not_run_in_a_run_that_does_not_pretrain(tmp_pat
         assert finished_runs({first["run"]: spec}) == {first["run"]}
     with pytest.raises(AsmaError, match="masking.sample_joints"):  # a pretraining run: they ran
         finished_runs({first["run"]: first})
+
+
+def fake_teacher_record(tmp_path: Path) -> Path:
+    """An ablation run's record beside its Tune trial's checkpoint file (contents not read on load)."""
+    study = tmp_path / "teacher_study"
+    ckpt = study / "tune" / "asma__synthetic__seed0_abc12_00000" / "checkpoint_000001" / "checkpoint.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"x")
+    (study / "runs").mkdir()
+    (study / "runs" / "asma__synthetic__seed0.json").write_text('{"run": "asma__synthetic__seed0"}')
+    return study / "runs" / "asma__synthetic__seed0.json"
+
+
+def test_a_fixed_teacher_study_only_distils_a_teacher_that_exists(tmp_path):
+    teacher = fake_teacher_record(tmp_path)
+    fixed = {**TINY, "overrides": {"distill.teacher": str(teacher)}, "protocols": ["distill"]}
+    study = load_study(write_study(tmp_path, fixed))
+    specs = run_specs(study, tmp_path / "out")
+    assert {s["config"]["distill"]["seed"] for s in specs.values()} == {0, 1}  # the seed varies the student
+    assert all(s["config"]["distill"]["teacher"] == str(teacher.resolve()) for s in specs.values())
+    with pytest.raises(ConfigError, match=r"protocols: \[distill\] only") as err:
+        load_study(write_study(tmp_path, {**fixed, "protocols": ["linear", "distill"]}))
+    assert err.value.key == "distill.teacher"
+    with pytest.raises(ConfigError, match="no such run folder") as err:
+        load_study(write_study(tmp_path, {**fixed, "overrides": {"distill.teacher": str(tmp_path / "gone")}}))
+    assert err.value.key == "distill.teacher"

@@ -100,6 +100,9 @@ def test_distill_and_export_commands_end_to_end(tmp_path, capsys):
         record = json.loads((folder / "distill.json").read_text())
         assert {"linear", "knn"} <= set(record["student"]["protocols"])
         assert record["parameter_reduction_pct"] > 0 and "scratch" in record
+        teacher_cost, student_cost = record["teacher"]["inference"], record["student"]["inference"]
+        assert teacher_cost["mflops"] > student_cost["mflops"] > 0 and student_cost["threads"] >= 1
+        assert record["speedup_b1"] == pytest.approx(teacher_cost["latency_ms_b1"] / student_cost["latency_ms_b1"])
         assert (folder / "eval.json").exists() and (folder / "config.yaml").exists()
         for fmt, name in [("onnx", "student.onnx"), ("int8", "student_int8.pt")]:
             assert main(["export", str(folder / "student.pt"), "--format", fmt, "--out", str(tmp_path / name)]) == 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from asma.config.loading import apply_overrides, config_to_dict
 from asma.config.schema import Config
-from asma.errors import ConfigError
+from asma.errors import AsmaError, ConfigError
 from asma.models.pretrainer import MaskedPretrainer
 from asma.reports.results import stream_columns
 from asma.training.data import RunData
@@ -62,8 +62,27 @@ FROZEN_PROTOCOLS = ("linear", "knn")
 WITHOUT_PRETRAINING = ("supervised",)
 
 
-def needs_pretraining(protocols: list[str]) -> bool:
+def needs_pretraining(protocols: list[str], teacher: str | None = None) -> bool:
+    """Whether a run pretrains: not for protocols that never read its encoders, nor when it only
+    distils a fixed teacher (`distill.teacher`)."""
+    if teacher and list(protocols) == ["distill"]:
+        return False
     return any(p not in WITHOUT_PRETRAINING for p in protocols)
+
+
+def check_fixed_teacher(cfg: Config, protocols: list[str], where: str) -> None:
+    """A run with `distill.teacher` distils that teacher and nothing else; the teacher must exist."""
+    if not cfg.distill.teacher:
+        return
+    from asma.evaluation.protocols import find_checkpoint
+
+    if list(protocols) != ["distill"]:
+        raise ConfigError(where, "distill.teacher", f"a study whose runs distil a fixed teacher has protocols: "
+                          f"[distill] only (got {protocols}); its runs do not pretrain")
+    try:
+        find_checkpoint(cfg.distill.teacher)
+    except AsmaError as e:
+        raise ConfigError(where, "distill.teacher", f"{cfg.distill.teacher}: {e}") from None
 
 
 def evaluate_reference(cfg: Config, data: RunData, reference: str, protocols: list[str],
@@ -117,16 +136,21 @@ def _protocol_of(column: str) -> str:
     return "distill" if column.startswith(("teacher_", "student_")) else column
 
 
-def distill_columns(cfg: Config, model: MaskedPretrainer, eval_path: Path) -> dict[str, float]:
-    """Distil the pretrained model (saved as a teacher checkpoint for `distill_run`) into the student."""
+def distill_columns(cfg: Config, model: MaskedPretrainer | None, eval_path: Path) -> dict[str, float]:
+    """Distil the pretrained model (saved as a teacher checkpoint for `distill_run`), or the fixed
+    teacher `distill.teacher` names (model None), into the student; and train it from scratch."""
     from asma.training.distill import distill_run
 
     only_heads = apply_overrides(cfg, {"eval.protocols": []})  # the student's own probes are not columns
-    with tempfile.TemporaryDirectory() as tmp:
-        teacher = Path(tmp) / "teacher.pt"
-        save_checkpoint_file({"epoch": cfg.train.epochs, "model": model.state_dict(),
-                              "config": config_to_dict(cfg)}, teacher)
-        record = distill_run(only_heads, teacher, out=eval_path.with_name(f"{eval_path.stem}.student"), baseline=True)
+    out = eval_path.with_name(f"{eval_path.stem}.student")
+    if model is None:
+        record = distill_run(only_heads, cfg.distill.teacher, out=out, baseline=True)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            teacher = Path(tmp) / "teacher.pt"
+            save_checkpoint_file({"epoch": cfg.train.epochs, "model": model.state_dict(),
+                                  "config": config_to_dict(cfg)}, teacher)
+            record = distill_run(only_heads, teacher, out=out, baseline=True)
     return {"teacher_linear": float(record["teacher"]["linear"]["top1"]),
             "student_distilled": float(record["student"]["head"]["top1"]),
             "student_scratch": float(record["scratch"]["head"]["top1"])}

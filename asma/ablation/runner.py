@@ -85,7 +85,8 @@ def keys_that_did_not_run(spec: dict) -> tuple[str, ...]:
         unused.append("supervised.")
     if "distill" not in spec["protocols"]:
         unused += ["student.", "distill."]
-    if spec.get("reference") or not needs_pretraining(spec["protocols"]):  # nothing was pretrained
+    teacher = spec["config"].get("distill", {}).get("teacher")
+    if spec.get("reference") or not needs_pretraining(spec["protocols"], teacher):  # nothing was pretrained
         unused += ["masking.specs.", "masking.streams", "masking.sample_joints", "projector."]
     return tuple(unused)
 

@@ -169,7 +169,7 @@ class Study:
         cfg = apply_overrides(config_from_dict(self.base, source=self.source),
                               {**self.variants[run.variant].overrides, "data.path": dataset.path,
                                **({"data.split": dataset.split} if dataset.split else {}),
-                               "train.seed": run.seed, "eval.seed": run.seed,
+                               "train.seed": run.seed, "eval.seed": run.seed, "distill.seed": run.seed,
                                "train.threads": max(1, int(self.resources.cpus)),
                                # a trial given no GPU must not pick one up on a GPU node
                                **({"train.device": "cpu"} if not self.resources.gpus else {}),
@@ -268,6 +268,10 @@ def parse_study(raw: dict, source: str, relative_to: Path | None = None, seeds: 
                             {"data.path": d.path, **({"data.split": d.split} if d.split else {})})
         if "transfer" in study.protocols:
             _check_transfer(source, variant.name, cfg)
+        if cfg.distill.teacher:
+            from asma.ablation.evaluate import check_fixed_teacher
+
+            check_fixed_teacher(cfg, study.protocols, f"{source}: variant {variant.name!r}")
     return study
 
 

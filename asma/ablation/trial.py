@@ -15,7 +15,7 @@ import logging
 import time
 from pathlib import Path
 
-from asma.ablation.evaluate import evaluate_reference, evaluate_run, needs_pretraining
+from asma.ablation.evaluate import distill_columns, evaluate_reference, evaluate_run, needs_pretraining
 from asma.config.loading import config_from_dict
 from asma.data.atomic import write_json_atomic
 from asma.models.pretrainer import MaskedPretrainer
@@ -64,6 +64,11 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
         if run.get("reference"):
             started = time.perf_counter()
             metrics = evaluate_reference(cfg, data, run["reference"], run["protocols"], eval_path)
+            record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
+            record["pretrain"]["epochs"] = 0
+        elif cfg.distill.teacher and not needs_pretraining(run["protocols"], cfg.distill.teacher):
+            started = time.perf_counter()  # a fixed teacher distilled into this run's student
+            metrics = distill_columns(cfg, None, eval_path)
             record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
             record["pretrain"]["epochs"] = 0
         elif not needs_pretraining(run["protocols"]):  # supervised only: random-init encoders, no pretraining

@@ -79,8 +79,10 @@ def run_distill(args: argparse.Namespace) -> int:
     if "scratch" in record:
         table.add_row("student (from scratch)", f"{record['student']['parameters']:,}", pct(record["scratch"]["head"]), "-", "-")
     console.print(table)
-    console.print(f"{record['parameter_reduction_pct']:.1f}% fewer parameters than the teacher; "
-                  f"written {record['out']}", highlight=False)
+    t, st = record["teacher"]["inference"], record["student"]["inference"]
+    console.print(f"{record['parameter_reduction_pct']:.1f}% fewer parameters than the teacher; batch-1 CPU latency "
+                  f"{t['latency_ms_b1']:.2f} -> {st['latency_ms_b1']:.2f} ms ({record['speedup_b1']:.1f}x faster, "
+                  f"{st['threads']} thread(s)); written {record['out']}", highlight=False)
     return 0
 
 

@@ -30,3 +30,25 @@ def latency_ms(model: torch.nn.Module, shape: tuple[int, ...], batch: int = 1, r
         model(x)
         times.append(time.perf_counter() - started)
     return 1000 * statistics.median(times)
+
+
+class FirstOutput(torch.nn.Module):
+    """A model whose forward returns a tuple, seen as its first output (a teacher's logits)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        return out[0] if isinstance(out, tuple) else out
+
+
+def inference_costs(model: torch.nn.Module, shape: tuple[int, ...]) -> dict[str, float]:
+    """MFLOPs of one clip and batch-1 latency (ms) of a CPU copy of `model` in eval mode, on this
+    process's torch threads (the figure a deployed CPU model of that size pays)."""
+    import copy
+
+    cpu = FirstOutput(copy.deepcopy(model).cpu().eval())
+    return {"mflops": forward_flops(cpu, shape) / 1e6, "latency_ms_b1": latency_ms(cpu, shape, batch=1),
+            "threads": torch.get_num_threads()}

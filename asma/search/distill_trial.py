@@ -19,16 +19,13 @@ from asma.config.schema import Config
 
 def student_costs(cfg: Config, student, layout, in_channels: int) -> dict[str, float]:
     """Parameters, MFLOPs per clip and batch-1 latency (ms) of the deployed student."""
-    from asma.models.cost import forward_flops, latency_ms
+    from asma.models.cost import inference_costs
     from asma.models.student import count_parameters
 
-    deployed = student.deployable().eval()
-    shape = (in_channels, cfg.student.window, layout.num_joints, cfg.data.persons)
-    was_training = student.training
-    costs = {"student_params": count_parameters(deployed), "student_mflops": forward_flops(deployed, shape) / 1e6,
-             "student_latency_ms": latency_ms(deployed, shape, batch=1)}
-    student.train(was_training)
-    return costs
+    deployed = student.deployable()
+    cost = inference_costs(deployed, (in_channels, cfg.student.window, layout.num_joints, cfg.data.persons))
+    return {"student_params": count_parameters(deployed), "student_mflops": cost["mflops"],
+            "student_latency_ms": cost["latency_ms_b1"]}
 
 
 def distill_trial(cfg: Config, trial_dir: Path, tracker) -> None:

@@ -34,6 +34,7 @@ from asma.evaluation.knn import topk_accuracy
 from asma.evaluation.linear import cached_features, train_linear_head
 from asma.evaluation.protocols import (EncoderSource, calibrate_batchnorm, checkpoint_config, load_source,
                                        make_progress, run_dir_of, run_protocols)
+from asma.models.cost import inference_costs
 from asma.models.student import StudentClassifier, count_parameters
 from asma.objectives.distillation import distillation_loss
 from asma.skeleton.layout import load_layout
@@ -212,12 +213,17 @@ def distill_run(cfg: Config, teacher_path: str | Path, out: Path | None = None, 
             scratch_history = train_student(scratch_config(cfg), data, scratch, None, device, progress, "from scratch")
     teacher_params = count_parameters(teacher.model)
     student_params = count_parameters(student.deployable())
+    layout, persons = data.dataset.layout, cfg.data.persons
+    teacher_cost = inference_costs(teacher.model, (data.in_channels, cfg.data.window, layout.num_joints, persons))
+    student_cost = inference_costs(student.deployable(), (data.in_channels, cfg.student.window, layout.num_joints, persons))
     record = {
         "teacher": {"source": str(checkpoint), "epoch": teacher.source.epoch, "linear": teacher.linear,
-                    "parameters": teacher_params},
+                    "parameters": teacher_params, "inference": teacher_cost},
         "student": {"tag": student_tag(cfg), "head": evaluate_clips(student, data.test, device),
-                    "parameters": student_params, "training_only_parameters": count_parameters(student.project)},
+                    "parameters": student_params, "training_only_parameters": count_parameters(student.project),
+                    "inference": student_cost},
         "parameter_reduction_pct": 100.0 * (1 - student_params / teacher_params),
+        "speedup_b1": teacher_cost["latency_ms_b1"] / student_cost["latency_ms_b1"],
         "history": history,
         "config": config_to_dict(cfg),
     }
