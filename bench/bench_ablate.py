@@ -30,7 +30,7 @@ from asma.ablation.study import load_study  # noqa: E402
 from asma.reports.report import write_report  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import provenance, write_benchmark_section  # noqa: E402
+from benchdocs import provenance, publish  # noqa: E402
 
 SECTION = "## Ablation runner"
 
@@ -121,9 +121,7 @@ def main() -> None:
         study = bench_study(Path(tmp), seeds, epochs)
         report = bench_report(Path(tmp))
     text = markdown(study, report, command)
-    print(text)
-    if args.write_docs:
-        write_benchmark_section(SECTION, text)
+    publish(SECTION, text, args.write_docs)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from asma.data.synthetic import rest_pose
 from asma.skeleton.layout import load_layout
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdocs import Provenance, provenance, write_benchmark_section  # noqa: E402
+from benchdocs import Provenance, provenance, publish  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NTU_FILES = 56_578
@@ -121,9 +121,7 @@ def main() -> None:
     where = provenance()
     rows = run(args.files, args.frames)
     text = markdown(rows, args.files, args.frames, where)
-    print(text)
-    if args.write_docs:
-        write_benchmark_section(SECTION, text)
+    publish(SECTION, text, args.write_docs)
 
 
 if __name__ == "__main__":

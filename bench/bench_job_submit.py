@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from asma.cluster.local_head import BIN, LocalHead  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import Provenance, provenance, write_benchmark_section  # noqa: E402
+from benchdocs import Provenance, provenance, publish  # noqa: E402
 
 SECTION = "## Cluster: job submission"
 PROJECT_FILES = ("asma", "ablations", "pyproject.toml")
@@ -112,9 +112,7 @@ def main() -> None:
     rows = run(args.quick)
     command = ".venv/bin/python bench/bench_job_submit.py" + (" --quick" if args.quick else "") + " --write-docs"
     text = section(rows, command, where)
-    print(text)
-    if args.write_docs:
-        write_benchmark_section(SECTION, text)
+    publish(SECTION, text, args.write_docs)
 
 
 if __name__ == "__main__":

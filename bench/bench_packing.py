@@ -37,7 +37,7 @@ from asma.search.summary import trial_rows  # noqa: E402
 from asma.search.tuner import run_search  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import Provenance, provenance, write_benchmark_section  # noqa: E402
+from benchdocs import Provenance, provenance, publish  # noqa: E402
 
 SECTION = "## Packed trials"
 # laptop sizes (16 -> 128 ST-GCN, T = 30, one person) on the synthetic set
@@ -138,9 +138,7 @@ def main() -> int:
         ray.shutdown()
     command = ".venv/bin/python bench/bench_packing.py" + (" --quick" if args.quick else "") + " --write-docs"
     text = report(rows, command, args.quick, where, cuda)
-    console.print(text, highlight=False)
-    if args.write_docs:
-        write_benchmark_section(SECTION, text)
+    publish(SECTION, text, args.write_docs, show=lambda t: console.print(t, highlight=False))
     return 0
 
 

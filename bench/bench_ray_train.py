@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from asma.config.loading import load_config  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import Provenance, provenance, write_benchmark_section  # noqa: E402
+from benchdocs import Provenance, provenance, publish  # noqa: E402
 
 SECTION = "## Ray Train"
 NOTES = """
@@ -150,9 +150,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     ray.shutdown()
     text = section(rows, args, where)
-    print(text)
-    if args.write_docs:
-        write_benchmark_section(SECTION, text)
+    publish(SECTION, text, args.write_docs)
 
 if __name__ == "__main__":
     main()

@@ -25,7 +25,7 @@ from asma.skeleton.layout import load_layout
 from asma.training.distill import Teacher
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdocs import Provenance, provenance, write_benchmark_section  # noqa: E402
+from benchdocs import Provenance, provenance, publish  # noqa: E402
 
 SECTION = "## Student"
 
@@ -139,9 +139,7 @@ def main() -> int:
     rows = run(args)
     out = table(rows)
     text = f"{SECTION}\n\n{out}\n\n{note(args, rows, where)}\n\nReproduce: `{command(sys.argv[1:])}`\n"
-    print(text)
-    if args.write_docs:
-        write_benchmark_section(SECTION, text)
+    publish(SECTION, text, args.write_docs)
     return 0
 
 

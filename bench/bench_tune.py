@@ -31,7 +31,7 @@ from asma.search.summary import trial_rows  # noqa: E402
 from asma.search.tuner import run_search  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import Provenance, provenance, write_benchmark_section  # noqa: E402
+from benchdocs import Provenance, provenance, publish  # noqa: E402
 
 SECTION = "## Tune"
 # overhead trials x epochs (steps each), then the grid's joint ratios (x 2 modes x 3 lrs) x search epochs
@@ -150,9 +150,7 @@ def main() -> int:
         eff = efficiency(folder, size["search_epochs"], size["steps"], size["ratios"], console)
     command = ".venv/bin/python bench/bench_tune.py" + (" --quick" if args.quick else "") + " --write-docs"
     text = report(over, eff, command, args.quick, where)
-    console.print(text, highlight=False)
-    if args.write_docs:
-        write_benchmark_section(SECTION, text)
+    publish(SECTION, text, args.write_docs, show=lambda t: console.print(t, highlight=False))
     return 0
 
 

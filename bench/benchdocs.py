@@ -76,3 +76,10 @@ def write_benchmark_section(heading: str, text: str, docs: Path = DOCS) -> None:
         following = _NEXT_SECTION.search(old, found.end())
         new = old[:found.start()] + section + ("" if following is None else "\n" + old[following.start():])
     write_text_atomic(docs, new)
+
+
+def publish(heading: str, text: str, write_docs: bool, show=print, docs: Path = DOCS) -> None:
+    """Every benchmark's last step: show the section, and with --write-docs put it into docs."""
+    show(text)
+    if write_docs:
+        write_benchmark_section(heading, text, docs)

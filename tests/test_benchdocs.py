@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from benchdocs import provenance, write_benchmark_section  # noqa: E402
+from benchdocs import provenance, publish, write_benchmark_section  # noqa: E402
 
 DOCS = ("# Benchmarks\n\nIntro.\n\n"
         "## Data\n\nold data\n\n"
@@ -61,3 +61,13 @@ def test_provenance_names_this_checkout_and_machine():
     assert where.commit.startswith(head.stdout.strip()) and where.cores == os.cpu_count()
     assert where.load >= 0 and len(where.date) == 10
     assert where.sentence().startswith(f"commit {where.commit}, {where.date}, ") and "load average" in where.sentence()
+
+
+def test_publish_shows_the_section_and_writes_it_only_when_asked(tmp_path):
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text(DOCS)
+    shown = []
+    publish("## Tune", "## Tune\n\nnew tune", False, shown.append, docs)
+    assert shown == ["## Tune\n\nnew tune"] and docs.read_text() == DOCS
+    publish("## Tune", "## Tune\n\nnew tune", True, shown.append, docs)
+    assert docs.read_text() == DOCS.replace("old tune", "new tune") and len(shown) == 2
