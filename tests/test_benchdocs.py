@@ -33,7 +33,9 @@ def test_appends_a_missing_section_and_creates_a_missing_file(tmp_path):
 
 
 def test_bench_scripts_write_docs_only_with_write_docs():
-    """A plain `bench/X.py` run prints; only `--write-docs` (off by default) rewrites docs/benchmarks.md."""
+    """A plain `bench/X.py` run prints; only `--write-docs` (off by default) rewrites docs/benchmarks.md:
+    each write is under `if args.write_docs:` or is `publish(..., args.write_docs, ...)`, whose own
+    write is under `if write_docs:`."""
     import ast
     import re
 
@@ -41,14 +43,18 @@ def test_bench_scripts_write_docs_only_with_write_docs():
     for path in sorted((Path(__file__).resolve().parents[1] / "bench").glob("*.py")):
         tree = ast.parse(path.read_text())
         parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        guard = "write_docs" if path.name == "benchdocs.py" else "args.write_docs"
         calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "write_benchmark_section"]
         for call in calls:
             node, guarded = call, False
             while node in parents and not guarded:
                 node = parents[node]
-                guarded = isinstance(node, ast.If) and ast.unparse(node.test) == "args.write_docs"
-            assert guarded, f"{path.name}:{call.lineno} writes docs outside `if args.write_docs:`"
-        if calls:
+                guarded = isinstance(node, ast.If) and ast.unparse(node.test) == guard
+            assert guarded, f"{path.name}:{call.lineno} writes docs outside `if {guard}:`"
+        published = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "publish"]
+        for call in published:
+            assert ast.unparse(call.args[2]) == "args.write_docs", f"{path.name}:{call.lineno}"
+        if (calls or published) and path.name != "benchdocs.py":
             writers.append(path.name)
             assert re.search(r'"--write-docs", action="store_true"', path.read_text()), path.name
     assert {"bench_step.py", "bench_ablate.py", "bench_data.py"} <= set(writers)
