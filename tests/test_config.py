@@ -75,3 +75,17 @@ def test_every_invalid_key_is_listed_in_one_error(tmp_path):
     message = str(e.value)
     assert "3 invalid keys" in message and "more)" not in message
     assert all(f"\n  {key}: " in message for key in listed)
+
+
+def test_a_view_given_in_part_keeps_the_rest_of_it_and_the_other_views():
+    """--set masking.specs.a.joints.ratio=0.3 changes view A's share only: its degree and motion rules
+    stay, and view B stays defined (the whole mapping was replaced: B undefined, A's rules generic)."""
+    cfg = load_config("laptop", ["masking.specs.a.joints.ratio=0.3"])
+    default = load_config("laptop")
+    a = cfg.masking.specs["a"]
+    assert a.joints.ratio == 0.3 and (a.joints.mode, a.joints.target) == ("degree", "high")
+    assert a.frames == default.masking.specs["a"].frames
+    assert set(cfg.masking.specs) == set(default.masking.specs)
+    assert cfg.masking.specs["b"] == default.masking.specs["b"]
+    extra = load_config("laptop", ["masking.specs.mine.joints.mode=random", "masking.views=[a,mine]"])
+    assert extra.masking.specs["mine"].joints.mode == "random" and "b" in extra.masking.specs

@@ -209,3 +209,30 @@ def test_a_distillation_space_needs_a_teacher_that_exists(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_space(distill_space(tmp_path, tmp_path / "no_such_run"))
     assert err.value.key == "distill.teacher" and "no such run folder" in str(err.value)
+
+
+def test_the_best_trial_as_a_preset_keeps_its_params_and_leaves_data_and_budget(tmp_path):
+    """best_preset.yaml loads as a config equal to the trial's on everything but data, budget and output."""
+    from asma.config.loading import config_to_dict, load_config
+    from asma.search.summary import preset_text
+
+    space = load_space(write_space(tmp_path, overrides={"out_dir": str(tmp_path / "runs"), "data.path": "synthetic",
+                                                        "masking.views": ["a", "b"], "train.batch_size": 16}))
+    trial = {"trial_id": "t1", "epochs": 2, "params": {f"{A}.ratio": 0.37}, "metrics": {"knn_top1": 51.2}}
+    text = preset_text(space, trial)
+    assert text.startswith("# Found by the search space") and "knn_top1 51.2" in text
+    path = tmp_path / "found.yaml"
+    path.write_text(text)
+    raw = yaml.safe_load(text)
+    assert raw["base"] == "smoke" and "out_dir" not in raw and "path" not in raw.get("data", {})
+    assert "epochs" not in raw.get("train", {})
+    found = load_config(str(path))
+    assert found.masking.specs["a"].joints.ratio == 0.37 and found.masking.views == ["a", "b"]
+    assert found.train.batch_size == 16
+    expected = config_to_dict(space.trial_config(trial["params"]))
+    for key in ("out_dir", "name"):
+        expected.pop(key)
+    got = config_to_dict(found)
+    for section in ("masking", "encoder", "projector", "optim", "augment"):
+        assert got[section] == expected[section], section
+    assert got["train"] == {**expected["train"], "epochs": got["train"]["epochs"], "eval_every": got["train"]["eval_every"]}

@@ -5,9 +5,9 @@ Defaults are PSTL's published choices where they exist (see docs/method.md); the
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from asma.skeleton.graph import Partition
 
@@ -148,6 +148,14 @@ class ViewMaskConfig(Section):
     frames: FrameMaskConfig = FrameMaskConfig()
 
 
+def _merged(base: dict, update: dict) -> dict:
+    """`update` over `base`, recursing into mappings."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def _default_views() -> dict[str, ViewMaskConfig]:
     return {
         # ASMa view A: high-degree joints, low-motion frames
@@ -176,7 +184,24 @@ class MaskingConfig(Section):
         "masked joints stay as zeroed columns that BatchNorm statistics count (the only way up to commit "
         "50ac1dc); cut: each sample's masked joints are taken out of its columns and graph, as scope batch "
         "does for the batch (BatchNorm over kept joints only; a cheaper step: docs/benchmarks.md, 'ASMa step')")
-    specs: dict[str, ViewMaskConfig] = Field(default_factory=_default_views)
+    specs: dict[str, ViewMaskConfig] = Field(default_factory=_default_views, description="named views; a "
+                                             "view given in part (masking.specs.a.joints.ratio) keeps the rest of "
+                                             "that view, and the other built-in views stay defined")
+
+    @field_validator("specs", mode="before")
+    @classmethod
+    def _over_built_in_views(cls, value: Any) -> Any:
+        """Views written in a file or --set go over the built-in views field by field: `specs: {a:
+        {joints: {ratio: 0.3}}}` changes view A's joint share and keeps its degree and motion rules,
+        and views b, pstl, random, none. (Replacing the whole mapping dropped every other view and
+        gave A the generic defaults.)"""
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = {name: view.model_dump() for name, view in _default_views().items()}
+        for name, view in value.items():
+            view = view.model_dump() if isinstance(view, BaseModel) else view
+            merged[name] = _merged(merged[name], view) if name in merged and isinstance(view, dict) else view
+        return merged
 
     @model_validator(mode="after")
     def _views_defined(self) -> "MaskingConfig":

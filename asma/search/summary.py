@@ -5,6 +5,10 @@
   ASHA-stopped trials are measured after fewer epochs) or the Pareto front (multi-objective), the
   parameter importances and the compute spent.
 - `best_config.yaml`: the full config of the best trial, ready for `asma pretrain`.
+- `best_preset.yaml`: the same as a preset: `base:` the space's base, then the space's fixed
+  overrides and the best trial's params, without the data set, budget and output keys, so that it
+  serves another data set as it is. Copied into asma/presets/ it is taken by name
+  (`asma pretrain NAME`, `base: NAME` in a study).
 - `history.png` (metric by trial in completion order, best so far; per-epoch curves of the ASHA
   metric), `importances.png`, and `pareto.png` for multi-objective searches.
 - summary.md names the Optuna study the search wrote (asma.search.study) and how to open it.
@@ -137,6 +141,7 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
         if chosen is not None:
             cfg = space.trial_config(chosen["params"])
             (out / "best_config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+            (out / "best_preset.yaml").write_text(preset_text(space, chosen))
         from asma.search.plots import plot_history, plot_importances, plot_pareto
 
         plot_history(rows, space, out / "history.png")
@@ -145,6 +150,27 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
         if space.multi_objective:
             plot_pareto(rows, front, space, out / "pareto.png")
     return summary
+
+
+# Keys a found preset leaves to whoever runs it: which data, how long, where results go.
+NOT_PRESET = ("data.path", "data.split", "data.cache_dir", "out_dir", "name", "train.epochs",
+              "train.max_steps_per_epoch", "train.eval_every", "distill.teacher", "distill.epochs")
+
+
+def preset_text(space: SearchSpace, trial: dict) -> str:
+    """A preset YAML of a trial: the space's base, its fixed overrides and the trial's params, nested."""
+    from asma.config.loading import set_dotted
+
+    chosen = {**space.spec.overrides, **trial["params"]}
+    raw: dict[str, Any] = {"base": space.spec.base}
+    for key, value in chosen.items():
+        if not key.startswith(NOT_PRESET):
+            set_dotted(raw, key.split("."), value)
+    scores = ", ".join(f"{m} {_fmt(trial['metrics'].get(m))}" for m in space.metrics)
+    header = (f"# Found by the search {space.name} ({space.source}): trial {trial['trial_id']}, {scores} after "
+              f"{trial['epochs']} epochs.\n# Its searched params and fixed overrides on base {space.spec.base}; "
+              "the data set, budget and output are the caller's.\n")
+    return header + yaml.safe_dump(raw, sort_keys=False)
 
 
 def _study_record(run_dir: Path) -> dict | None:
