@@ -236,3 +236,34 @@ def test_the_best_trial_as_a_preset_keeps_its_params_and_leaves_data_and_budget(
     for section in ("masking", "encoder", "projector", "optim", "augment"):
         assert got[section] == expected[section], section
     assert got["train"] == {**expected["train"], "epochs": got["train"]["epochs"], "eval_every": got["train"]["eval_every"]}
+
+
+def _summary(folder: Path, name: str, trials: list[tuple[str, int, float | None, float]]) -> Path:
+    """A search folder whose summary.json holds (status, epochs, knn_top1, seconds) trials in completion order."""
+    import json
+
+    rows = [{"trial_id": f"{name}{i}", "status": st, "epochs": ep, "params": {"x": i}, "metrics": {"knn_top1": v},
+             "time_s": sec} for i, (st, ep, v, sec) in enumerate(trials)]
+    summary = {"name": name, "metrics": ["knn_top1"], "modes": ["max"], "trials": rows,
+               "compute": {"epochs": sum(r["epochs"] for r in rows), "trial_time_s": sum(r["time_s"] for r in rows),
+                           "stopped_early": sum(r["status"] == "stopped early" for r in rows)}}
+    (folder / name / "summary").mkdir(parents=True)
+    (folder / name / "summary" / "summary.json").write_text(json.dumps(summary))
+    return folder / name
+
+
+def test_search_comparison_counts_full_budget_trials_and_the_epochs_spent_to_reach_the_reference(tmp_path, capsys):
+    from asma.search.compare import compare_searches, read_summary
+
+    grid = _summary(tmp_path, "grid", [("done", 6, 50.0, 60), ("done", 6, 58.0, 60), ("done", 6, 55.0, 60)])
+    tpe = _summary(tmp_path, "tpe", [("stopped early", 2, 70.0, 20), ("done", 6, 56.5, 60),
+                                     ("done", 6, 57.2, 60), ("stopped early", 2, 40.0, 20)])
+    c = compare_searches(read_summary(grid), read_summary(tpe), tolerance=1.0)
+    assert c["reference"]["best"] == 58.0 and c["candidate"]["best"] == 57.2  # the stopped 70.0 does not count
+    assert c["gap"] == pytest.approx(-0.8) and c["within_tolerance"]
+    assert c["reached"] == {"epochs": 14, "trial_s": 140.0, "trial_id": "tpe2"}  # 56.5 is 1.5 short
+    assert c["epochs_share"] == pytest.approx(16 / 18)
+    assert not compare_searches(read_summary(grid), read_summary(tpe), tolerance=0.5)["within_tolerance"]
+    assert main(["tune-compare", str(grid), str(tpe)]) == 0
+    assert "-0.8 points from grid's best (within 1 point(s)" in capsys.readouterr().out
+    assert main(["tune-compare", str(grid), str(tmp_path / "none")]) == 2

@@ -1,5 +1,5 @@
 """`asma tune SPACE.yaml [--trials N] [--concurrency K] [--resume] [--storage URL] [--address A] [--data D]
-[--set k=v]`."""
+[--set k=v]`; `asma tune-compare REFERENCE CANDIDATE` (search efficiency from two summaries)."""
 from __future__ import annotations
 
 import argparse
@@ -27,6 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a value of the base config, e.g. --set out_dir=runs2 (repeatable)")
     add_tracking_args(p)
     p.set_defaults(func=run)
+
+    c = sub.add_parser("tune-compare", help="search efficiency: a search (e.g. TPE + ASHA) against another of the "
+                       "same space (e.g. its full grid), from their summaries")
+    c.add_argument("reference", help="the reference search's folder, <out_dir>/tune/<name> (e.g. the grid)")
+    c.add_argument("candidate", help="the compared search's folder (e.g. TPE + ASHA)")
+    c.add_argument("--tolerance", type=float, default=1.0, help="points of the metric that count as reaching "
+                   "the reference's best (default 1)")
+    c.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    c.set_defaults(func=run_compare)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,3 +76,13 @@ def show(summary: dict, run_dir, console: Console) -> None:
         console.print(f"best {metric} {b['metrics'][metric]:.4g} ({b['trial_id']}, {b['epochs']} epochs): {b['params']}",
                       highlight=False)
     console.print(f"summary: {run_dir / 'summary' / 'summary.md'}", highlight=False)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from asma.search.compare import compare_searches, comparison_markdown, read_summary
+
+    comparison = compare_searches(read_summary(args.reference), read_summary(args.candidate), args.tolerance)
+    Console().print(json.dumps(comparison, indent=1) if args.json else comparison_markdown(comparison), highlight=False)
+    return 0
