@@ -59,21 +59,32 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, aligned: tor
 @torch.no_grad()
 def recompute_batchnorm_stats(model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int) -> None:
     """Every BatchNorm's running statistics re-estimated with the final weights ("precise BN"): one
-    pass over `dataset` of (input, label) pairs, averaging all batches.
+    pass over `dataset` of (input, label) pairs, each batch's statistics weighted by its clips.
 
     After a short fine-tuning the exponential averages still hold much of their start (random
     init: mean 0, var 1) and test accuracy falls to chance; in a probe whose alignment module
     trains, the averages also lag the module. One forward pass fixes both.
+
+    `batch_size` should be the one the model trained at: a batch's variance over its clips' frames
+    and joints grows with the number of clips in it (the frames of one clip are far from
+    independent), and the model learnt to expect the statistics of its training batches. A student
+    trained at batch 16 and re-estimated at 256 lost 1.8 points of top-1 on MSR Action3D (77.3% with
+    its running statistics, 75.5% re-estimated at 256, 77.7% at 16). The last, smaller batch counts
+    for its share of the clips, not as much as a full one (the data are in name order, not shuffled).
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
-        m.momentum = None  # a cumulative average over the pass
     model.train()
+    seen = 0
     for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        if x.shape[0] > 1:
-            model(x.to(device))
+        if x.shape[0] < 2:
+            continue
+        seen += x.shape[0]
+        for m in norms:
+            m.momentum = x.shape[0] / seen  # running = sample-weighted mean of the batches' statistics
+        model(x.to(device))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
 

@@ -137,7 +137,7 @@ def train_student(cfg: Config, data: RunData, student: StudentClassifier, teache
             bar.advance(metrics["loss"])
             if on_epoch is not None and epoch + 1 < d.epochs:
                 on_epoch(history[-1])
-    recompute_batchnorm_stats(student, data.train, device, batch_size=256)
+    recompute_batchnorm_stats(student, data.train, device, batch_size=batch)  # the batch it trained at
     student.eval()
     return history
 
