@@ -67,10 +67,9 @@ def recompute_batchnorm_stats(model: nn.Module, dataset: Dataset, device: torch.
 
     `batch_size` should be the one the model trained at: a batch's variance over its clips' frames
     and joints grows with the number of clips in it (the frames of one clip are far from
-    independent), and the model learnt to expect the statistics of its training batches. A student
-    trained at batch 16 and re-estimated at 256 lost 1.8 points of top-1 on MSR Action3D (77.3% with
-    its running statistics, 75.5% re-estimated at 256, 77.7% at 16). The last, smaller batch counts
-    for its share of the clips, not as much as a full one (the data are in name order, not shuffled).
+    independent), and the model learnt to expect the statistics of its training batches
+    (bench/precise_bn.py, docs/method.md). The last, smaller batch counts for its share of the
+    clips, not as much as a full one (the data are in name order, not shuffled).
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]

@@ -96,11 +96,12 @@ def scratch_config(cfg: Config) -> Config:
 
 def train_student(cfg: Config, data: RunData, student: StudentClassifier, teacher: Teacher | None,
                   device: torch.device, progress=None, name: str = "distill",
-                  on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+                  on_epoch: Callable[[dict], None] | None = None, precise_bn: bool = True) -> list[dict]:
     """cfg.distill.epochs over data.pretrain; returns the mean loss terms of every epoch.
 
     `on_epoch` gets each epoch's entry of the history but the last's (a search trial's report);
-    the last epoch ends after the BatchNorm statistics are re-estimated, so its caller reports it."""
+    the last epoch ends after the BatchNorm statistics are re-estimated (`precise_bn`; False keeps the
+    running averages, for bench/precise_bn.py), so its caller reports it."""
     d = cfg.distill
     student.to(device)
     optimizer = eval_optimizer(student.parameters(), cfg, d.lr)
@@ -137,7 +138,8 @@ def train_student(cfg: Config, data: RunData, student: StudentClassifier, teache
             bar.advance(metrics["loss"])
             if on_epoch is not None and epoch + 1 < d.epochs:
                 on_epoch(history[-1])
-    recompute_batchnorm_stats(student, data.train, device, batch_size=batch)  # the batch it trained at
+    if precise_bn:
+        recompute_batchnorm_stats(student, data.train, device, batch_size=batch)  # the batch it trained at
     student.eval()
     return history
 
