@@ -161,21 +161,6 @@ def test_precise_batchnorm_stats_are_the_training_clips_average(tiny):
     assert model[1].momentum == 0.1  # restored
 
 
-def test_precise_batchnorm_weighs_each_batch_by_its_clips():
-    """Batches of 4 and 2 clips: the mean is the sample-weighted mean of the two batches' means, and
-    the variance the weighted mean of their unbiased variances (an equal-weight average of the two
-    batches, as a cumulative average over batches gives, is red here)."""
-    torch.manual_seed(0)
-    x = torch.cat([torch.randn(4, 3), 3 + 2 * torch.randn(2, 3)])
-    dataset = torch.utils.data.TensorDataset(x, torch.zeros(6))
-    model = torch.nn.BatchNorm1d(3)
-    recompute_batchnorm_stats(model, dataset, torch.device("cpu"), batch_size=4)
-    first, second = x[:4], x[4:]
-    assert torch.allclose(model.running_mean, (4 * first.mean(0) + 2 * second.mean(0)) / 6, atol=1e-6)
-    assert torch.allclose(model.running_var, (4 * first.var(0) + 2 * second.var(0)) / 6, atol=1e-6)
-    assert not torch.allclose(model.running_mean, (first.mean(0) + second.mean(0)) / 2, atol=1e-3)
-
-
 def test_a_distilled_student_re_estimates_its_batchnorm_at_its_training_batch(tiny, monkeypatch):
     import asma.training.distill as distill
 
