@@ -59,7 +59,7 @@ def test_a_resumed_run_keeps_the_wall_time_of_the_attempts_before_it(setup, tmp_
     with pytest.raises(Interrupted):
         pretrain(cfg, data, StopAfter(tmp_path / "run", epochs=2))
     runtime = LocalRuntime(tmp_path / "run", device="cpu")
-    carried = runtime.latest_checkpoint()["wall_s"]
+    carried = runtime.latest_checkpoint()["metrics"]["wall_s"]
     assert carried > 0
     resumed = pretrain(cfg, data, runtime)
     assert resumed.resumed_from == 2 and resumed.final["wall_s"] > carried

@@ -17,13 +17,14 @@ from pathlib import Path
 from asma.config.schema import Config
 
 
-def student_costs(cfg: Config, student, layout, in_channels: int) -> dict[str, float]:
+def student_costs(cfg: Config, student, data) -> dict[str, float]:
     """Parameters, MFLOPs per clip and batch-1 latency (ms) of the deployed student."""
     from asma.models.cost import inference_costs
     from asma.models.student import count_parameters
+    from asma.training.distill import clip_shape
 
     deployed = student.deployable()
-    cost = inference_costs(deployed, (in_channels, cfg.student.window, layout.num_joints, cfg.data.persons))
+    cost = inference_costs(deployed, clip_shape(cfg, data, cfg.student.window))
     return {"student_params": count_parameters(deployed), "student_mflops": cost["mflops"],
             "student_latency_ms": cost["latency_ms_b1"]}
 
@@ -48,7 +49,7 @@ def distill_trial(cfg: Config, trial_dir: Path, tracker) -> None:
     teacher_cfg, checkpoint = checkpoint_config(cfg.distill.teacher)
     teacher = probe_teacher(cfg, load_source(teacher_cfg, checkpoint, data), data, device)
     student = student_for(cfg, data, teacher.model.out_dim)
-    constants = {**student_costs(cfg, student, data.dataset.layout, data.in_channels),
+    constants = {**student_costs(cfg, student, data),
                  "teacher_top1": float(teacher.linear["top1"]), "teacher_params": count_parameters(teacher.model)}
     tracker.log_metrics(constants, 0)
 

@@ -144,6 +144,11 @@ def train_student(cfg: Config, data: RunData, student: StudentClassifier, teache
     return history
 
 
+def clip_shape(cfg: Config, data: RunData, window: int) -> tuple[int, int, int, int]:
+    """One clip's shape (C, T, V, M) at `window` frames: what a model's inference cost is measured on."""
+    return (data.in_channels, window, data.dataset.layout.num_joints, cfg.data.persons)
+
+
 def student_protocols(cfg: Config) -> list[str]:
     """The teacher's protocols that apply to one student encoder (`supervised` builds teacher-size encoders)."""
     return [p for p in cfg.eval.protocols if p != "supervised"]
@@ -215,9 +220,8 @@ def distill_run(cfg: Config, teacher_path: str | Path, out: Path | None = None, 
             scratch_history = train_student(scratch_config(cfg), data, scratch, None, device, progress, "from scratch")
     teacher_params = count_parameters(teacher.model)
     student_params = count_parameters(student.deployable())
-    layout, persons = data.dataset.layout, cfg.data.persons
-    teacher_cost = inference_costs(teacher.model, (data.in_channels, cfg.data.window, layout.num_joints, persons))
-    student_cost = inference_costs(student.deployable(), (data.in_channels, cfg.student.window, layout.num_joints, persons))
+    teacher_cost = inference_costs(teacher.model, clip_shape(cfg, data, cfg.data.window))
+    student_cost = inference_costs(student.deployable(), clip_shape(cfg, data, cfg.student.window))
     record = {
         "teacher": {"source": str(checkpoint), "epoch": teacher.source.epoch, "linear": teacher.linear,
                     "parameters": teacher_params, "inference": teacher_cost},

@@ -95,7 +95,7 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
         optimizer.load_state_dict(checkpoint["optimizer"])
         start_epoch = int(checkpoint["epoch"])
         # wall time of the attempts before this one, up to their last checkpoint (0 in older checkpoints)
-        earlier_s = float(checkpoint.get("wall_s", 0.0))
+        earlier_s = float(checkpoint.get("metrics", {}).get("wall_s", 0.0))
     wrapped = runtime.wrap(model)
     if runtime.world_size > 1 and cfg.train.batch_size % runtime.world_size:
         raise ValueError(f"train.batch_size {cfg.train.batch_size} is not divisible by {runtime.world_size} workers")
@@ -144,7 +144,6 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
                 "optimizer": optimizer.state_dict(),
                 "config": config_to_dict(cfg),
                 "metrics": metrics,
-                "wall_s": metrics["wall_s"],
             }
         if tracker is not None:  # before the report, which may end this process (a fault, ASHA)
             tracker.log_metrics(metrics, epoch + 1)
