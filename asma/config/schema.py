@@ -238,6 +238,10 @@ class TrainConfig(Section):
         "float32", description="pretraining step's encoders and projectors: float32, or bfloat16 autocast "
         "(weights, BatchNorm statistics and the Barlow Twins loss stay float32; faster on a CPU with "
         "AVX512-BF16: docs/benchmarks.md, 'Pretraining step')")
+    compile: Literal["eager", "default", "reduce-overhead", "max-autotune"] = Field(
+        "eager", description="eager (no compiling), or torch.compile each encoder with fixed shapes (Inductor), in this mode; "
+        "reduce-overhead also captures CUDA graphs on a GPU, against a host-bound step. On a CPU it "
+        "measured slower than eager: docs/benchmarks.md, 'Compiled step'")
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
     eval_every: int = Field(0, ge=0, description="epochs between proxy evaluations (kNN), 0 = only at the end")
     max_steps_per_epoch: int = Field(0, ge=0, description="0 = the whole epoch")

@@ -77,6 +77,21 @@ class MaskedPretrainer(nn.Module):
     def encoders(self) -> dict[str, STGCN]:
         return {name: v.encoder for name, v in self.views.items()}
 
+    def compile_encoders(self, mode: str) -> None:
+        """torch.compile every encoder in place (`train.compile`; "eager" leaves them as they are).
+
+        Fixed shapes (dynamic=False): a stream's shape is the same every step, so each encoder
+        compiles once per stream shape. The encoders share one forward, so Dynamo's recompile
+        limit is raised to allow a few shapes per encoder. Weights and state-dict keys are the
+        eager module's (nn.Module.compile), so checkpoints load either way."""
+        if mode == "eager":
+            return
+        import torch._dynamo
+
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 4 * len(self.views))
+        for view in self.views.values():
+            view.encoder.compile(mode=None if mode == "default" else mode, dynamic=False)
+
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """x (N, C, T, V, M) clips; returns the total loss and its parts."""
         lam = self.cfg.projector.off_diagonal_weight

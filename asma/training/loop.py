@@ -96,6 +96,7 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
         start_epoch = int(checkpoint["epoch"])
         # wall time of the attempts before this one, up to their last checkpoint (0 in older checkpoints)
         earlier_s = float(checkpoint.get("metrics", {}).get("wall_s", 0.0))
+    model.compile_encoders(cfg.train.compile)
     wrapped = runtime.wrap(model)
     if runtime.world_size > 1 and cfg.train.batch_size % runtime.world_size:
         raise ValueError(f"train.batch_size {cfg.train.batch_size} is not divisible by {runtime.world_size} workers")
