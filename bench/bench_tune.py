@@ -26,8 +26,9 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from asma.search.compare import compare_searches  # noqa: E402
 from asma.search.space import load_space  # noqa: E402
-from asma.search.summary import trial_rows  # noqa: E402
+from asma.search.summary import trial_rows, write_summary  # noqa: E402
 from asma.search.tuner import run_search  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -82,36 +83,32 @@ def efficiency(folder: Path, epochs: int, steps: int, ratios: list[float], conso
               "optim.lr": {"type": "categorical", "choices": [0.0005, 0.002, 0.008]}}
     trials = len(ratios) * 2 * 3
     ray.init(address="local", num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False)
-    out = {}
+    out, summaries = {}, {}
     for name, extra in (("grid", {"sampler": "grid", "scheduler": "fifo"}),
                         ("tpe_asha", {"sampler": "tpe", "budget": {"grace_period": 1, "reduction_factor": 3}})):
         space = load_space(space_yaml(folder, name, params, trials, epochs, steps, **extra))
         started = time.perf_counter()
         outcome = run_search(space, concurrency=2, console=console)
-        rows = trial_rows(outcome.results, space)
-        full = [r["metrics"]["knn_top1"] for r in rows
-                if r["status"] == "done" and r["metrics"].get("knn_top1") is not None]
-        out[name] = {"wall_s": time.perf_counter() - started, "rows": rows,
-                     "best": max(full, default=float("nan")),  # full-budget trials only, in both searches
-                     "full": len(full), "stopped": sum(r["status"] == "stopped early" for r in rows),
-                     "epochs": sum(r["epochs"] for r in rows), "trial_s": sum(r["time_s"] for r in rows)}
+        summaries[name] = write_summary(outcome.results, space, outcome.run_dir)  # what `asma tune` writes
+        out[name] = {"wall_s": time.perf_counter() - started}
     ray.shutdown()
-    target = out["grid"]["best"]
-    spent_epochs, spent_s, reached = 0, 0.0, None
-    for row in out["tpe_asha"]["rows"]:  # completion order
-        spent_epochs += row["epochs"]
-        spent_s += row["time_s"]
-        if reached is None and row["status"] == "done" and (row["metrics"].get("knn_top1") or -1) >= target:
-            reached = (spent_epochs, spent_s)
-    out.update(trials=trials, epochs_per_trial=epochs, reached=reached)
+    # `asma tune-compare`'s figures: full-budget trials only; tolerance 0 = TPE's first trial at the grid's best
+    comparison = compare_searches(summaries["grid"], summaries["tpe_asha"], tolerance=0.0)
+    out["grid"].update(comparison["reference"])
+    out["tpe_asha"].update(comparison["candidate"])
+    out.update(trials=trials, epochs_per_trial=epochs, reached=comparison["reached"])
     return out
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
 
 
 def report(over: dict, eff: dict, command: str, quick: bool, where: Provenance) -> str:
     g, t = eff["grid"], eff["tpe_asha"]
-    reached = (f"TPE + ASHA's first full-budget trial to match the grid's best came after {eff['reached'][0]} "
-               f"epochs, {eff['reached'][1]:.0f} trial-seconds." if eff["reached"]
-               else f"No full-budget TPE + ASHA trial reached the grid's best (its best: {t['best']:.1f}%).")
+    reached = (f"TPE + ASHA's first full-budget trial to match the grid's best came after {eff['reached']['epochs']} "
+               f"epochs, {eff['reached']['trial_s']:.0f} trial-seconds." if eff["reached"]
+               else f"No full-budget TPE + ASHA trial reached the grid's best (its best: {_pct(t['best'])}).")
     saved = 100 * (1 - t["epochs"] / g["epochs"]) if g["epochs"] else float("nan")
     lines = [
         SECTION, "",
@@ -125,11 +122,11 @@ def report(over: dict, eff: dict, command: str, quick: bool, where: Provenance) 
         f"{eff['trials']} trials each, {eff['epochs_per_trial']} epochs per trial, 2 at a time:", "",
         "| search | best kNN top-1 (full-budget trials) | full-budget trials | epochs spent | trial-seconds | wall |",
         "| --- | --- | --- | --- | --- | --- |",
-        f"| grid (every point, full budget) | {g['best']:.1f}% | {g['full']} | {g['epochs']} | {g['trial_s']:.0f} | "
+        f"| grid (every point, full budget) | {_pct(g['best'])} | {g['full_budget']} | {g['epochs']} | {g['trial_s']:.0f} | "
         f"{g['wall_s']:.0f} s |",
-        f"| TPE + ASHA (grace 1, factor 3) | {t['best']:.1f}% | {t['full']} | {t['epochs']} | {t['trial_s']:.0f} | "
+        f"| TPE + ASHA (grace 1, factor 3) | {_pct(t['best'])} | {t['full_budget']} | {t['epochs']} | {t['trial_s']:.0f} | "
         f"{t['wall_s']:.0f} s |",
-        "", f"ASHA stopped {t['stopped']} of {eff['trials']} trials early; TPE + ASHA spent {saved:.0f}% fewer "
+        "", f"ASHA stopped {t['stopped_early']} of {eff['trials']} trials early; TPE + ASHA spent {saved:.0f}% fewer "
         f"epochs than the grid. {reached} One run of each search, one seed.", ""]
     return "\n".join(lines)
 
