@@ -61,7 +61,9 @@ def space_file(folder: Path, name: str, k: int, waves: int, size: dict, cpus: fl
                          "train.batch_size": size["batch"], "train.threads": max(1, int(cpus)),
                          "train.device": "cuda" if gpus else "cpu"},
            "params": {"train.seed": {"type": "categorical", "choices": list(range(trials))}},
-           "budget": {"trials": trials, "epochs": size["epochs"], "max_steps_per_epoch": size["steps"]},
+           # every epoch's proxy, as the published rows measured (a search's default is ASHA's rungs)
+           "budget": {"trials": trials, "epochs": size["epochs"], "max_steps_per_epoch": size["steps"],
+                      "proxy": "every_epoch"},
            "resources": {"cpus": cpus, "gpus": gpus}, "sampler": "random", "scheduler": "fifo"}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"

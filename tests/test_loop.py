@@ -66,3 +66,31 @@ def test_a_resumed_run_keeps_the_wall_time_of_the_attempts_before_it(setup, tmp_
     fresh = pretrain(cfg, data, LocalRuntime(tmp_path / "fresh", device="cpu"))
     assert fresh.resumed_from == 0
     assert [m["wall_s"] for m in fresh.history] == sorted(m["wall_s"] for m in fresh.history)
+
+
+def test_the_proxy_is_measured_when_scheduled_and_carried_between(setup, tmp_path, monkeypatch):
+    """eval_report=latest: every epoch carries the latest kNN proxy with the epoch it was measured
+    after; it is measured at an attempt's first epoch, the eval_epochs and the last epoch only."""
+    import asma.training.loop as loop
+
+    cfg, data = setup
+    cfg = cfg.model_copy(deep=True)
+    cfg.train.epochs, cfg.train.eval_report, cfg.train.eval_epochs = 6, "latest", [3]
+    measured = []
+    real = loop.proxy_knn
+    monkeypatch.setattr(loop, "proxy_knn", lambda *a: measured.append(1) or real(*a))
+    reported = []
+    runtime = StopAfter(tmp_path / "run", epochs=4)
+    runtime.report = lambda metrics, checkpoint=None: (reported.append(dict(metrics)),
+                                                       StopAfter.report(runtime, metrics, checkpoint))
+    with pytest.raises(Interrupted):
+        pretrain(cfg, data, runtime)
+    assert [m["proxy_epoch"] for m in reported] == [1, 1, 3, 3]
+    assert reported[1]["knn_top1"] == reported[0]["knn_top1"] and len(measured) == 2
+    resumed = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu"))
+    assert [m["proxy_epoch"] for m in resumed.history] == [5, 6]  # the attempt's first epoch, the last
+    assert len(measured) == 4
+    cfg.train.eval_report = "measured"
+    plain = pretrain(cfg, data, LocalRuntime(tmp_path / "plain", device="cpu"))
+    assert [m.get("proxy_epoch") for m in plain.history] == [None, None, 3, None, None, 6]
+    assert ["knn_top1" in m for m in plain.history] == [False, False, True, False, False, True]

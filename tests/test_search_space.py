@@ -9,7 +9,7 @@ import yaml
 
 from asma.cli.main import main
 from asma.errors import ConfigError
-from asma.search.space import DefineByRun, load_space
+from asma.search.space import DefineByRun, asha_rungs, load_space
 from asma.search.summary import best_trial, pareto_front
 
 SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
@@ -29,8 +29,25 @@ def write_space(tmp_path: Path, **changes) -> Path:
 @pytest.mark.parametrize("name", ["masking", "alignment", "student", "full"])
 def test_shipped_spaces_load(name):
     space = load_space(SPACES / f"{name}.yaml")
-    assert space.base.train.eval_every == 1  # ASHA and the history need kNN every epoch
+    b, train = space.spec.budget, space.base.train
+    # the kNN proxy is measured at ASHA's rungs and the end, and carried between (Tune wants it every epoch)
+    assert (train.eval_every, train.eval_report) == (0, "latest")
+    assert train.eval_epochs == (asha_rungs(b.grace_period, space.epochs, b.reduction_factor)
+                                 if space.early_stopping else [])
     assert space.params and space.trials >= 1
+
+
+def test_asha_rungs_are_ray_s_and_every_epoch_keeps_full_curves(tmp_path):
+    from ray.tune.schedulers.async_hyperband import _Bracket
+
+    for grace, max_t, factor in [(10, 60, 3), (1, 3, 3), (2, 10, 2), (1, 9, 3), (5, 5, 2)]:
+        assert asha_rungs(grace, max_t, factor) == sorted(m for m, _ in _Bracket(grace, max_t, factor, 0)._rungs)
+    space = load_space(write_space(tmp_path, budget={"trials": 3, "epochs": 12, "grace_period": 2,
+                                                     "reduction_factor": 3}))
+    assert space.base.train.eval_epochs == [2, 6]
+    every = load_space(write_space(tmp_path, budget={"trials": 3, "epochs": 12, "proxy": "every_epoch"}))
+    assert (every.base.train.eval_every, every.base.train.eval_report) == (1, "measured")
+    assert load_space(write_space(tmp_path), ["train.eval_epochs=[1]"]).base.train.eval_epochs == [1]  # CLI last
 
 
 def test_budget_and_cli_values_reach_the_base_config(tmp_path):
@@ -235,7 +252,8 @@ def test_the_best_trial_as_a_preset_keeps_its_params_and_leaves_data_and_budget(
     got = config_to_dict(found)
     for section in ("masking", "encoder", "projector", "optim", "augment"):
         assert got[section] == expected[section], section
-    assert got["train"] == {**expected["train"], "epochs": got["train"]["epochs"], "eval_every": got["train"]["eval_every"]}
+    left = ("epochs", "eval_every", "eval_epochs", "eval_report")  # the search's budget and proxy, not the preset's
+    assert got["train"] == {**expected["train"], **{k: got["train"][k] for k in left}}
 
 
 def _summary(folder: Path, name: str, trials: list[tuple[str, int, float | None, float]]) -> Path:

@@ -86,6 +86,10 @@ def test_search_proposes_stops_early_and_writes_results(masking_search):
     assert stopped and all(t["epochs"] < 3 for t in stopped)
     assert any(t["epochs"] == 3 for t in trials)
     assert summary["compute"]["epochs"] == sum(t["epochs"] for t in trials) < 6 * 3
+    # the proxy was measured at ASHA's rungs (epochs 1 and 3) only, and carried between them
+    for t in trials:
+        assert [e for e, _ in t["curve"]] == [e for e in (1, 3) if e <= t["epochs"]]
+        assert t["curve"][-1][1] == pytest.approx(t["metrics"]["knn_top1"])
     # the best trial ran the whole budget, and its config is the base with its params
     best = summary["best"]
     assert best["status"] == "done"

@@ -244,6 +244,13 @@ class TrainConfig(Section):
         "measured slower than eager: docs/benchmarks.md, 'Compiled step'")
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
     eval_every: int = Field(0, ge=0, description="epochs between proxy evaluations (kNN), 0 = only at the end")
+    eval_epochs: list[int] = Field([], description="epochs (counted from 1) after which the proxy is measured too: "
+                                   "a search's ASHA rungs")
+    eval_report: Literal["measured", "latest"] = Field(
+        "measured", description="measured: the proxy is in an epoch's metrics when measured that epoch; latest: "
+        "every epoch carries the latest measurement (with proxy_epoch, the epoch it was measured after), "
+        "measured at an attempt's first epoch if none is known yet, for Tune, which wants a search's metric "
+        "in every result")
     max_steps_per_epoch: int = Field(0, ge=0, description="0 = the whole epoch")
 
 

@@ -35,7 +35,7 @@ def plot_history(rows: list[dict], space: SearchSpace, path: Path) -> None:
     left.set(xlabel="trial (completion order)", ylabel=metric, title="optimisation history")
     for row in rows:
         if row["curve"]:
-            right.plot(range(1, len(row["curve"]) + 1), row["curve"], marker=".",
+            right.plot([e for e, _ in row["curve"]], [v for _, v in row["curve"]], marker=".",
                        alpha=0.9 if row["status"] == "done" else 0.4,
                        color="tab:blue" if row["status"] == "done" else "tab:grey")
     right.set(xlabel="epoch", ylabel=space.schedule_metric,

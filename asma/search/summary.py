@@ -35,9 +35,14 @@ def trial_rows(results, space: SearchSpace) -> list[dict]:
     for result in results:
         m = result.metrics or {}
         history = result.metrics_dataframe
-        curve = []
+        curve = []  # [epoch, value] where the metric was measured (not carried: train.eval_report=latest)
         if history is not None and space.schedule_metric in history:
-            curve = [float(v) for v in history[space.schedule_metric].tolist() if v == v]
+            epochs_column = history["training_iteration"].tolist() if "training_iteration" in history else None
+            measured = history["proxy_epoch"].tolist() if "proxy_epoch" in history else None
+            for i, value in enumerate(history[space.schedule_metric].tolist()):
+                epoch = int(epochs_column[i]) if epochs_column else i + 1
+                if value == value and (measured is None or measured[i] == epoch):
+                    curve.append([epoch, float(value)])
         epochs = int(m.get("training_iteration", 0))
         status = "error" if result.error else ("done" if epochs >= space.epochs else "stopped early")
         rows.append({
@@ -154,7 +159,8 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
 
 # Keys a found preset leaves to whoever runs it: which data, how long, where results go.
 NOT_PRESET = ("data.path", "data.split", "data.cache_dir", "out_dir", "name", "train.epochs",
-              "train.max_steps_per_epoch", "train.eval_every", "distill.teacher", "distill.epochs")
+              "train.max_steps_per_epoch", "train.eval_every", "train.eval_epochs", "train.eval_report",
+              "distill.teacher", "distill.epochs")
 
 
 def preset_text(space: SearchSpace, trial: dict) -> str:

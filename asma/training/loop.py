@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from asma.config.loading import config_to_dict
-from asma.config.schema import Config, OptimConfig
+from asma.config.schema import Config, OptimConfig, TrainConfig
 from asma.evaluation.features import extract_features
 from asma.evaluation.knn import knn_accuracy
 from asma.models.pretrainer import MaskedPretrainer
@@ -79,6 +79,13 @@ def proxy_knn(model: MaskedPretrainer, data: RunData, cfg: Config, device: torch
     return {"knn_top1": acc["top1"], "knn_top5": acc["top5"]}
 
 
+def proxy_due(train: TrainConfig, epoch: int, known: bool) -> bool:
+    """Whether the proxy is measured after `epoch` (counted from 1): the last epoch, every
+    `eval_every`, the `eval_epochs`, and with `eval_report: latest` any epoch with none known yet."""
+    return (epoch == train.epochs or bool(train.eval_every and epoch % train.eval_every == 0)
+            or epoch in train.eval_epochs or (train.eval_report == "latest" and not known))
+
+
 def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | None = None) -> PretrainResult:
     """Pretrain all encoders of `cfg.masking.views` on `data.pretrain`; report (and track) every epoch."""
     if cfg.train.threads:
@@ -102,6 +109,7 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
         raise ValueError(f"train.batch_size {cfg.train.batch_size} is not divisible by {runtime.world_size} workers")
     per_worker = cfg.train.batch_size // runtime.world_size
     history: list[dict] = []
+    latest_proxy: dict[str, float] = {}  # the last measured proxy, for train.eval_report=latest
     for epoch in range(start_epoch, cfg.train.epochs):
         lr = lr_at(epoch, cfg.train.epochs, cfg.optim)
         for group in optimizer.param_groups:
@@ -133,8 +141,11 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
         metrics = {key: float(value) / steps for key, value in sums.items()}
         metrics.update(epoch=epoch + 1, lr=lr, samples_per_s=seen * runtime.world_size / elapsed, epoch_time_s=elapsed)
         last = epoch + 1 == cfg.train.epochs
-        if last or (cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0):
-            metrics.update(proxy_knn(model, data, cfg, device))
+        if proxy_due(cfg.train, epoch + 1, known=bool(latest_proxy)):
+            latest_proxy = {**proxy_knn(model, data, cfg, device), "proxy_epoch": epoch + 1}
+            metrics.update(latest_proxy)
+        elif cfg.train.eval_report == "latest":
+            metrics.update(latest_proxy)
         # the pretraining's wall time so far, over every attempt (a resumed run's time is all of it)
         metrics["wall_s"] = earlier_s + time.perf_counter() - attempt_started
         state = None
