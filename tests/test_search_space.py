@@ -234,7 +234,8 @@ def test_the_best_trial_as_a_preset_keeps_its_params_and_leaves_data_and_budget(
     from asma.search.summary import preset_text
 
     space = load_space(write_space(tmp_path, overrides={"out_dir": str(tmp_path / "runs"), "data.path": "synthetic",
-                                                        "masking.views": ["a", "b"], "train.batch_size": 16}))
+                                                        "masking.views": ["a", "b"], "train.batch_size": 16,
+                                                        "train.precision": "bfloat16"}))
     trial = {"trial_id": "t1", "epochs": 2, "params": {f"{A}.ratio": 0.37}, "metrics": {"knn_top1": 51.2}}
     text = preset_text(space, trial)
     assert text.startswith("# Found by the search space") and "knn_top1 51.2" in text
@@ -242,7 +243,7 @@ def test_the_best_trial_as_a_preset_keeps_its_params_and_leaves_data_and_budget(
     path.write_text(text)
     raw = yaml.safe_load(text)
     assert raw["base"] == "smoke" and "out_dir" not in raw and "path" not in raw.get("data", {})
-    assert "epochs" not in raw.get("train", {})
+    assert "epochs" not in raw.get("train", {}) and "precision" not in raw.get("train", {})  # the machine's choice
     found = load_config(str(path))
     assert found.masking.specs["a"].joints.ratio == 0.37 and found.masking.views == ["a", "b"]
     assert found.train.batch_size == 16
@@ -252,7 +253,7 @@ def test_the_best_trial_as_a_preset_keeps_its_params_and_leaves_data_and_budget(
     got = config_to_dict(found)
     for section in ("masking", "encoder", "projector", "optim", "augment"):
         assert got[section] == expected[section], section
-    left = ("epochs", "eval_every", "eval_epochs", "eval_report")  # the search's budget and proxy, not the preset's
+    left = ("epochs", "eval_every", "eval_epochs", "eval_report", "precision")  # the search's budget, proxy, machine
     assert got["train"] == {**expected["train"], **{k: got["train"][k] for k in left}}
 
 

@@ -157,9 +157,11 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
     return summary
 
 
-# Keys a found preset leaves to whoever runs it: which data, how long, where results go.
+# Keys a found preset leaves to whoever runs it: which data, how long, where results go, and how the
+# machine runs the step (precision, device, threads, compiling: the same method at another speed).
 NOT_PRESET = ("data.path", "data.split", "data.cache_dir", "out_dir", "name", "train.epochs",
               "train.max_steps_per_epoch", "train.eval_every", "train.eval_epochs", "train.eval_report",
+              "train.precision", "train.device", "train.threads", "train.compile",
               "distill.teacher", "distill.epochs")
 
 
