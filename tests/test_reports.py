@@ -233,3 +233,42 @@ def test_a_multi_stream_supervised_run_reports_each_stream_and_fusion(tmp_path):
     assert streams[0] == "ratio_high" and streams[1:] == ["76.0 (n=1)", "78.0 (n=1)", "70.0 (n=1)", "82.0 (n=1)"]
     assert "| variant | syn_data (xsub) joint | syn_data (xsub) bone | syn_data (xsub) motion | syn_data (xsub) joint+bone |" in markdown
     assert next(r for r in rows if r["run"] == "low__syn_data__seed0")["supervised joint+bone"] == ""
+
+
+def test_a_distillation_study_reports_each_students_cost_and_gap_to_its_teacher(tmp_path):
+    """From the runs' distill.json records: sizes, MFLOPs, median latency and speed-up over seeds, and
+    the paired gap distilled - teacher with scipy's 95% CI; a study without records has no such table."""
+    run_dir = tmp_path / "distil"
+    (run_dir / "runs").mkdir(parents=True)
+    teacher, distilled, scratch = [60.0, 62.0, 59.0], [61.0, 61.5, 60.0], [70.0, 75.0, 72.0]
+    runs = []
+    for seed in range(3):
+        run = f"w8__syn__seed{seed}"
+        runs.append(run)
+        (run_dir / "runs" / f"{run}.json").write_text(json.dumps({
+            "run": run, "variant": "w8", "dataset": "syn", "split": "xsub", "seed": seed,
+            "metrics": {"teacher_linear": teacher[seed], "student_distilled": distilled[seed],
+                        "student_scratch": scratch[seed]}, "pretrain": {"epochs": 0}}))
+        evals = run_dir / "evals" / f"{run}.student"
+        evals.mkdir(parents=True)
+        (evals / "distill.json").write_text(json.dumps({
+            "teacher": {"parameters": 1000, "inference": {"mflops": 100.0, "latency_ms_b1": 10.0 + seed}},
+            "student": {"parameters": 80, "inference": {"mflops": 5.0, "latency_ms_b1": 1.0 + seed}},
+            "parameter_reduction_pct": 92.0, "speedup_b1": [10.0, 5.5, 4.0][seed]}))
+    (run_dir / "study.json").write_text(json.dumps({
+        "name": "distil", "source": "ablations/d.yaml", "description": "", "default": "w8", "seeds": [0, 1, 2],
+        "protocols": ["distill"], "variants": {"w8": {"label": "width 8", "default": True, "overrides": {}}},
+        "factors": [{"name": "student size", "variants": ["w8"]}],
+        "datasets": [{"name": "syn", "path": "synthetic", "split": "xsub"}], "runs": runs}))
+    text = write_report(run_dir).markdown.read_text()
+    [row] = table_rows(text, "Student against teacher: size, speed, accuracy")
+    gap = np.subtract(distilled, teacher)
+    half = stats.t.ppf(0.975, 2) * gap.std(ddof=1) / np.sqrt(3)
+    assert row[:8] == ["width 8", "syn", "3", "80 (teacher 1,000)", "92.0%", "5.0 / 100.0", "2.00 / 11.00", "5.5x"]
+    assert row[8] == f"{gap.mean():+.1f} [{gap.mean() - half:+.1f}, {gap.mean() + half:+.1f}]"
+    assert row[9].startswith(f"{np.subtract(scratch, teacher).mean():+.1f} [")
+    assert "Student against teacher" not in write_report(make_run_dir(tmp_path)).markdown.read_text()
+    with open(run_dir / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["speedup_b1"]) for r in rows] == [10.0, 5.5, 4.0] and rows[0]["student_params"] == "80"
+    assert "speedup_b1" not in (tmp_path / "study_x" / "results.csv").read_text()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asma.data.atomic import write_text_atomic
+from asma.reports.distill_costs import CostRow, cost_markdown, cost_rows
 from asma.reports.plots import has_values, plot_factor
 from asma.reports.render import caption, latex_escape, latex_table, markdown_table
 from asma.reports.results import StudyResults, load_results, write_results_csv
@@ -40,12 +41,13 @@ def _overview(results: StudyResults) -> list[str]:
     return lines
 
 
-def _markdown(results: StudyResults, tables: list[Table], plots: dict[str, Path]) -> str:
+def _markdown(results: StudyResults, tables: list[Table], plots: dict[str, Path], costs: list[CostRow]) -> str:
     lines = _overview(results)
     for table in tables:
         lines += [f"## {table.factor}", "", f"_{caption(table)}._", "", markdown_table(table), ""]
         if table.factor in plots:
             lines += [f"![{table.factor}]({plots[table.factor].name})", ""]
+    lines += cost_markdown(costs)
     lines += ["## Variants", "", "| variant | overrides |", "| --- | --- |"]
     for name, v in results.study["variants"].items():
         overrides = ", ".join(f"`{k}={val}`" for k, val in v["overrides"].items()) or "(base config)"
@@ -75,6 +77,6 @@ def write_report(run_dir: str | Path, test: str = "t") -> ReportFiles:
     files = ReportFiles(run_dir / "report.md", run_dir / "report.tex", run_dir / "results.csv",
                         list(plots.values()), tables, results.missing)
     write_results_csv(results, files.csv)
-    write_text_atomic(files.markdown, _markdown(results, tables, plots))
+    write_text_atomic(files.markdown, _markdown(results, tables, plots, cost_rows(results)))
     write_text_atomic(files.latex, _latex(results, tables))
     return files

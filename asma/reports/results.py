@@ -51,6 +51,25 @@ def _with_stream_columns(row: dict, eval_file: Path) -> dict:
     return {**row, "metrics": {**row["metrics"], **extra}}
 
 
+DISTILL_COSTS = ("teacher_params", "student_params", "parameter_reduction_pct", "teacher_mflops", "student_mflops",
+                 "teacher_latency_ms_b1", "student_latency_ms_b1", "speedup_b1")
+
+
+def distill_costs(record_file: Path) -> dict[str, float] | None:
+    """A distilling run's costs from its distillation record (evals/<run>.student/distill.json):
+    parameters, MFLOPs per clip and batch-1 CPU latency of teacher and student; None without one."""
+    try:
+        r = json.loads(record_file.read_text())
+        t, s = r["teacher"], r["student"]
+        values = (t["parameters"], s["parameters"], r["parameter_reduction_pct"], t["inference"]["mflops"],
+                  s["inference"]["mflops"], t["inference"]["latency_ms_b1"], s["inference"]["latency_ms_b1"],
+                  r["speedup_b1"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return None
+    costs = dict(zip(DISTILL_COSTS, map(float, values)))
+    return {**costs, "teacher_params": int(t["parameters"]), "student_params": int(s["parameters"])}
+
+
 def load_results(run_dir: str | Path) -> StudyResults:
     run_dir = Path(run_dir)
     study_file = run_dir / "study.json"
@@ -69,26 +88,30 @@ def load_results(run_dir: str | Path) -> StudyResults:
         if missing:
             raise InputFileError(path, f"not a run result (no {', '.join(missing)})", fix="delete it to re-run that run")
         if row["variant"] in study["variants"] and (not planned or row["run"] in planned):
-            rows.append(_with_stream_columns(row, run_dir / "evals" / path.name))
+            row = _with_stream_columns(row, run_dir / "evals" / path.name)
+            costs = distill_costs(run_dir / "evals" / f"{row['run']}.student" / "distill.json")
+            rows.append({**row, "distill_costs": costs} if costs else row)
     done = {r["run"] for r in rows}
     return StudyResults(study, rows, [r for r in planned if r not in done])
 
 
 def results_csv(results: StudyResults) -> str:
     """One row per run: identity (with `reference`: floor, ceiling or empty), each metric column,
-    pretraining cost."""
+    pretraining cost, and in a distillation study the student's and teacher's costs."""
     metrics = results.metrics
+    costs = DISTILL_COSTS if any("distill_costs" in r for r in results.rows) else ()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["run", "variant", "label", "default", "reference", "dataset", "split", "seed", *metrics,
-                     "final_loss", "pretrain_time_s", "eval_time_s"])
+                     "final_loss", "pretrain_time_s", "eval_time_s", *costs])
     for row in sorted(results.rows, key=lambda r: (r["dataset"], r["variant"], r["seed"])):
         variant = results.study["variants"][row["variant"]]
         pre = row.get("pretrain", {})
         writer.writerow([row["run"], row["variant"], variant["label"], variant["default"],
                          variant.get("reference") or "", row["dataset"],
                          row.get("split", ""), row["seed"], *[row["metrics"].get(m, "") for m in metrics],
-                         pre.get("final_loss", ""), pre.get("time_s", ""), row.get("eval_time_s", "")])
+                         pre.get("final_loss", ""), pre.get("time_s", ""), row.get("eval_time_s", ""),
+                         *[row.get("distill_costs", {}).get(c, "") for c in costs]])
     return out.getvalue()
 
 
