@@ -286,3 +286,43 @@ def test_search_comparison_counts_full_budget_trials_and_the_epochs_spent_to_rea
     assert main(["tune-compare", str(grid), str(tpe)]) == 0
     assert "-0.8 points from grid's best (within 1 point(s)" in capsys.readouterr().out
     assert main(["tune-compare", str(grid), str(tmp_path / "none")]) == 2
+
+
+def test_a_confirmation_study_reruns_the_best_full_budget_trials_beside_the_references(tmp_path, capsys):
+    """asma tune-confirm: the top full-budget trials (a stopped trial's early score never counts) as
+    variants with their params, no masking twice as the default row, PSTL twice and ASMa beside
+    them, the search's fixed overrides, the base preset's own epochs, and a study that loads."""
+    import json
+
+    from asma.ablation.study import load_study
+    from asma.config.loading import load_config
+
+    space = load_space(write_space(tmp_path, overrides={"out_dir": str(tmp_path / "runs"), "data.path": "synthetic",
+                                                        "masking.views": ["a", "b"],
+                                                        "masking.sample_joints": "cut"}))
+    folder = _summary(tmp_path, "masks", [("done", 2, 50.0, 6), ("stopped early", 1, 90.0, 3),
+                                          ("done", 2, 58.0, 6), ("done", 2, 55.0, 6), ("done", 2, 41.0, 6)])
+    summary = json.loads((folder / "summary" / "summary.json").read_text())
+    for i, trial in enumerate(summary["trials"]):
+        trial["params"] = {f"{A}.ratio": 0.1 + 0.1 * i}
+    (folder / "summary" / "summary.json").write_text(json.dumps(summary))
+    (folder / "space.json").write_text(json.dumps(space.to_dict()))
+    out = tmp_path / "confirm.yaml"
+    assert main(["tune-confirm", str(folder), "--top", "3", "--seeds", "4", "--out", str(out)]) == 0
+    assert "24 runs (6 rows x 4 seeds)" in " ".join(capsys.readouterr().out.split())  # 3 found + 3 references
+    study = load_study(out)
+    assert list(study.variants) == ["found_1", "found_2", "found_3", "none_none", "pstl_pstl", "asma"]
+    assert study.default == "none_none" and len(study.runs()) == 6 * 4
+    ratios = {name: study.variants[name].overrides[f"{A}.ratio"] for name in ("found_1", "found_2", "found_3")}
+    assert ratios == pytest.approx({"found_1": 0.3, "found_2": 0.4, "found_3": 0.1})  # 58, 55, 50; not 90 (stopped)
+    run = next(r for r in study.runs() if r.variant == "found_1")
+    cfg = study.config_for(run)
+    assert cfg.masking.specs["a"].joints.ratio == pytest.approx(0.3) and cfg.masking.sample_joints == "cut"
+    assert cfg.train.epochs == load_config("smoke").train.epochs  # the preset's, not the search's 2
+    none = study.config_for(next(r for r in study.runs() if r.variant == "none_none"))
+    assert none.masking.views == ["none", "none2"] and none.masking.specs["none2"].joints.mode == "none"
+    summary["metrics"], summary["modes"] = ["knn_top1", "encoder_params"], ["max", "min"]
+    (folder / "summary" / "summary.json").write_text(json.dumps(summary))
+    assert main(["tune-confirm", str(folder), "--out", str(tmp_path / "x.yaml")]) == 2
+    assert "several objectives" in " ".join(capsys.readouterr().err.split())
+    assert main(["tune-confirm", str(tmp_path / "nothing")]) == 2 and not (tmp_path / "x.yaml").exists()

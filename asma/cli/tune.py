@@ -1,5 +1,6 @@
 """`asma tune SPACE.yaml [--trials N] [--concurrency K] [--resume] [--storage URL] [--address A] [--data D]
-[--set k=v]`; `asma tune-compare REFERENCE CANDIDATE` (search efficiency from two summaries)."""
+[--set k=v]`; `asma tune-compare REFERENCE CANDIDATE` (search efficiency from two summaries); `asma tune-confirm SEARCH`
+(a study that re-runs a search's best configs over seeds)."""
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "the reference's best (default 1)")
     c.add_argument("--json", action="store_true", help="print the comparison as JSON")
     c.set_defaults(func=run_compare)
+
+    f = sub.add_parser("tune-confirm", help="write an ablation study that re-runs a search's best configs over "
+                       "seeds beside no masking twice, PSTL twice and ASMa (then `asma ablate` it)")
+    f.add_argument("search", help="a finished search's folder, <out_dir>/tune/<name>")
+    f.add_argument("--top", type=int, default=3, help="how many of the best full-budget trials (default 3)")
+    f.add_argument("--seeds", type=int, default=5, help="seeds per row (default 5)")
+    f.add_argument("--epochs", type=int, default=None, help="pretraining epochs of every run (default: the "
+                   "search's base preset's own, not the search's budget)")
+    f.add_argument("--out", default=None, help="the study file to write (default: <search>/summary/confirmation.yaml)")
+    f.set_defaults(func=run_confirm)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,4 +96,20 @@ def run_compare(args: argparse.Namespace) -> int:
 
     comparison = compare_searches(read_summary(args.reference), read_summary(args.candidate), args.tolerance)
     Console().print(json.dumps(comparison, indent=1) if args.json else comparison_markdown(comparison), highlight=False)
+    return 0
+
+
+def run_confirm(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from asma.ablation.study import load_study
+    from asma.data.atomic import write_text_atomic
+    from asma.search.confirm import confirmation_study, confirmation_yaml
+
+    study = confirmation_study(args.search, top=args.top, seeds=args.seeds, epochs=args.epochs)
+    out = Path(args.out) if args.out else Path(args.search) / "summary" / "confirmation.yaml"
+    write_text_atomic(out, confirmation_yaml(study, args.search))
+    loaded = load_study(out)  # every run's config validates before anyone starts it
+    Console().print(f"wrote {out}: {len(loaded.runs())} runs ({len(study['variants'])} rows x {args.seeds} seeds); "
+                    f"run it with `asma ablate {out}`", highlight=False)
     return 0
