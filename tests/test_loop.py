@@ -94,3 +94,25 @@ def test_the_proxy_is_measured_when_scheduled_and_carried_between(setup, tmp_pat
     plain = pretrain(cfg, data, LocalRuntime(tmp_path / "plain", device="cpu"))
     assert [m.get("proxy_epoch") for m in plain.history] == [None, None, 3, None, None, 6]
     assert ["knn_top1" in m for m in plain.history] == [False, False, True, False, False, True]
+
+
+def test_the_proxy_is_the_calibrated_knn_and_leaves_training_statistics_alone(setup, tmp_path):
+    """proxy_knn with eval.precise_bn: the kNN that the final evaluation computes (BatchNorm
+    re-estimated on the training clips), while the model keeps its running averages to train on."""
+    import copy
+
+    from asma.evaluation.linear import knn_protocol
+    from asma.evaluation.protocols import calibrate_batchnorm
+    from asma.training.loop import proxy_knn
+
+    cfg, data = setup
+    model = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu")).model
+    before = [b.clone() for b in model.buffers()]
+    proxy = proxy_knn(model, data, cfg, torch.device("cpu"))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.buffers()))
+    calibrated = {name: copy.deepcopy(e) for name, e in model.encoders().items()}
+    calibrate_batchnorm(calibrated, data, cfg, torch.device("cpu"))
+    assert proxy["knn_top1"] == pytest.approx(knn_protocol(cfg, calibrated, data, torch.device("cpu"))["top1"])
+    raw = cfg.model_copy(deep=True)
+    raw.eval.precise_bn = False
+    assert proxy_knn(model, data, raw, torch.device("cpu"))["knn_top1"] != pytest.approx(proxy["knn_top1"])  # 42.9 vs 71.4

@@ -79,9 +79,10 @@ def recompute_batchnorm_stats(model: nn.Module, dataset: Dataset, device: torch.
         m.reset_running_stats()
         m.momentum = None  # a cumulative average over the pass
     model.train()
-    for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        if x.shape[0] > 1:
-            model(x.to(device))
+    with torch.no_grad():  # statistics only: no graph to keep
+        for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            if x.shape[0] > 1:
+                model(x.to(device))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
 
