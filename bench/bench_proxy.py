@@ -3,8 +3,9 @@
     .venv/bin/python bench/bench_proxy.py [--data data/msr_action3d] [--preset real] [--epochs 2] [--write-docs]
 
 Pretrains `--epochs` epochs of ASMa (two encoders) with the preset on the set, one thread, and
-times each epoch's training (the loop's `epoch_time_s`) and one measurement of the proxy (kNN of
-the frozen features of every training and test clip, `asma.training.loop.proxy_knn`) after each.
+times each epoch's training (the loop's `epoch_time_s`) and one measurement of the proxy after each
+(`asma.training.loop.proxy_knn`: BatchNorm re-estimated on the training clips, then the kNN of the
+frozen features of every training and test clip).
 A search measures the proxy at ASHA's rungs and the last epoch only (docs/studies.md); measuring
 it every epoch costs the ratio printed here on top of every epoch. --write-docs writes the
 '## Search proxy' section of docs/benchmarks.md.
