@@ -1,7 +1,9 @@
 """How well the search proxy (the training loop's per-epoch kNN) agrees with the final evaluation.
 
-The proxy reads features with the pretraining BatchNorm statistics; `run_protocols` (what reports
-use) re-estimates them first (eval.precise_bn). For every run of a finished ablation study that
+Up to commit c551efa the proxy read features with the pretraining BatchNorm statistics, where
+`run_protocols` (what reports use) re-estimates them first (eval.precise_bn); since then the proxy
+re-estimates them too, so for a study run at a later commit the two agree by construction and
+this checks that they do. For every run of a finished ablation study that
 reported both, this pairs the last epoch's proxy `knn_top1` with the calibrated `eval/knn` from the
 Tune trial's result.json, and prints per-variant means, the mean difference and the per-run
 Spearman correlation. No training: it reads what the study wrote.
