@@ -318,6 +318,7 @@ def test_a_confirmation_study_reruns_the_best_full_budget_trials_beside_the_refe
     run = next(r for r in study.runs() if r.variant == "found_1")
     cfg = study.config_for(run)
     assert cfg.masking.specs["a"].joints.ratio == pytest.approx(0.3) and cfg.masking.sample_joints == "cut"
+    assert cfg.masking.views == ["a", "b"]  # as the search ran it
     assert cfg.train.epochs == load_config("smoke").train.epochs  # the preset's, not the search's 2
     none = study.config_for(next(r for r in study.runs() if r.variant == "none_none"))
     assert none.masking.views == ["none", "none2"] and none.masking.specs["none2"].joints.mode == "none"

@@ -73,8 +73,8 @@ def confirmation_study(search_dir: str | Path, top: int = 3, seeds: int = 5, epo
     metric = summary["metrics"][0]
     found: dict[str, dict[str, Any]] = {}
     for rank, trial in enumerate(top_trials(summary, top), start=1):
-        found[f"found_{rank}"] = {
-            **{"masking.views": ["a", "b"]}, **trial["params"],
+        found[f"found_{rank}"] = {  # the views and everything else as the search ran them (study overrides)
+            **trial["params"],
             "label": f"found #{rank} ({metric} {trial['metrics'][metric]:.1f} in the search; trial {trial['trial_id']})"}
     variants = {**found, **REFERENCE_VARIANTS}
     base = spec.get("base", "smoke")
