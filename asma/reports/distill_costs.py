@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass
 
 from asma.reports.results import StudyResults
-from asma.reports.stats import Difference, paired_difference, summarize
+from asma.reports.stats import Difference, paired_difference
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,6 @@ class CostRow:
     speedup: float
     distilled_gap: Difference | None  # distilled - teacher, paired over seeds
     scratch_gap: Difference | None    # scratch - teacher
-    distilled_mean: float | None
-    teacher_mean: float | None
 
 
 def cost_rows(results: StudyResults) -> list[CostRow]:
@@ -62,14 +60,8 @@ def cost_rows(results: StudyResults) -> list[CostRow]:
                 student_mflops=first["student_mflops"], teacher_ms=median("teacher_latency_ms_b1"),
                 student_ms=median("student_latency_ms_b1"), speedup=median("speedup_b1"),
                 distilled_gap=paired_difference(scores["student_distilled"], teacher),
-                scratch_gap=paired_difference(scores["student_scratch"], teacher),
-                distilled_mean=_mean(scores["student_distilled"]), teacher_mean=_mean(teacher)))
+                scratch_gap=paired_difference(scores["student_scratch"], teacher)))
     return out
-
-
-def _mean(values: dict[int, float]) -> float | None:
-    s = summarize(list(values.values()))
-    return None if s is None else s.mean
 
 
 def _gap(d: Difference | None) -> str:

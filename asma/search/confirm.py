@@ -21,6 +21,7 @@ import yaml
 
 from asma.config.loading import load_config
 from asma.errors import AsmaError, InputFileError
+from asma.search.summary import RUN_KEYS
 
 # Reference rows at matched capacity: the second encoder of each gets its own copy of the view.
 REFERENCE_SPECS = {
@@ -33,9 +34,9 @@ REFERENCE_VARIANTS = {
     "pstl_pstl": {"masking.views": ["pstl", "pstl2"], "label": "PSTL (CSM + MATM), twice"},
     "asma": {"masking.views": ["a", "b"], "label": "ASMa (A + B), the built-in views"},
 }
-# The search's overrides a study sets its own way (datasets:, its epochs) or not at all.
-NOT_CARRIED = ("data.path", "data.split", "data.cache_dir", "out_dir", "name", "train.epochs",
-               "train.max_steps_per_epoch", "train.eval_every", "train.eval_epochs", "train.eval_report")
+# The search's overrides a study sets its own way (datasets:, its epochs) or not at all: a run's data,
+# budget and output keys (a preset leaves the same ones out, and the machine's choices besides).
+NOT_CARRIED = RUN_KEYS
 
 
 def _read(search_dir: Path) -> tuple[dict, dict]:

@@ -159,10 +159,10 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
 
 # Keys a found preset leaves to whoever runs it: which data, how long, where results go, and how the
 # machine runs the step (precision, device, threads, compiling: the same method at another speed).
-NOT_PRESET = ("data.path", "data.split", "data.cache_dir", "out_dir", "name", "train.epochs",
-              "train.max_steps_per_epoch", "train.eval_every", "train.eval_epochs", "train.eval_report",
-              "train.precision", "train.device", "train.threads", "train.compile",
-              "distill.teacher", "distill.epochs")
+RUN_KEYS = ("data.path", "data.split", "data.cache_dir", "out_dir", "name", "train.epochs",
+            "train.max_steps_per_epoch", "train.eval_every", "train.eval_epochs", "train.eval_report")
+NOT_PRESET = RUN_KEYS + ("train.precision", "train.device", "train.threads", "train.compile",
+                         "distill.teacher", "distill.epochs")
 
 
 def preset_text(space: SearchSpace, trial: dict) -> str:
