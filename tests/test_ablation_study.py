@@ -111,6 +111,7 @@ def test_finished_runs_are_skipped_and_stale_ones_refused(tmp_path):
     assert finished_runs(specs) == {first["run"]}
     moved = json.loads(json.dumps(first["config"]))  # the same run, driven from another folder
     moved["data"]["cache_dir"], moved["ray"]["storage_path"] = "/elsewhere/cache", "/elsewhere/ray"
+    moved["name"] = "other_study.asma__synthetic__seed0"  # the same run, named by another study
     Path(first["result_path"]).write_text(json.dumps({"config": moved, "metrics": {}}))
     assert finished_runs(specs) == {first["run"]}
     stale = json.loads(json.dumps(first["config"]))
@@ -194,3 +195,75 @@ def test_a_fixed_teacher_study_only_distils_a_teacher_that_exists(tmp_path):
     with pytest.raises(ConfigError, match="no such run folder") as err:
         load_study(write_study(tmp_path, {**fixed, "overrides": {"distill.teacher": str(tmp_path / "gone")}}))
     assert err.value.key == "distill.teacher"
+
+
+def finished_source(tmp_path: Path, study, specs: dict, protocols=("knn",), change=None) -> Path:
+    """Another study's folder holding every run of `specs` finished (its config changed by `change`)."""
+    source = tmp_path / "source"
+    (source / "runs").mkdir(parents=True)
+    (source / "evals").mkdir()
+    (source / "study.json").write_text(json.dumps(study.to_dict()))
+    for run_id, spec in specs.items():
+        config = json.loads(json.dumps(spec["config"]))
+        if change:
+            change(config)
+        (source / "runs" / f"{run_id}.json").write_text(json.dumps(
+            {"run": run_id, "config": config, "metrics": {"knn": 42.0}}))
+        (source / "evals" / f"{run_id}.json").write_text(json.dumps(
+            {"protocols": {p: {"top1": 42.0} for p in protocols}}))
+    (source / "evals" / f"{next(iter(specs))}.student").mkdir()
+    (source / "evals" / f"{next(iter(specs))}.student" / "distill.json").write_text("{}")
+    return source
+
+
+def test_reuse_copies_the_same_runs_from_another_study_and_names_the_ones_that_differ(tmp_path):
+    from asma.ablation.reuse import reuse_runs
+    from asma.ablation.runner import run_study
+
+    study = load_study(write_study(tmp_path, TINY))
+    here = tmp_path / "here"
+    specs = run_specs(study, here)
+    source = finished_source(tmp_path, study, specs)
+    first, second = list(specs)[:2]
+    reused = reuse_runs(specs, [first], [source])  # only what is pending is copied
+    assert set(reused.copied) == {first} and not reused.differ
+    copied = json.loads(Path(specs[first]["result_path"]).read_text())
+    assert copied["reused_from"] == str(source) and copied["metrics"] == {"knn": 42.0}
+    assert (here / "evals" / f"{first}.json").exists() and (here / "evals" / f"{first}.student" / "distill.json").exists()
+    assert not Path(specs[second]["result_path"]).exists()
+    assert finished_runs(specs) == {first}  # a copied run is a finished run of this study
+    # run_study copies the rest and, with nothing left to train, never starts Ray
+    outcome = run_study(study, out_dir=tmp_path / "out", reuse=[source])
+    assert sorted(outcome.skipped) == sorted(specs) and not outcome.finished and not outcome.failed
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("config", "config differs in train.epochs"),
+    ("protocol", "not evaluated with knn"),
+    ("role", "a floor row there, a pretrained row here"),
+])
+def test_reuse_refuses_a_run_that_is_not_the_same(tmp_path, case, reason):
+    from asma.ablation.reuse import reuse_runs
+
+    study = load_study(write_study(tmp_path, TINY))
+    specs = run_specs(study, tmp_path / "here")
+    source = finished_source(tmp_path, study, specs, protocols=("linear",) if case == "protocol" else ("knn",),
+                             change=(lambda c: c["train"].update(epochs=c["train"]["epochs"] + 1)) if case == "config" else None)
+    if case == "role":
+        record = json.loads((source / "study.json").read_text())
+        record["variants"]["asma"]["reference"] = "floor"
+        (source / "study.json").write_text(json.dumps(record))
+    run_id = next(r for r in specs if r.startswith("asma"))
+    reused = reuse_runs(specs, [run_id], [source])
+    assert not reused.copied and reason in reused.differ[run_id]
+    assert not Path(specs[run_id]["result_path"]).exists()
+
+
+def test_reuse_names_a_folder_that_is_not_a_study(tmp_path):
+    from asma.ablation.reuse import reuse_runs
+    from asma.errors import InputFileError
+
+    study = load_study(write_study(tmp_path, TINY))
+    specs = run_specs(study, tmp_path / "here")
+    with pytest.raises(InputFileError, match="not a study folder"):
+        reuse_runs(specs, list(specs), [tmp_path])

@@ -327,3 +327,30 @@ def test_a_confirmation_study_reruns_the_best_full_budget_trials_beside_the_refe
     assert main(["tune-confirm", str(folder), "--out", str(tmp_path / "x.yaml")]) == 2
     assert "several objectives" in " ".join(capsys.readouterr().err.split())
     assert main(["tune-confirm", str(tmp_path / "nothing")]) == 2 and not (tmp_path / "x.yaml").exists()
+
+
+def test_the_masking_searchs_confirmation_shares_its_reference_runs_with_the_converged_study(tmp_path):
+    """search_spaces/msr_masking.yaml's confirmation study names and configures its no masking, PSTL
+    and ASMa rows as ablations/real_converged.yaml's MSR Action3D rows, so `asma ablate --reuse`
+    copies those runs instead of training them twice."""
+    import json
+
+    from asma.ablation.finished import changed_config_keys
+    from asma.ablation.runner import run_specs
+    from asma.ablation.study import load_study
+    from asma.search.confirm import confirmation_study, confirmation_yaml
+
+    space = load_space(SPACES / "msr_masking.yaml")
+    folder = _summary(tmp_path, "msr_masking", [("done", 200, 40.0, 900)])
+    summary = json.loads((folder / "summary" / "summary.json").read_text())
+    summary["trials"][0]["params"] = {f"{A}.ratio": 0.3}
+    (folder / "summary" / "summary.json").write_text(json.dumps(summary))
+    (folder / "space.json").write_text(json.dumps(space.to_dict()))
+    out = tmp_path / "confirm.yaml"
+    out.write_text(confirmation_yaml(confirmation_study(folder, top=1, seeds=5), folder))
+    confirm = run_specs(load_study(out), tmp_path / "a")
+    converged = run_specs(load_study(SPACES.parent / "ablations" / "real_converged.yaml"), tmp_path / "b")
+    shared = [r for r in confirm if not r.startswith("found_")]
+    assert len(shared) == 15 and set(shared) <= set(converged)
+    for run_id in shared:
+        assert changed_config_keys(converged[run_id]["config"], confirm[run_id]) == [], run_id

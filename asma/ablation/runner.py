@@ -16,13 +16,14 @@ from pathlib import Path
 from ray.tune import Callback
 from rich.console import Console
 
-from asma.ablation.evaluate import check_protocols, needs_pretraining
+from asma.ablation.evaluate import check_protocols
+from asma.ablation.finished import finished_runs
+from asma.ablation.reuse import reuse_runs
 from asma.ablation.study import RunSpec, Study
 from asma.ablation.trial import ablation_trial
 from asma.config.loading import config_from_dict, config_to_dict
-from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
-from asma.errors import AsmaError, ConfigError
+from asma.errors import ConfigError
 from asma.ray_session import check_schedulable, init_ray
 from asma.trial_progress import TrialProgress, active
 from asma.tune_restore import restore_tuner
@@ -38,27 +39,6 @@ def result_path(run_dir: Path, run: RunSpec) -> Path:
     return run_dir / "runs" / f"{run.run_id}.json"
 
 
-MISSING = object()
-
-
-def _changed_keys(old: dict, new: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
-    """Dotted keys whose values differ. A key the old record lacks (the schema gained it after the
-    run) counts as unchanged when the new value is the schema's default: a key is added with the
-    default that keeps the earlier behaviour."""
-    defaults = config_to_dict(Config()) if defaults is None else defaults
-    keys = []
-    for key in sorted(set(old) | set(new)):
-        a, b, default = old.get(key, MISSING), new.get(key, MISSING), defaults.get(key, MISSING)
-        if isinstance(b, dict) and (isinstance(a, dict) or a is MISSING):
-            keys += _changed_keys({} if a is MISSING else a, b, f"{prefix}{key}.",
-                                  default if isinstance(default, dict) else {})
-        elif a is MISSING and b == default:
-            continue
-        elif a != b:
-            keys.append(f"{prefix}{key}")
-    return keys
-
-
 def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
     """Every run's spec for the trials (config as a dict, where to write the result)."""
     specs = {}
@@ -71,43 +51,6 @@ def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
             "result_path": str(result_path(run_dir, run)),
         }
     return specs
-
-
-def keys_that_did_not_run(spec: dict) -> tuple[str, ...]:
-    """Config keys that cannot have changed a run's result: where it is written, cached and tracked, the
-    supervised recipe unless the run trains with it (a ceiling row, or the `supervised` protocol),
-    the student and distillation unless it distils, the masks and projector of a run that does not
-    pretrain (a floor or ceiling row, a study of the supervised protocol alone). A preset may tune
-    those later without invalidating the finished runs of a long study."""
-    # where results, Tune's state and the generated synthetic set are kept; fault handling, too
-    unused = ["out_dir", "data.cache_dir", "ray.storage_path", "tracking.", "ray.max_failures", "ray.num_to_keep"]
-    if spec.get("reference") != "ceiling" and "supervised" not in spec["protocols"]:
-        unused.append("supervised.")
-    if "distill" not in spec["protocols"]:
-        unused += ["student.", "distill."]
-    teacher = spec["config"].get("distill", {}).get("teacher")
-    if spec.get("reference") or not needs_pretraining(spec["protocols"], teacher):  # nothing was pretrained
-        unused += ["masking.specs.", "masking.streams", "masking.sample_joints", "projector."]
-    return tuple(unused)
-
-
-def finished_runs(specs: dict[str, dict]) -> set[str]:
-    """Runs whose result file exists; one made with another config is an error, not a silent reuse."""
-    done = set()
-    for run_id, spec in specs.items():
-        path = Path(spec["result_path"])
-        if not path.exists():
-            continue
-        try:
-            old = json.loads(path.read_text())["config"]
-        except (json.JSONDecodeError, KeyError):
-            raise AsmaError(f"{path}: not a run result; delete it to re-run {run_id}") from None
-        changed = [k for k in _changed_keys(old, spec["config"]) if not k.startswith(keys_that_did_not_run(spec))]
-        if changed:
-            raise AsmaError(f"{path} was made with a different config ({', '.join(changed[:5])}); "
-                            "delete it to re-run, or run the study into another --out folder")
-        done.add(run_id)
-    return done
 
 
 def prepare_data(specs: dict[str, dict]) -> None:
@@ -136,8 +79,12 @@ class StudyOutcome:
 
 def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = False,
               address: str | None = None, concurrency: int | None = None,
-              console: Console | None = None, num_cpus: int | None = None) -> StudyOutcome:
-    """Run every unfinished run of `study` on Ray; returns what finished, was skipped, failed."""
+              console: Console | None = None, num_cpus: int | None = None,
+              reuse: list[Path] | tuple[Path, ...] = ()) -> StudyOutcome:
+    """Run every unfinished run of `study` on Ray; returns what finished, was skipped, failed.
+
+    `reuse`: other study folders whose finished runs of the same config are copied in, not re-run
+    (asma.ablation.reuse)."""
     console = console or Console()
     check_protocols(study.protocols, study.source)
     run_dir = study_dir(study, out_dir)
@@ -148,6 +95,14 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     if concurrency is not None and concurrency < 1:
         raise ConfigError("--concurrency", "concurrency", f"needs at least 1 trial at a time, got {concurrency}")
     done = finished_runs(specs)
+    if reuse:
+        shared = reuse_runs(specs, [r for r in specs if r not in done], [Path(p) for p in reuse])
+        done |= set(shared.copied)
+        sources = sorted({str(p) for p in shared.copied.values()})
+        console.print(f"{len(shared.copied)} finished runs copied from {', '.join(sources) or 'no --reuse folder'}",
+                      highlight=False)
+        for run_id, reason in sorted(shared.differ.items()):
+            console.print(f"[yellow]not reused[/] {run_id}: {reason}", highlight=False)
     write_json_atomic(run_dir / "study.json", {**study.to_dict(), "runs": list(specs)})
     outcome = StudyOutcome(run_dir, skipped=sorted(done))
     pending = [r for r in specs if r not in done]

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus-per-trial", type=float, default=None, help="instead of the study's resources.gpus")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value of every run, e.g. --set train.epochs=2 (repeatable)")
+    p.add_argument("--reuse", action="append", default=[], metavar="RUN_DIR",
+                   help="another study's folder: its finished runs with this study's run id and the same config "
+                        "are copied in, not re-run (repeatable; e.g. runs/ablations/real_converged)")
     p.set_defaults(func=run_ablate)
 
     p = sub.add_parser("report", help="tables (Markdown, LaTeX, CSV), plots and tests of an ablation run folder")
@@ -58,7 +61,8 @@ def _run(study_path: Path, args: argparse.Namespace, **options):
     study = load_study(study_path, **options)
     check_tracking(config_from_dict(study.base, source=study.source).tracking)
     outcome = run_study(study, out_dir=args.out, resume=args.resume, address=args.address,
-                        concurrency=args.concurrency, console=console)
+                        concurrency=args.concurrency, console=console,
+                        reuse=[Path(p) for p in getattr(args, "reuse", [])])
     files = write_report(outcome.run_dir)
     console.print(f"{len(outcome.finished)} runs finished now, {len(outcome.skipped)} were done before; "
                   f"report: {files.markdown}", highlight=False)

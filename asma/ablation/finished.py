@@ -1,0 +1,78 @@
+"""Which runs of a study are finished: a result file made with the same config, in every key that ran.
+
+A result made with another config is an error, not a silent reuse; keys that cannot have changed a
+run's result (where it is written, a recipe it did not train with) are not compared.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from asma.ablation.evaluate import needs_pretraining
+from asma.config.loading import config_to_dict
+from asma.config.schema import Config
+from asma.errors import AsmaError
+
+MISSING = object()
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
+    """Dotted keys whose values differ. A key the old record lacks (the schema gained it after the
+    run) counts as unchanged when the new value is the schema's default: a key is added with the
+    default that keeps the earlier behaviour."""
+    defaults = config_to_dict(Config()) if defaults is None else defaults
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b, default = old.get(key, MISSING), new.get(key, MISSING), defaults.get(key, MISSING)
+        if isinstance(b, dict) and (isinstance(a, dict) or a is MISSING):
+            keys += _changed_keys({} if a is MISSING else a, b, f"{prefix}{key}.",
+                                  default if isinstance(default, dict) else {})
+        elif a is MISSING and b == default:
+            continue
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+
+def keys_that_did_not_run(spec: dict) -> tuple[str, ...]:
+    """Config keys that cannot have changed a run's result: where it is written, cached and tracked, the
+    supervised recipe unless the run trains with it (a ceiling row, or the `supervised` protocol),
+    the student and distillation unless it distils, the masks and projector of a run that does not
+    pretrain (a floor or ceiling row, a study of the supervised protocol alone). A preset may tune
+    those later without invalidating the finished runs of a long study."""
+    # the run's name and where results, Tune's state and the generated synthetic set are kept (a study
+    # names each run after itself: the same run in another study has another name); fault handling, too
+    unused = ["name", "out_dir", "data.cache_dir", "ray.storage_path", "tracking.", "ray.max_failures", "ray.num_to_keep"]
+    if spec.get("reference") != "ceiling" and "supervised" not in spec["protocols"]:
+        unused.append("supervised.")
+    if "distill" not in spec["protocols"]:
+        unused += ["student.", "distill."]
+    teacher = spec["config"].get("distill", {}).get("teacher")
+    if spec.get("reference") or not needs_pretraining(spec["protocols"], teacher):  # nothing was pretrained
+        unused += ["masking.specs.", "masking.streams", "masking.sample_joints", "projector."]
+    return tuple(unused)
+
+
+def changed_config_keys(old_config: dict, spec: dict) -> list[str]:
+    """The keys a result made with `old_config` differs in from `spec`'s run, among those that ran."""
+    return [k for k in _changed_keys(old_config, spec["config"]) if not k.startswith(keys_that_did_not_run(spec))]
+
+
+def finished_runs(specs: dict[str, dict]) -> set[str]:
+    """Runs whose result file exists; one made with another config is an error, not a silent reuse."""
+    done = set()
+    for run_id, spec in specs.items():
+        path = Path(spec["result_path"])
+        if not path.exists():
+            continue
+        try:
+            old = json.loads(path.read_text())["config"]
+        except (json.JSONDecodeError, KeyError):
+            raise AsmaError(f"{path}: not a run result; delete it to re-run {run_id}") from None
+        changed = changed_config_keys(old, spec)
+        if changed:
+            raise AsmaError(f"{path} was made with a different config ({', '.join(changed[:5])}); "
+                            "delete it to re-run, or run the study into another --out folder")
+        done.add(run_id)
+    return done
