@@ -354,3 +354,58 @@ def test_the_masking_searchs_confirmation_shares_its_reference_runs_with_the_con
     assert len(shared) == 15 and set(shared) <= set(converged)
     for run_id in shared:
         assert changed_config_keys(converged[run_id]["config"], confirm[run_id]) == [], run_id
+
+
+def test_a_finite_space_lists_its_points_with_conditional_params_only_where_they_exist(tmp_path):
+    from asma.search.repeats import RepeatGuard, finite_points, point_key
+
+    space = load_space(write_space(tmp_path, params={
+        f"{A}.mode": {"type": "categorical", "choices": ["degree", "threshold"]},
+        f"{A}.degree_threshold": {"type": "int", "low": 2, "high": 4, "when": {f"{A}.mode": "threshold"}},
+        f"{A}.ratio": {"type": "float", "low": 0.2, "high": 0.4, "step": 0.1}}))
+    points = finite_points(space.params)
+    assert len(points) == (1 + 3) * 3  # degree (no threshold) or one of 3 thresholds, times 3 ratios
+    assert {p.get(f"{A}.degree_threshold") for p in points} == {None, 2, 3, 4}
+    assert point_key({f"{A}.ratio": 0.1 + 0.2}) == point_key({f"{A}.ratio": 0.3})  # however the float was made
+    assert finite_points(load_space(write_space(tmp_path)).params) is None  # a continuous ratio: infinite
+    guard = RepeatGuard(points, seed=3)
+    tried = {point_key(p) for p in points[:-1]}
+    assert guard.draw(tried) == points[-1] and guard.draw(tried | {point_key(points[-1])}) is None
+    a, b = RepeatGuard(points, seed=3), RepeatGuard(points, seed=3)
+    assert [a.draw(set()) for _ in range(5)] == [b.draw(set()) for _ in range(5)]  # seeded
+
+
+class _AlwaysFirst(optuna.samplers.RandomSampler):
+    """A sampler that proposes every categorical's first choice, every time: a repeat after trial 0."""
+
+    def sample_independent(self, study, trial, name, distribution):
+        return distribution.choices[0]
+
+
+def test_the_searcher_runs_an_untried_point_instead_of_a_repeat_and_ends_when_none_is_left(tmp_path):
+    from ray.tune.search import Searcher
+
+    from asma.search.repeats import RepeatGuard, finite_points
+    from asma.search.tuner import FinalMetricOptunaSearch
+
+    params = {"masking.streams": {"type": "categorical", "choices": ["separate", "combined"]},
+              f"{A}.ratio": {"type": "categorical", "choices": [0.2, 0.4]}}
+    space = load_space(write_space(tmp_path, params=params))
+    searcher = FinalMetricOptunaSearch(space=DefineByRun(space.params), metric="knn_top1", mode="max",
+                                       sampler=_AlwaysFirst(seed=0))
+    searcher.skip_repeats(RepeatGuard(finite_points(space.params), seed=0))
+    seen = []
+    for i in range(4):
+        config = searcher.suggest(f"t{i}")
+        seen.append((config["masking.streams"], config[f"{A}.ratio"]))
+        searcher.on_trial_complete(f"t{i}", {"knn_top1": 50.0 + i, "training_iteration": 1})
+    assert seen[0] == ("separate", 0.2) and len(set(seen)) == 4  # the sampler repeated itself; no trial did
+    assert searcher.suggest("t4") == Searcher.FINISHED  # all four points have run
+    study = searcher._ot_study
+    repeats = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(repeats) == 4 and all(t.user_attrs["repeat_of"] == 0 for t in repeats)
+    assert sorted(t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE) == [50, 51, 52, 53]
+    allowed = FinalMetricOptunaSearch(space=DefineByRun(space.params), metric="knn_top1", mode="max",
+                                      sampler=_AlwaysFirst(seed=0))  # no guard: `repeats: allow`
+    first, second = allowed.suggest("a"), allowed.suggest("b")
+    assert first == second

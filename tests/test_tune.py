@@ -189,6 +189,22 @@ def test_resume_to_a_larger_budget_repeats_no_finished_trial(ray_session, tmp_pa
         assert by_tune_id(study)[row["trial_id"]].value == pytest.approx(row["metrics"]["knn_top1"])
 
 
+def test_a_search_of_a_finite_space_runs_each_point_once_and_ends_when_all_have_run(ray_session, tmp_path, cache):
+    """`repeats: skip` (the default): TPE's fourth proposal in a 3-point space can only repeat one of
+    the first three, so it is told as failed (`repeat_of`) and the search ends at 3 trials, not 5."""
+    path = space_file(tmp_path, cache, params={"masking.specs.a.joints.ratio": {"type": "categorical",
+                                                                                "choices": [0.2, 0.4, 0.6]}},
+                      budget={"trials": 5, "epochs": 1}, scheduler="fifo")
+    outcome = run_search(load_space(path), concurrency=1, console=Console(quiet=True))
+    summary = write_summary(outcome.results, load_space(path), outcome.run_dir)
+    ratios = [t["params"]["masking.specs.a.joints.ratio"] for t in summary["trials"]]
+    assert sorted(ratios) == [0.2, 0.4, 0.6]
+    study = journal_study(outcome.run_dir, "space")
+    repeats = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert repeats and all("repeat_of" in t.user_attrs for t in repeats)
+    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 3
+
+
 def test_multi_objective_search_runs_fifo_and_writes_a_pareto_front(ray_session, tmp_path, cache):
     params = {"encoder.base_channels": {"type": "categorical", "choices": [4, 8, 16]},
               "encoder.depth": {"type": "int", "low": 2, "high": 4}}

@@ -174,6 +174,10 @@ class SpaceFile(_Strict):
     scheduler: Literal["asha", "fifo"] = Field("asha", description="fifo: no early stopping (always so "
                                                "for multi-objective searches)")
     seed: int = 0
+    repeats: Literal["skip", "allow"] = Field(
+        "skip", description="skip: in a space of finitely many points, a point the sampler proposes again is not "
+        "run (every trial has the same seed, so it would score the same); an untried point runs instead, and "
+        "the search ends when every point has run (asma.search.repeats). allow: run what the sampler proposes")
 
 
 @dataclass

@@ -26,7 +26,8 @@ from asma.config.loading import config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.errors import AsmaError
 from asma.ray_session import check_schedulable, init_ray
-from asma.search.space import DefineByRun, SearchSpace
+from asma.search.repeats import RepeatGuard, finite_points, point_key
+from asma.search.space import DefineByRun, SearchSpace, SpaceFile
 from asma.search.study import StudyLocation, create_study, fail_orphans, resumed_location, study_location, write_record
 from asma.search.trial import search_trial
 from asma.trial_progress import TrialProgress, active
@@ -59,11 +60,40 @@ class FinalMetricOptunaSearch(OptunaSearch):
     Tune's last snapshot of the searcher (asma.search.study.fail_orphans).
     """
 
+    def skip_repeats(self, guard: RepeatGuard | None) -> None:
+        """Run an untried point instead of one the sampler proposes again (asma.search.repeats)."""
+        self._repeat_guard = guard
+
     def suggest(self, trial_id: str):
         config = super().suggest(trial_id)
+        guard = getattr(self, "_repeat_guard", None)  # None in searches pickled before repeats were skipped
+        if guard is not None and config is not None:
+            config = self._instead_of_a_repeat(trial_id, config, guard)
         if self._storage is not None and trial_id in self._ot_trials:
             self._ot_trials[trial_id].set_user_attr("tune_trial_id", trial_id)
         return config
+
+    def _instead_of_a_repeat(self, trial_id: str, config: dict, guard: RepeatGuard):
+        import optuna
+
+        from ray.tune.search import Searcher
+
+        ot_trial = self._ot_trials[trial_id]
+        live = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+        tried: dict = {}
+        for t in self._ot_study.get_trials(deepcopy=False, states=live):
+            if t.number != ot_trial.number:
+                tried.setdefault(point_key(t.params), t.number)
+        if point_key(ot_trial.params) not in tried:
+            return config
+        ot_trial.set_user_attr("repeat_of", tried[point_key(ot_trial.params)])
+        self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+        del self._ot_trials[trial_id]
+        point = guard.draw(set(tried))
+        if point is None:  # every point of the space has been tried: nothing is left to search
+            return Searcher.FINISHED
+        self._ot_study.enqueue_trial(point)
+        return super().suggest(trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self.metric, list) or self.metric in result:
@@ -162,6 +192,11 @@ def check_resume(space: SearchSpace, run_dir: Path) -> None:
         if part == "space":
             old["budget"] = {**old["budget"], "trials": None}
             new["budget"] = {**new["budget"], "trials": None}
+            # a key the space file gained after the search started, at its default: the resumed
+            # searcher goes on as it was started (Tune unpickles it with its own settings)
+            for key in set(new) - set(old):
+                if new[key] == SpaceFile.model_fields[key].default:
+                    new.pop(key)
         else:  # where trials are tracked is not what they run
             old.pop("tracking", None)
             new.pop("tracking", None)
@@ -224,6 +259,8 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
                 space=DefineByRun(space.params), metric=space.metrics if space.multi_objective else space.metrics[0],
                 mode=space.modes if space.multi_objective else space.modes[0], sampler=make_sampler(space),
                 study_name=study.study_name, storage=optuna_storage)
+            points = finite_points(space.params, space.source) if space.spec.repeats == "skip" else None
+            searcher.skip_repeats(RepeatGuard(points, space.spec.seed) if points else None)
             search_alg = TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrency),
                                      str(run_dir / "budget.json"))
             tuner = tune.Tuner(
