@@ -139,6 +139,28 @@ def test_best_trial_prefers_full_budget_trials(tmp_path):
     assert best_trial(rows, space)["trial_id"] == "c"
 
 
+def test_proxy_agreement_ranks_the_rungs_proxy_against_the_final_metric_over_full_budget_trials(tmp_path):
+    from asma.search.summary import markdown, proxy_agreement
+
+    space = load_space(write_space(tmp_path, metric="eval/linear", evaluate=["linear"], schedule_metric="knn_top1"))
+
+    def row(trial_id, status, curve, linear):
+        return {**_row(trial_id, status, **{"eval/linear": linear}), "curve": curve}
+
+    rows = [row("a", "done", [[1, 30.0], [2, 40.0], [3, 35.0]], 60.0),
+            row("b", "done", [[1, 31.0], [2, 30.0], [3, 36.0]], 61.0),
+            row("c", "done", [[1, 32.0], [2, 20.0], [3, 37.0]], 62.0),
+            row("d", "stopped early", [[1, 99.0]], None)]  # no final metric: not counted
+    agreement = proxy_agreement(rows, space)
+    assert agreement == [{"epoch": 1, "trials": 3, "spearman": 1.0}, {"epoch": 2, "trials": 3, "spearman": -1.0},
+                         {"epoch": 3, "trials": 3, "spearman": 1.0}]
+    assert proxy_agreement(rows[:2], space)[0]["spearman"] is None  # two trials rank nothing
+    summary = {"name": "s", "compute": {"trials": 4, "epochs": 10, "stopped_early": 1, "errors": 0},
+               "epochs_per_trial": 3, "sampler": "tpe", "seed": 0, "scheduler": "ASHA", "best": None,
+               "pareto": [], "trials": [], "importances": {}, "importances_note": "", "proxy_agreement": agreement}
+    assert "| 2 | 3 | -1 |" in markdown(summary, space)
+
+
 def test_pareto_front_keeps_only_non_dominated_trials(tmp_path):
     space = load_space(write_space(tmp_path, metric=["knn_top1", "encoder_params"], mode=["max", "min"]))
     rows = [_row("small", "done", knn_top1=50.0, encoder_params=1e3),

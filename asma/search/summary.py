@@ -3,7 +3,8 @@
 - `summary.json` / `summary.md`: every trial (params, metrics, epochs run, whether ASHA stopped
   it), the best trial (single objective: the best among trials that ran the whole budget, since
   ASHA-stopped trials are measured after fewer epochs) or the Pareto front (multi-objective), the
-  parameter importances and the compute spent.
+  parameter importances, the compute spent, and `proxy_agreement`: at each epoch the proxy ASHA
+  stops on was measured, its Spearman correlation with the final metric over the full-budget trials.
 - `best_config.yaml`: the full config of the best trial, ready for `asma pretrain`.
 - `best_preset.yaml`: the same as a preset: `base:` the space's base, then the space's fixed
   overrides and the best trial's params, without the data set, budget and output keys, so that it
@@ -89,6 +90,29 @@ def pareto_front(rows: list[dict], space: SearchSpace) -> list[dict]:
     return sorted(front, key=lambda r: r["metrics"][space.metrics[0]], reverse=space.modes[0] == "max")
 
 
+def proxy_agreement(rows: list[dict], space: SearchSpace) -> list[dict]:
+    """Whether the proxy ASHA stops on ranks trials as the search's metric does at the end.
+
+    For each epoch the proxy was measured at (ASHA's rungs, the last epoch), the Spearman rank
+    correlation between the proxy there and the metric at the end, over the trials that ran the
+    whole budget (only they have both). Fewer than 3 such trials, or no spread: no correlation."""
+    from scipy.stats import spearmanr
+
+    if space.multi_objective:
+        return []
+    metric = space.metrics[0]
+    full = [r for r in rows if r["status"] == "done" and r["metrics"].get(metric) is not None]
+    out = []
+    for epoch in sorted({e for r in full for e, _ in r["curve"]}):
+        pairs = [(dict(map(tuple, r["curve"]))[epoch], r["metrics"][metric]) for r in full
+                 if epoch in dict(map(tuple, r["curve"]))]
+        rho = None
+        if len(pairs) >= 3 and len({a for a, _ in pairs}) > 1 and len({b for _, b in pairs}) > 1:
+            rho = round(float(spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic), 3)
+        out.append({"epoch": int(epoch), "trials": len(pairs), "spearman": rho})
+    return out
+
+
 def importances(rows: list[dict], space: SearchSpace) -> tuple[dict[str, float], str]:
     """(importance per param, note): fANOVA on an Optuna study rebuilt from the trials."""
     import optuna
@@ -137,6 +161,7 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
                     "errors": sum(r["status"] == "error" for r in rows)},
         "best": _public(best), "pareto": [_public(r) for r in front],
         "importances": found, "importances_note": note,
+        "proxy_agreement": proxy_agreement(rows, space),
         "trials": [_public(r) for r in rows],
         "study": _study_record(run_dir),
     }
@@ -221,6 +246,14 @@ def markdown(summary: dict, space: SearchSpace, top: int = 10) -> str:
     ranked = [t for t in summary["trials"] if t["metrics"].get(metric) is not None]
     ranked.sort(key=lambda t: t["metrics"][metric], reverse=mode == "max")
     lines += [f"## Top {min(top, len(ranked))} by {metric}", "", _table(ranked[:top], space), ""]
+    agreement = [a for a in summary.get("proxy_agreement", []) if a["epoch"] > 1]
+    if agreement:
+        lines += [f"## Does {space.schedule_metric} rank trials as {metric} does at the end?", "",
+                  f"Spearman correlation between {space.schedule_metric} at an epoch and {metric} at the "
+                  f"end, over the trials that ran all {space.epochs} epochs.", "",
+                  "| epoch | trials | Spearman |", "| --- | --- | --- |"]
+        lines += [f"| {a['epoch']} | {a['trials']} | {_fmt(a['spearman']) if a['spearman'] is not None else '-'} |"
+                  for a in agreement] + [""]
     lines += ["## Parameter importances", "", summary["importances_note"], ""]
     lines += ["| param | importance |\n| --- | --- |"] if summary["importances"] else []
     lines += [f"| `{k}` | {v:.3f} |" for k, v in summary["importances"].items()]
