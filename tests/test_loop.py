@@ -53,6 +53,21 @@ def test_three_epochs_equal_two_then_resume_for_one(setup, tmp_path):
     assert {"loss", "lr", "samples_per_s", "knn_top1", "knn_top5"} <= set(straight.final)
 
 
+def test_a_runs_thread_count_is_put_back_after_it_even_when_it_fails(setup, tmp_path):
+    """train.threads holds for the run only: what the process runs next keeps its own thread count."""
+    cfg, data = setup
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        pretrain(cfg, data, LocalRuntime(tmp_path / "a", device="cpu"))  # train.threads=1
+        assert torch.get_num_threads() == 3
+        with pytest.raises(Interrupted):
+            pretrain(cfg, data, StopAfter(tmp_path / "b", epochs=1))
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_resumed_run_keeps_the_wall_time_of_the_attempts_before_it(setup, tmp_path):
     """wall_s counts every attempt: the resumed epoch adds to what the checkpoint carried."""
     cfg, data = setup

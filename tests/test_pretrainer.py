@@ -152,9 +152,7 @@ def test_compiled_encoders_train_as_eager_ones():
     """train.compile: the Inductor-compiled encoders give eager's first loss within 1e-4 relative
     and the next two, after Adam steps, within 1e-2 (measured 2e-4 at most), the first step's
     gradient vector within 2e-2 (relative norm of the difference; measured 1.1e-4 with two torch
-    threads and 1.8e-3 with one, as after a test that set train.threads=1: float32 sums in another
-    order),
-    and eager's state-dict keys. Dropout is off: compiled dropout draws other random numbers than eager's, even with Inductor's
+    threads and 1.8e-3 with one: float32 sums in another order), and eager's state-dict keys. Dropout is off: compiled dropout draws other random numbers than eager's, even with Inductor's
     fallback_random. About a minute of compiling on a 2-core CPU."""
     from asma.training.loop import make_optimizer
 

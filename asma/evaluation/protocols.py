@@ -30,7 +30,7 @@ from asma.evaluation.transfer import transfer_protocol
 from asma.models.pretrainer import MaskedPretrainer
 from asma.tracking import Tracker
 from asma.training.data import RunData
-from asma.training.runtime import load_checkpoint_file, pick_device
+from asma.training.runtime import load_checkpoint_file, pick_device, with_config_threads
 
 PROTOCOLS = {
     "linear": linear_protocol,
@@ -167,14 +167,13 @@ def tracked_scalars(name: str, result: dict, prefix: str = "eval") -> dict[str, 
     return {f"{prefix}/{name}/{k}": result[k] for k in ("top1", "top5") if k in result}
 
 
+@with_config_threads
 def run_protocols(cfg: Config, source: EncoderSource, data: RunData, protocols: list[str],
                   console: Console | None = None, out: Path | None = None, tracker: Tracker | None = None) -> dict:
     """Each protocol's results; written (atomically) with the config to `out` or source.results_path."""
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
         raise ConfigError("--protocols", ",".join(unknown), f"unknown protocol; choose from {', '.join(PROTOCOLS)}")
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     device = pick_device(cfg.train.device)
     encoders = {view: enc.to(device) for view, enc in source.encoders.items()}
     features = None

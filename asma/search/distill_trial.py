@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from asma.config.schema import Config
+from asma.training.runtime import with_config_threads
 
 
 def student_costs(cfg: Config, student, data) -> dict[str, float]:
@@ -29,9 +30,9 @@ def student_costs(cfg: Config, student, data) -> dict[str, float]:
             "student_latency_ms": cost["latency_ms_b1"]}
 
 
+@with_config_threads
 def distill_trial(cfg: Config, trial_dir: Path, tracker) -> None:
     """Tune function trainable body for a `task: distill` search (asma.search.trial.search_trial)."""
-    import torch
     from ray import tune
 
     from asma.evaluation.finetune import evaluate_clips
@@ -42,8 +43,6 @@ def distill_trial(cfg: Config, trial_dir: Path, tracker) -> None:
     from asma.training.runtime import pick_device
 
     check_student_fits(cfg)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     device = pick_device(cfg.train.device)
     data = build_run_data(cfg)
     teacher_cfg, checkpoint = checkpoint_config(cfg.distill.teacher)

@@ -40,7 +40,8 @@ from asma.objectives.distillation import distillation_loss
 from asma.skeleton.layout import load_layout
 from asma.training.data import RunData, build_run_data
 from asma.training.local import save_config
-from asma.training.runtime import epoch_loader, load_checkpoint_file, pick_device, save_checkpoint_file
+from asma.training.runtime import (epoch_loader, load_checkpoint_file, pick_device, save_checkpoint_file,
+                                   with_config_threads)
 
 STUDENT_FORMAT = "asma-student/1"
 
@@ -198,12 +199,11 @@ def load_student(path: str | Path) -> tuple[StudentClassifier, dict]:
     return student.eval(), {**state, "config": cfg}
 
 
+@with_config_threads
 def distill_run(cfg: Config, teacher_path: str | Path, out: Path | None = None, console: Console | None = None,
                 baseline: bool = False) -> dict:
     """Probe the teacher, distil the student, evaluate both; write the student folder. Returns distill.json."""
     check_student_fits(cfg)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     device = pick_device(cfg.train.device)
     teacher_cfg, checkpoint = checkpoint_config(teacher_path)
     # the teacher's encoders are built as they were trained; data, alignment and eval come from cfg

@@ -25,7 +25,7 @@ from asma.evaluation.knn import knn_accuracy
 from asma.models.pretrainer import MaskedPretrainer
 from asma.tracking import Tracker
 from asma.training.data import RunData
-from asma.training.runtime import Runtime
+from asma.training.runtime import Runtime, with_config_threads
 
 
 @dataclass
@@ -103,10 +103,9 @@ def proxy_due(train: TrainConfig, epoch: int, known: bool) -> bool:
             or epoch in train.eval_epochs or (train.eval_report == "latest" and not known))
 
 
+@with_config_threads
 def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | None = None) -> PretrainResult:
     """Pretrain all encoders of `cfg.masking.views` on `data.pretrain`; report (and track) every epoch."""
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)  # the same initial weights on every rank
     device = runtime.device
     model = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels).to(device)

@@ -11,15 +11,19 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from asma.data.atomic import write_json_atomic
+
+T = TypeVar("T")
 
 
 class Runtime(Protocol):
@@ -31,6 +35,29 @@ class Runtime(Protocol):
     def loader(self, dataset: Dataset, batch_size: int, shuffle: bool, epoch: int, seed: int) -> DataLoader: ...
     def report(self, metrics: dict[str, Any], checkpoint: dict | None = None) -> None: ...
     def latest_checkpoint(self) -> dict | None: ...
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's CPU thread count set to `threads` for the block (0: left as is), and put back after:
+    a run's `train.threads` must not change the threads of what the same process runs next."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def with_config_threads(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run `fn(cfg, ...)` with torch's CPU threads set to `cfg.train.threads` (torch_threads)."""
+    @functools.wraps(fn)
+    def wrapper(cfg, *args, **kwargs):
+        with torch_threads(cfg.train.threads):
+            return fn(cfg, *args, **kwargs)
+    return wrapper
 
 
 def pick_device(name: str) -> torch.device:
