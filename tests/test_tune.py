@@ -205,6 +205,27 @@ def test_a_search_of_a_finite_space_runs_each_point_once_and_ends_when_all_have_
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 3
 
 
+def test_a_search_on_the_final_linear_probe_stops_trials_on_the_knn_and_ranks_the_finished_ones(
+        ray_session, tmp_path, cache):
+    """metric: eval/linear comes with a trial's last epoch only; ASHA stops trials on the per-epoch kNN
+    meanwhile, and a stopped trial has no linear probe (told to Optuna as pruned)."""
+    path = space_file(tmp_path, cache, metric="eval/linear", evaluate=["linear"], schedule_metric="knn_top1",
+                      budget={"trials": 4, "epochs": 3, "grace_period": 1, "reduction_factor": 3})
+    space = load_space(path)
+    outcome = run_search(space, concurrency=2, console=Console(quiet=True))
+    summary = write_summary(outcome.results, space, outcome.run_dir)
+    assert len(summary["trials"]) == 4 and not summary["compute"]["errors"]
+    for trial in summary["trials"]:
+        assert (trial["metrics"]["eval/linear"] is not None) == (trial["status"] == "done"), trial
+    done = [t for t in summary["trials"] if t["status"] == "done"]
+    assert done and summary["best"]["trial_id"] in {t["trial_id"] for t in done}
+    study = journal_study(outcome.run_dir, "space")
+    states = {t.user_attrs["tune_trial_id"]: t.state for t in study.trials}
+    for trial in summary["trials"]:
+        wanted = optuna.trial.TrialState.COMPLETE if trial["status"] == "done" else optuna.trial.TrialState.PRUNED
+        assert states[trial["trial_id"]] == wanted
+
+
 def test_multi_objective_search_runs_fifo_and_writes_a_pareto_front(ray_session, tmp_path, cache):
     params = {"encoder.base_channels": {"type": "categorical", "choices": [4, 8, 16]},
               "encoder.depth": {"type": "int", "low": 2, "high": 4}}

@@ -249,6 +249,10 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
     check_schedulable({"CPU": r.cpus, "GPU": r.gpus}, f"{space.source}: resources (one trial or worker)")
     # a short epoch checkpoints faster than Tune snapshots the experiment; the warning is noise here
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if any(m.startswith("eval/") for m in space.metrics):
+        # the metric comes with the last epoch only (FinalMetricOptunaSearch); Tune's controller would
+        # refuse the first epoch's report for lacking it (Ray's documented switch for that check)
+        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     _describe(space, concurrency, console, restoring, study)
     train_fn = trainable(space)
     with SearchProgress(console, space.trials, space.epochs):
