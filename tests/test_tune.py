@@ -99,6 +99,14 @@ def test_search_proposes_stops_early_and_writes_results(masking_search):
     for name in ("summary.md", "summary.json", "history.png", "importances.png"):
         assert (outcome.run_dir / "summary" / name).stat().st_size > 0
     assert set(summary["importances"]) <= set(space.params)
+    import csv
+
+    table = list(csv.DictReader((outcome.run_dir / "summary" / "trials.csv").open()))
+    assert [r["trial"] for r in table] == [t["trial_id"] for t in trials]
+    assert [r["status"] for r in table] == [t["status"] for t in trials]
+    assert float(table[0]["knn_top1"]) == pytest.approx(trials[0]["metrics"]["knn_top1"])
+    # the rank agreement covers the epochs the full-budget trials measured (1 and 3)
+    assert [a["epoch"] for a in summary["proxy_agreement"]] == [1, 3]
 
 
 def test_the_search_is_an_optuna_study_in_a_journal_file(masking_search):

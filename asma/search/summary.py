@@ -5,6 +5,7 @@
   ASHA-stopped trials are measured after fewer epochs) or the Pareto front (multi-objective), the
   parameter importances, the compute spent, and `proxy_agreement`: at each epoch the proxy ASHA
   stops on was measured, its Spearman correlation with the final metric over the full-budget trials.
+- `trials.csv`: one row per trial (id, status, epochs, seconds, metrics, params), for docs/results/.
 - `best_config.yaml`: the full config of the best trial, ready for `asma pretrain`.
 - `best_preset.yaml`: the same as a preset: `base:` the space's base, then the space's fixed
   overrides and the best trial's params, without the data set, budget and output keys, so that it
@@ -168,6 +169,7 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
     with atomic_directory(run_dir / "summary") as out:
         write_json_atomic(out / "summary.json", summary)
         (out / "summary.md").write_text(markdown(summary, space))
+        (out / "trials.csv").write_text(trials_csv(rows, space))
         if chosen is not None:
             cfg = space.trial_config(chosen["params"])
             (out / "best_config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
@@ -204,6 +206,23 @@ def preset_text(space: SearchSpace, trial: dict) -> str:
               f"{trial['epochs']} epochs.\n# Its searched params and fixed overrides on base {space.spec.base}; "
               "the data set, budget and output are the caller's.\n")
     return header + yaml.safe_dump(raw, sort_keys=False)
+
+
+def trials_csv(rows: list[dict], space: SearchSpace) -> str:
+    """One row per trial in completion order: id, status, epochs, seconds, the metrics, the params."""
+    import csv
+    import io
+
+    metrics = list(dict.fromkeys(space.metrics + [space.schedule_metric]))
+    params = list(space.params)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["trial", "status", "epochs", "time_s", *metrics, *params])
+    for r in rows:
+        writer.writerow([r["trial_id"], r["status"], r["epochs"], r["time_s"],
+                         *["" if r["metrics"].get(m) is None else r["metrics"][m] for m in metrics],
+                         *[r["params"].get(k, "") for k in params]])
+    return buffer.getvalue()
 
 
 def _study_record(run_dir: Path) -> dict | None:
