@@ -50,7 +50,8 @@ def test_every_run_finishes_with_a_result(finished):
     assert outcome.run_dir.name == "tiny" and outcome.run_dir.parent.name == "ablations"
     assert sorted(outcome.finished) == sorted(r.run_id for r in study.runs()) and not outcome.failed
     for run in study.runs():
-        assert (outcome.run_dir / "runs" / f"{run.run_id}.json").exists()
+        record = json.loads((outcome.run_dir / "runs" / f"{run.run_id}.json").read_text())
+        assert record["machine"]["cpus"] >= 1 and record["machine"]["load_start"] >= 0  # what ran beside it
 
 
 def test_report_and_csv_hold_what_each_run_s_protocol_wrote(finished):
@@ -63,6 +64,7 @@ def test_report_and_csv_hold_what_each_run_s_protocol_wrote(finished):
     assert all(len(values) == 2 for values in by_variant.values())
     rows = list(csv.DictReader(files.csv.open()))
     assert {r["run"]: float(r["knn"]) for r in rows} == pytest.approx(knn, abs=1e-6)
+    assert all(float(r["load_end"]) >= 0 and r["reused_from"] == "" for r in rows)
     text = files.markdown.read_text()
     table = [line for line in text.split("## strategy", 1)[1].splitlines() if line.startswith("| ")][2:4]
     cells = {line.split(" | ")[0].strip("| "): line.split(" | ")[1].strip(" |") for line in table}

@@ -208,7 +208,8 @@ def finished_source(tmp_path: Path, study, specs: dict, protocols=("knn",), chan
         if change:
             change(config)
         (source / "runs" / f"{run_id}.json").write_text(json.dumps(
-            {"run": run_id, "config": config, "metrics": {"knn": 42.0}}))
+            {"run": run_id, "variant": spec["variant"], "dataset": spec["dataset"], "seed": spec["seed"],
+             "config": config, "metrics": {"knn": 42.0}}))
         (source / "evals" / f"{run_id}.json").write_text(json.dumps(
             {"protocols": {p: {"top1": 42.0} for p in protocols}}))
     (source / "evals" / f"{next(iter(specs))}.student").mkdir()
@@ -235,6 +236,13 @@ def test_reuse_copies_the_same_runs_from_another_study_and_names_the_ones_that_d
     # run_study copies the rest and, with nothing left to train, never starts Ray
     outcome = run_study(study, out_dir=tmp_path / "out", reuse=[source])
     assert sorted(outcome.skipped) == sorted(specs) and not outcome.finished and not outcome.failed
+    import csv
+    import io
+
+    from asma.reports.results import load_results, results_csv
+
+    rows = list(csv.DictReader(io.StringIO(results_csv(load_results(outcome.run_dir)))))
+    assert len(rows) == len(specs) and all(r["reused_from"] == str(source) for r in rows)  # the CSV says so
 
 
 @pytest.mark.parametrize("case, reason", [

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
     if run_id not in runs:
         raise KeyError(f"run {run_id!r} is not in this study any more; start the study without --resume")
     run = runs[run_id]
+    load_start = os.getloadavg()[0]
     result_path = Path(run["result_path"])
     if result_path.exists():  # finished by an earlier attempt: report it again, repeat nothing
         done = json.loads(result_path.read_text())
@@ -88,5 +90,8 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
             record["pretrain"]["resumed_from_epoch"] = result.resumed_from
         scores = {f"eval/{k}": v for k, v in metrics.items()}
         tracker.log_metrics(scores, record["pretrain"]["epochs"])
+    # what else ran: the machine's 1-minute load average when this attempt started and ended
+    record["machine"] = {"cpus": os.cpu_count(), "load_start": round(load_start, 2),
+                         "load_end": round(os.getloadavg()[0], 2)}
     write_json_atomic(result_path, record)
     tune.report({"run": run_id, "done": True, **scores})

@@ -97,13 +97,16 @@ def load_results(run_dir: str | Path) -> StudyResults:
 
 def results_csv(results: StudyResults) -> str:
     """One row per run: identity (with `reference`: floor, ceiling or empty), each metric column,
-    pretraining cost, and in a distillation study the student's and teacher's costs."""
+    pretraining cost, the machine's load average as the run started and ended (what ran beside it),
+    the study a run was copied from (`asma ablate --reuse`), and in a distillation study the
+    student's and teacher's costs."""
     metrics = results.metrics
     costs = DISTILL_COSTS if any("distill_costs" in r for r in results.rows) else ()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["run", "variant", "label", "default", "reference", "dataset", "split", "seed", *metrics,
-                     "final_loss", "pretrain_time_s", "eval_time_s", *costs])
+                     "final_loss", "pretrain_time_s", "eval_time_s", "load_start", "load_end", "reused_from",
+                     *costs])
     for row in sorted(results.rows, key=lambda r: (r["dataset"], r["variant"], r["seed"])):
         variant = results.study["variants"][row["variant"]]
         pre = row.get("pretrain", {})
@@ -111,7 +114,8 @@ def results_csv(results: StudyResults) -> str:
                          variant.get("reference") or "", row["dataset"],
                          row.get("split", ""), row["seed"], *[row["metrics"].get(m, "") for m in metrics],
                          pre.get("final_loss", ""), pre.get("time_s", ""), row.get("eval_time_s", ""),
-                         *[row.get("distill_costs", {}).get(c, "") for c in costs]])
+                         row.get("machine", {}).get("load_start", ""), row.get("machine", {}).get("load_end", ""),
+                         row.get("reused_from", ""), *[row.get("distill_costs", {}).get(c, "") for c in costs]])
     return out.getvalue()
 
 
