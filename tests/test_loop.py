@@ -53,6 +53,17 @@ def test_three_epochs_equal_two_then_resume_for_one(setup, tmp_path):
     assert {"loss", "lr", "samples_per_s", "knn_top1", "knn_top5"} <= set(straight.final)
 
 
+def test_a_run_resumed_after_its_last_checkpoint_reports_that_epoch(setup, tmp_path):
+    """A process that died after the last epoch's checkpoint, before its result was written: the
+    resumed attempt trains nothing, and its final report is the checkpoint's (loss, wall time)."""
+    cfg, data = setup
+    done = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu"))
+    again = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu"))
+    assert again.history == [] and again.resumed_from == cfg.train.epochs
+    assert again.final["epoch"] == cfg.train.epochs
+    assert again.final["loss"] == pytest.approx(done.final["loss"]) and again.final["wall_s"] > 0
+
+
 def test_a_runs_thread_count_is_put_back_after_it_even_when_it_fails(setup, tmp_path):
     """train.threads holds for the run only: what the process runs next keeps its own thread count."""
     cfg, data = setup

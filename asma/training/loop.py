@@ -33,10 +33,13 @@ class PretrainResult:
     model: MaskedPretrainer
     history: list[dict] = field(default_factory=list)
     resumed_from: int = 0  # the epoch of the checkpoint this attempt continued from (0: a fresh start)
+    resumed_metrics: dict = field(default_factory=dict)  # that checkpoint's epoch report
 
     @property
     def final(self) -> dict:
-        return self.history[-1] if self.history else {}
+        """The last epoch's report: this attempt's, or, when it resumed from the last epoch's checkpoint
+        (its process died after the checkpoint, before the result), the report saved with it."""
+        return self.history[-1] if self.history else self.resumed_metrics
 
 
 def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -113,7 +116,9 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
     generator = torch.Generator(device=device)
     start_epoch, earlier_s, attempt_started = 0, 0.0, time.perf_counter()
     checkpoint = runtime.latest_checkpoint()
+    resumed_metrics: dict = {}
     if checkpoint is not None:
+        resumed_metrics = dict(checkpoint.get("metrics", {}))
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         start_epoch = int(checkpoint["epoch"])
@@ -177,4 +182,4 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
             tracker.log_metrics(metrics, epoch + 1)
         runtime.report(metrics, state)
         history.append(metrics)
-    return PretrainResult(model=model, history=history, resumed_from=start_epoch)
+    return PretrainResult(model=model, history=history, resumed_from=start_epoch, resumed_metrics=resumed_metrics)
