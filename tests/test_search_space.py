@@ -431,3 +431,31 @@ def test_the_searcher_runs_an_untried_point_instead_of_a_repeat_and_ends_when_no
                                       sampler=_AlwaysFirst(seed=0))  # no guard: `repeats: allow`
     first, second = allowed.suggest("a"), allowed.suggest("b")
     assert first == second
+
+
+def test_the_repeat_guard_survives_the_searchers_checkpoint(tmp_path):
+    """Tune pickles the searcher into its experiment for --resume: the restored one keeps skipping
+    repeats and draws from the same generator."""
+    from ray.tune.search import Searcher
+
+    from asma.search.repeats import RepeatGuard, finite_points
+    from asma.search.tuner import FinalMetricOptunaSearch
+
+    space = load_space(write_space(tmp_path, params={f"{A}.ratio": {"type": "categorical", "choices": [0.2, 0.4, 0.6]}}))
+
+    def searcher():
+        return FinalMetricOptunaSearch(space=DefineByRun(space.params), metric="knn_top1", mode="max",
+                                       sampler=_AlwaysFirst(seed=0))
+
+    first = searcher()
+    first.skip_repeats(RepeatGuard(finite_points(space.params), seed=0))
+    ratios = []
+    for i in range(2):
+        ratios.append(first.suggest(f"t{i}")[f"{A}.ratio"])
+        first.on_trial_complete(f"t{i}", {"knn_top1": 50.0, "training_iteration": 1})
+    first.save(str(tmp_path / "searcher.pkl"))
+    restored = searcher()
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    ratios.append(restored.suggest("t2")[f"{A}.ratio"])
+    restored.on_trial_complete("t2", {"knn_top1": 50.0, "training_iteration": 1})
+    assert sorted(ratios) == [0.2, 0.4, 0.6] and restored.suggest("t3") == Searcher.FINISHED
