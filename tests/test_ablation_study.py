@@ -275,3 +275,21 @@ def test_reuse_names_a_folder_that_is_not_a_study(tmp_path):
     specs = run_specs(study, tmp_path / "here")
     with pytest.raises(InputFileError, match="not a study folder"):
         reuse_runs(specs, list(specs), [tmp_path])
+
+
+def test_an_interrupted_resume_does_not_start_a_fresh_experiment(tmp_path, monkeypatch):
+    """Ctrl-C during `--resume`: Tune saves its state and returns with trials unended; the runner
+    stops there instead of fitting the pending runs anew over the saved experiment."""
+    from ray import tune
+
+    import asma.ablation.runner as runner
+
+    study = load_study(write_study(tmp_path, TINY))
+    calls = []
+    monkeypatch.setattr(tune.Tuner, "can_restore", classmethod(lambda cls, path: True))
+    monkeypatch.setattr(runner, "init_ray", lambda *a, **k: None)
+    monkeypatch.setattr(runner, "check_schedulable", lambda *a, **k: None)
+    monkeypatch.setattr(runner, "prepare_data", lambda specs: None)
+    monkeypatch.setattr(runner, "_fit", lambda *a, restore, **k: calls.append(restore) or False)
+    outcome = runner.run_study(study, out_dir=tmp_path / "out", resume=True)
+    assert calls == [True] and len(outcome.failed) == len(study.runs())

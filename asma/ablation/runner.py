@@ -124,8 +124,9 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
 
     if resume and tune.Tuner.can_restore(str(tune_dir)):
         console.print(f"resuming interrupted trials from {tune_dir}")
-        _fit(study, specs, pending, run_dir, concurrency, console, restore=True)
-        pending = [r for r in specs if not Path(specs[r]["result_path"]).exists()]
+        ended = _fit(study, specs, pending, run_dir, concurrency, console, restore=True)
+        # interrupted (Ctrl-C): stop here, not start a fresh experiment over the saved one
+        pending = [r for r in specs if not Path(specs[r]["result_path"]).exists()] if ended else []
     if pending:
         _fit(study, specs, pending, run_dir, concurrency, console, restore=False)
     for run_id in specs:
@@ -148,7 +149,8 @@ def _errors(run_dir: Path, missing: list[str]) -> dict[str, str]:
 
 
 def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path,
-         concurrency: int | None, console: Console, restore: bool) -> None:
+         concurrency: int | None, console: Console, restore: bool) -> bool:
+    """Fit (or restore and fit) the pending runs; False when Tune was interrupted with trials unended."""
     from ray import tune
 
     trainable = tune.with_resources(tune.with_parameters(ablation_trial, runs=specs),
@@ -166,7 +168,8 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
                 trainable, param_space={"run": tune.grid_search(pending)}, run_config=run_config,
                 tune_config=tune.TuneConfig(max_concurrent_trials=concurrency,
                                             trial_dirname_creator=lambda t: f"{t.config['run']}_{t.trial_id}"))
-        tuner.fit()
+        grid = tuner.fit()
+    return grid.num_terminated + grid.num_errors >= len(grid)
 
 
 class StudyProgress(TrialProgress):
