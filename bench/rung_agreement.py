@@ -66,10 +66,9 @@ def main() -> None:
         shared = [k for k in values if k in final]
         rho = spearmanr([values[k] for k in shared], [final[k] for k in shared]).statistic if len(shared) >= 3 else None
         print(f"{epoch:5d} {len(shared):6d} {'-' if rho is None else f'{rho:8.2f}'}")
-    own = rung_values(grid)
-    for epoch, values in sorted(own.items()):
-        if epoch < grid["epochs_per_trial"] and len([k for k in values if k in final]) >= 3:
-            shared = [k for k in values if k in final]
+    for epoch, values in sorted(rung_values(grid).items()):
+        shared = [k for k in values if k in final]
+        if epoch < grid["epochs_per_trial"] and len(shared) >= 3:
             rho = spearmanr([values[k] for k in shared], [final[k] for k in shared]).statistic
             print(f"{grid['name']}'s own epoch {epoch} against its end: {len(shared)} points, Spearman {rho:.2f}")
 

@@ -102,11 +102,11 @@ def proxy_agreement(rows: list[dict], space: SearchSpace) -> list[dict]:
     if space.multi_objective:
         return []
     metric = space.metrics[0]
-    full = [r for r in rows if r["status"] == "done" and r["metrics"].get(metric) is not None]
+    full = [(dict(map(tuple, r["curve"])), r["metrics"][metric]) for r in rows
+            if r["status"] == "done" and r["metrics"].get(metric) is not None]
     out = []
-    for epoch in sorted({e for r in full for e, _ in r["curve"]}):
-        pairs = [(dict(map(tuple, r["curve"]))[epoch], r["metrics"][metric]) for r in full
-                 if epoch in dict(map(tuple, r["curve"]))]
+    for epoch in sorted({e for curve, _ in full for e in curve}):
+        pairs = [(curve[epoch], final) for curve, final in full if epoch in curve]
         rho = None
         if len(pairs) >= 3 and len({a for a, _ in pairs}) > 1 and len({b for _, b in pairs}) > 1:
             rho = round(float(spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic), 3)
