@@ -80,6 +80,20 @@ def test_report_and_csv_hold_what_each_run_s_protocol_wrote(finished):
     assert "2 seeds (0, 1)" in text
 
 
+def test_status_reads_the_finished_study_from_its_folder(finished):
+    """`asma status` on a real study folder: every run done with the metrics its record holds, the
+    epochs each run pretrained recorded in study.json, nothing left to go."""
+    from asma.reports.study_status import study_status
+
+    study, outcome, _ = finished
+    status = study_status(outcome.run_dir)
+    assert status.epochs_from == "study.json" and status.count("done") == len(study.runs()) == 4
+    for run in status.runs:
+        record = json.loads((outcome.run_dir / "runs" / f"{run.run}.json").read_text())
+        assert run.metrics == record["metrics"] and run.epochs == record["pretrain"]["epochs"] == 1
+    assert status.remaining_s == 0 and not status.unestimated
+
+
 def test_latex_balanced(finished):
     tex = finished[2].latex.read_text()
     assert sorted(re.findall(r"\\begin\{(\w+)\}", tex)) == sorted(re.findall(r"\\end\{(\w+)\}", tex))

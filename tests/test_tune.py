@@ -129,6 +129,25 @@ def test_the_search_is_an_optuna_study_in_a_journal_file(masking_search):
     assert f"optuna-dashboard {outcome.run_dir / 'study.journal'}" in text
 
 
+def test_status_reads_the_search_as_its_summary_does(masking_search):
+    """`asma status` on a real search folder: each trial's state and epochs as the summary (from Tune's
+    results) has them, and the same best trial."""
+    from asma.reports.search_status import search_status
+
+    space, outcome, summary = masking_search
+    status = search_status(outcome.run_dir)
+    by_number = {journal_study(outcome.run_dir, space.name).trials[t.number].user_attrs["tune_trial_id"]: t
+                 for t in status.trials}
+    assert set(by_number) == {t["trial_id"] for t in summary["trials"]}
+    for row in summary["trials"]:
+        trial = by_number[row["trial_id"]]
+        assert trial.epoch == row["epochs"]
+        assert trial.state == {"done": "complete", "stopped early": "stopped early"}[row["status"]]
+    assert status.epochs_spent == summary["compute"]["epochs"]
+    [best] = status.best()
+    assert best.values[0] == pytest.approx(summary["best"]["metrics"]["knn_top1"])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

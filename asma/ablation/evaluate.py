@@ -70,6 +70,15 @@ def needs_pretraining(protocols: list[str], teacher: str | None = None) -> bool:
     return any(p not in WITHOUT_PRETRAINING for p in protocols)
 
 
+def pretraining_epochs(spec: dict) -> int:
+    """The epochs a study run pretrains (its spec, as the runner builds it): none for a reference
+    row (floor, ceiling), a fixed teacher's distillation, or the supervised protocol alone."""
+    teacher = spec["config"].get("distill", {}).get("teacher")
+    if spec.get("reference") or not needs_pretraining(spec["protocols"], teacher):
+        return 0
+    return int(spec["config"]["train"]["epochs"])
+
+
 def check_fixed_teacher(cfg: Config, protocols: list[str], where: str) -> None:
     """A run with `distill.teacher` distils that teacher and nothing else; the teacher must exist."""
     if not cfg.distill.teacher:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ray.tune import Callback
 from rich.console import Console
 
-from asma.ablation.evaluate import check_protocols
+from asma.ablation.evaluate import check_protocols, pretraining_epochs
 from asma.ablation.finished import finished_runs
 from asma.ablation.reuse import reuse_runs
 from asma.ablation.study import RunSpec, Study
@@ -24,6 +24,7 @@ from asma.ablation.trial import ablation_trial
 from asma.config.loading import config_from_dict, config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.errors import ConfigError
+from asma.reports.trial_files import last_error
 from asma.ray_session import check_schedulable, init_ray
 from asma.trial_progress import TrialProgress, active
 from asma.tune_restore import restore_tuner
@@ -103,7 +104,9 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
                       highlight=False)
         for run_id, reason in sorted(shared.differ.items()):
             console.print(f"[yellow]not reused[/] {run_id}: {reason}", highlight=False)
-    write_json_atomic(run_dir / "study.json", {**study.to_dict(), "runs": list(specs)})
+    # the epochs each run pretrains (0: a floor, a ceiling, a fixed teacher): what `asma status` counts
+    write_json_atomic(run_dir / "study.json", {**study.to_dict(), "runs": list(specs),
+                                               "epochs": {r: pretraining_epochs(s) for r, s in specs.items()}})
     outcome = StudyOutcome(run_dir, skipped=sorted(done))
     pending = [r for r in specs if r not in done]
     console.print(f"study [bold]{study.name}[/]: {len(specs)} runs ({len(study.variants)} variants x "
@@ -140,12 +143,7 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
 
 def _errors(run_dir: Path, missing: list[str]) -> dict[str, str]:
     """The last line of each missing run's Tune error, where Tune left one."""
-    errors = {}
-    for run_id in missing:
-        found = list((run_dir / TUNE_NAME).glob(f"{run_id}_*/error.txt"))
-        text = max(found, key=lambda p: p.stat().st_mtime).read_text().strip().splitlines() if found else []
-        errors[run_id] = text[-1] if text else "did not finish"
-    return errors
+    return {run_id: last_error(run_dir / TUNE_NAME, run_id) or "did not finish" for run_id in missing}
 
 
 def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path,
@@ -155,7 +153,7 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
 
     trainable = tune.with_resources(tune.with_parameters(ablation_trial, runs=specs),
                                     {"cpu": study.resources.cpus, "gpu": study.resources.gpus})
-    epochs = {r: specs[r]["config"]["train"]["epochs"] for r in pending}
+    epochs = {r: pretraining_epochs(specs[r]) for r in pending}
     with StudyProgress(console, epochs):
         run_config = tune.RunConfig(
             name=TUNE_NAME, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback()],

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "ablate",
     "cluster",
     "tune",
+    "status",
 ]
 
 

@@ -1,0 +1,111 @@
+"""Where a search stands, from its folder alone: its Optuna study (the trials' states and values)
+and each trial's folder (the epoch it reached, whether it still runs), for `asma status`.
+
+Optuna says a trial is RUNNING until the searcher tells its end, so a search that was interrupted
+leaves RUNNING trials behind; they are `stopped` here when their folder has not been written for a
+while, and `asma tune --resume` continues them from their newest checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asma.errors import InputFileError
+from asma.reports.study_status import STALE_AFTER_S
+from asma.reports.trial_files import read_trial
+
+STATES = {"COMPLETE": "complete", "PRUNED": "stopped early", "FAIL": "failed", "WAITING": "queued"}
+
+
+@dataclass
+class TrialStatus:
+    number: int
+    state: str  # complete | stopped early (the scheduler) | running | stopped | failed | repeat | queued
+    values: list[float] | None
+    epoch: int  # the last epoch its folder reports
+    resumes_from: int
+    params: dict = field(default_factory=dict)
+    repeat_of: int | None = None
+
+
+@dataclass
+class SearchStatus:
+    name: str
+    run_dir: Path
+    budget: int
+    epochs: int | None  # a trial's full budget
+    metrics: list[str]
+    modes: list[str]
+    trials: list[TrialStatus]
+    study: str  # where the Optuna study lives (what optuna-dashboard opens)
+
+    def count(self, state: str) -> int:
+        return sum(t.state == state for t in self.trials)
+
+    @property
+    def epochs_spent(self) -> int:
+        return sum(t.epoch for t in self.trials)
+
+    def best(self) -> list[TrialStatus]:
+        """The best trial that ran its full budget; with several objectives, those no other dominates."""
+        done = [t for t in self.trials if t.state == "complete" and t.values]
+        sign = [1.0 if m == "max" else -1.0 for m in self.modes]
+
+        def dominates(a: TrialStatus, b: TrialStatus) -> bool:
+            pairs = [(s * x, s * y) for s, x, y in zip(sign, a.values, b.values)]
+            return all(x >= y for x, y in pairs) and any(x > y for x, y in pairs)
+
+        if len(self.modes) == 1:
+            return [max(done, key=lambda t: sign[0] * t.values[0])] if done else []
+        return [t for t in done if not any(dominates(o, t) for o in done)]
+
+
+def _listed(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def search_status(run_dir: str | Path, now: float | None = None) -> SearchStatus:
+    import optuna
+
+    from asma.search.study import recorded_location
+
+    run_dir = Path(run_dir)
+    try:
+        saved = json.loads((run_dir / "space.json").read_text())
+        space = saved["space"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        raise InputFileError(run_dir, "not a search folder (no readable space.json)",
+                             fix="pass the folder `asma tune` wrote, e.g. runs/tune/masking") from None
+    location = recorded_location(run_dir)
+    if location is None:
+        raise InputFileError(run_dir, "this search keeps no Optuna study (it predates study storage)",
+                             fix="read its summary/ instead, or `asma tune --resume` it to the end")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=location.study_name, storage=location.open())
+    budget_file = run_dir / "budget.json"
+    budget = json.loads(budget_file.read_text())["trials"] if budget_file.exists() else space["budget"]["trials"]
+    now = time.time() if now is None else now
+    folders = {t.number: run_dir / "experiment" / f"trial_{t.user_attrs['tune_trial_id']}"
+               for t in study.trials if "tune_trial_id" in t.user_attrs}
+    files_of = {n: read_trial(f) for n, f in folders.items() if f.is_dir()}
+    # a trial's full budget: the space's epochs, else (a distillation search) the most any trial reached
+    full = space["budget"].get("epochs") or max((f.epoch for f in files_of.values()), default=None)
+    trials = []
+    for t in study.trials:
+        files = files_of.get(t.number)
+        state = STATES.get(t.state.name, t.state.name.lower())
+        if state == "complete" and files and full and files.epoch < full:
+            state = "stopped early"  # a per-epoch metric: Optuna completes what the scheduler stopped
+        if t.state.name == "RUNNING":
+            stale = max(STALE_AFTER_S, 5 * ((files and files.seconds_per_epoch) or 0.0))
+            state = "running" if files and now - files.updated < stale else "stopped"
+        if "repeat_of" in t.user_attrs:
+            state = "repeat"
+        trials.append(TrialStatus(t.number, state, list(t.values) if t.values else None,
+                                  files.epoch if files else 0, files.checkpoint_epoch if files else 0,
+                                  dict(t.params), t.user_attrs.get("repeat_of")))
+    return SearchStatus(saved.get("name", run_dir.name), run_dir, int(budget), full,
+                        [str(m) for m in _listed(space["metric"])], [str(m) for m in _listed(space["mode"])],
+                        trials, location.shown)

@@ -1,0 +1,138 @@
+"""Where an ablation study stands, from its folder alone: done, running, stopped, failed and pending
+runs, and the trial time still to go, estimated from the study's own epochs (`asma status`).
+
+A run is done when its result file exists. A run with a trial folder and no result is running while
+its trial keeps writing progress, and stopped otherwise: `asma ablate --resume` continues it from
+its newest checkpoint, `asma ablate` alone from epoch 0. The time still to go is each unfinished
+run's remaining epochs at the median epoch time of its variant on its data set (of any pretraining
+run on that set before any of its variant has run), plus the median evaluation time of its variant's
+finished runs; a run without such a figure yet is counted apart.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asma.errors import InputFileError
+from asma.reports.trial_files import read_trial, study_trial_dirs
+
+# a trial that has not written its progress for this long (and 5 of its epochs) is not running
+STALE_AFTER_S = 600.0
+
+
+@dataclass
+class RunStatus:
+    run: str
+    variant: str
+    dataset: str
+    state: str  # done | running | stopped | failed | pending
+    epochs: int | None  # pretraining epochs planned (0: a run that does not pretrain; None: unknown)
+    epoch: int = 0  # epochs trained so far (done: all)
+    resumes_from: int = 0  # the newest checkpoint's epoch
+    remaining_s: float | None = None  # estimated trial time still to go (0 when done)
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class StudyStatus:
+    name: str
+    run_dir: Path
+    runs: list[RunStatus]
+    epochs_from: str  # where the planned epochs came from
+
+    def count(self, state: str) -> int:
+        return sum(r.state == state for r in self.runs)
+
+    @property
+    def remaining_s(self) -> float:
+        return sum(r.remaining_s or 0.0 for r in self.runs)
+
+    @property
+    def unestimated(self) -> list[str]:
+        return [r.run for r in self.runs if r.state != "done" and r.remaining_s is None]
+
+
+def _planned_epochs(study: dict, run_dir: Path) -> tuple[dict[str, int], str]:
+    """Each run's pretraining epochs: study.json's (studies started at or after this module), else
+    the study file it names, loaded as it is now (options given at launch, such as --set, unknown)."""
+    if "epochs" in study:
+        return {r: int(e) for r, e in study["epochs"].items()}, "study.json"
+    source = Path(study.get("source", ""))
+    if source.suffix in (".yaml", ".yml") and source.exists():
+        from asma.ablation.evaluate import pretraining_epochs
+        from asma.ablation.runner import run_specs
+        from asma.ablation.study import load_study
+
+        specs = run_specs(load_study(source), run_dir)
+        return {r: pretraining_epochs(s) for r, s in specs.items()}, f"{source} (as it is now)"
+    return {}, "unknown (study.json predates the record and its study file is not here)"
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def study_status(run_dir: str | Path, now: float | None = None) -> StudyStatus:
+    run_dir = Path(run_dir)
+    record_path = run_dir / "study.json"
+    try:
+        study = json.loads(record_path.read_text())
+        run_ids = list(study["runs"])
+    except (OSError, json.JSONDecodeError, KeyError):
+        raise InputFileError(run_dir, "not an ablation study folder (no readable study.json with runs)",
+                             fix="pass the folder `asma ablate` wrote, e.g. runs/ablations/quick") from None
+    now = time.time() if now is None else now
+    planned, epochs_from = _planned_epochs(study, run_dir)
+    runs = []
+    for run_id in run_ids:
+        variant, dataset = run_id.split("__")[:2]
+        status = RunStatus(run_id, variant, dataset, "pending", planned.get(run_id))
+        result = run_dir / "runs" / f"{run_id}.json"
+        folders = study_trial_dirs(run_dir / "tune", run_id)
+        if result.exists():
+            done = json.loads(result.read_text())
+            status.state, status.metrics = "done", dict(done.get("metrics", {}))
+            status.epochs = status.epoch = int(done.get("pretrain", {}).get("epochs", status.epochs or 0))
+            status.remaining_s = 0.0
+        elif folders:
+            trial = read_trial(folders[-1])
+            status.epoch, status.resumes_from, status.error = trial.epoch, trial.checkpoint_epoch, trial.error
+            stale = max(STALE_AFTER_S, 5 * (trial.seconds_per_epoch or 0.0))
+            status.state = "failed" if trial.error else "running" if now - trial.updated < stale else "stopped"
+        runs.append(status)
+    _estimate(runs, run_dir)
+    return StudyStatus(study.get("name", run_dir.name), run_dir, runs, epochs_from)
+
+
+def _estimate(runs: list[RunStatus], run_dir: Path) -> None:
+    """Fill each unfinished run's remaining trial time from the study's own epoch and evaluation times
+    (a stopped run is counted from its newest checkpoint, as `asma ablate --resume` continues it)."""
+    per_epoch: dict[tuple[str, str], list[float]] = defaultdict(list)
+    per_set: dict[str, list[float]] = defaultdict(list)
+    evals: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for run in runs:
+        for folder in study_trial_dirs(run_dir / "tune", run.run):
+            spe = read_trial(folder).seconds_per_epoch
+            if spe is not None:
+                per_epoch[run.variant, run.dataset].append(spe)
+                per_set[run.dataset].append(spe)
+        if run.state == "done":
+            record = json.loads((run_dir / "runs" / f"{run.run}.json").read_text())
+            if "eval_time_s" in record:
+                evals[run.variant, run.dataset].append(float(record["eval_time_s"]))
+    for run in runs:
+        if run.state == "done" or run.epochs is None:
+            continue
+        spe = _median(per_epoch[run.variant, run.dataset]) or _median(per_set[run.dataset])
+        evaluation = _median(evals[run.variant, run.dataset])
+        if run.epochs == 0:  # a reference row: its evaluation is all of it (a ceiling trains there)
+            run.remaining_s = evaluation
+            continue
+        start = run.epoch if run.state == "running" else run.resumes_from
+        if spe is not None:
+            run.remaining_s = (run.epochs - start) * spe + (evaluation or 0.0)

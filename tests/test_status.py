@@ -1,0 +1,192 @@
+"""`asma status`: a study's and a search's standing read from folders written here in the layout Ray
+Tune and the runner leave (progress.csv, checkpoint_* folders, error.txt, run results, an Optuna
+journal). The end-to-end runs check it against real folders (tests/test_ablate_end_to_end.py,
+tests/test_tune.py)."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from asma.cli.main import main
+from asma.reports.search_status import search_status
+from asma.reports.study_status import STALE_AFTER_S, study_status
+from asma.reports.trial_files import last_error, read_trial, study_trial_dirs
+
+FIELDS = ["loss", "epoch", "checkpoint_dir_name", "done", "run", "time_this_iter_s", "eval/knn"]
+
+
+def write_trial(folder: Path, epoch_times: list[float], kept: tuple[int, ...] = (), evaluated: bool = False,
+                error: str | None = None, age_s: float = 0.0) -> Path:
+    """A trial folder: one progress row per epoch (checkpoint_{epoch-1:06d} beside it), the evaluation's
+    row when `evaluated`, the checkpoints of the epochs in `kept`, progress written `age_s` ago."""
+    folder.mkdir(parents=True)
+    with (folder / "progress.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        for epoch, seconds in enumerate(epoch_times, start=1):
+            writer.writerow({"loss": 1.0, "epoch": epoch, "checkpoint_dir_name": f"checkpoint_{epoch - 1:06d}",
+                             "done": False, "time_this_iter_s": seconds})
+        if evaluated:
+            writer.writerow({"done": True, "eval/knn": 50.0, "time_this_iter_s": 3.0})
+    for epoch in kept:
+        (folder / f"checkpoint_{epoch - 1:06d}").mkdir()
+    if error:
+        (folder / "error.txt").write_text(f"Traceback (most recent call last):\n  ...\n{error}\n")
+    stamp = time.time() - age_s
+    os.utime(folder / "progress.csv", (stamp, stamp))
+    return folder
+
+
+def test_a_trial_folder_gives_its_last_epoch_newest_kept_checkpoint_and_median_epoch_time(tmp_path):
+    trial = read_trial(write_trial(tmp_path / "t", [10.0, 12.0, 30.0, 11.0], kept=(3, 2), evaluated=True))
+    assert trial.epoch == 4 and trial.checkpoint_epoch == 3  # checkpoint_000003 (epoch 4) was not kept
+    assert trial.seconds_per_epoch == pytest.approx(11.5)  # the evaluation's row is not an epoch
+    assert trial.error is None
+    failed = read_trial(write_trial(tmp_path / "f", [5.0], error="RuntimeError: out of memory"))
+    assert failed.error == "RuntimeError: out of memory" and failed.checkpoint_epoch == 0
+    empty = tmp_path / "e"
+    empty.mkdir()
+    assert read_trial(empty).epoch == 0 and read_trial(empty).seconds_per_epoch is None
+
+
+def test_a_run_s_trial_folders_are_matched_by_its_exact_id(tmp_path):
+    old = write_trial(tmp_path / "v__d__seed1_822fe_00001", [1.0], age_s=100)
+    new = write_trial(tmp_path / "v__d__seed1_c53fb_00000", [1.0], error="ValueError: late")
+    write_trial(tmp_path / "v__d__seed10_822fe_00002", [1.0], error="ValueError: not this run")
+    assert study_trial_dirs(tmp_path, "v__d__seed1") == [old, new]  # oldest first, seed10's left out
+    assert last_error(tmp_path, "v__d__seed1") == "ValueError: late"
+    assert last_error(tmp_path, "v__d__seed2") is None
+
+
+def result(run_dir: Path, run: str, epochs: int, metrics: dict, eval_s: float) -> None:
+    path = run_dir / "runs" / f"{run}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"run": run, "metrics": metrics, "pretrain": {"epochs": epochs}, "eval_time_s": eval_s}))
+
+
+def make_study(tmp_path: Path) -> Path:
+    """Seven runs of 10 epochs (a floor and a ceiling pretrain none): two done, one running, one stopped,
+    one failed, the rest pending; every epoch of variant `m` on set `d` took 10 s or 14 s."""
+    run_dir = tmp_path / "ablations" / "s"
+    runs = ["m__d__seed0", "m__d__seed1", "m__d__seed2", "m__d__seed3", "m__d__seed4", "m__e__seed0",
+            "floor__d__seed0", "ceiling__d__seed0", "ceiling__d__seed1"]
+    epochs = {r: 0 if r.startswith(("floor", "ceiling")) else 10 for r in runs}
+    run_dir.mkdir(parents=True)
+    (run_dir / "study.json").write_text(json.dumps({"name": "s", "runs": runs, "epochs": epochs}))
+    tune = run_dir / "tune"
+    result(run_dir, "m__d__seed0", 10, {"linear": 60.0, "knn": 40.0}, eval_s=6.0)
+    write_trial(tune / "m__d__seed0_aaaaa_00000", [10.0] * 10, kept=(9, 10), evaluated=True, age_s=5000)
+    result(run_dir, "m__d__seed1", 10, {"linear": 50.0, "knn": 30.0}, eval_s=8.0)
+    write_trial(tune / "m__d__seed1_aaaaa_00001", [14.0] * 10, kept=(9, 10), evaluated=True, age_s=4000)
+    write_trial(tune / "m__d__seed2_aaaaa_00002", [10.0, 14.0, 10.0, 14.0], kept=(3, 4))  # running at 4
+    write_trial(tune / "m__d__seed3_aaaaa_00003", [10.0] * 6, kept=(5,), age_s=2 * STALE_AFTER_S)  # stopped
+    write_trial(tune / "m__d__seed4_aaaaa_00004", [14.0] * 2, error="RuntimeError: boom", age_s=100)
+    result(run_dir, "floor__d__seed0", 0, {"linear": 30.0, "knn": 20.0}, eval_s=2.0)
+    result(run_dir, "ceiling__d__seed0", 0, {"linear": 80.0}, eval_s=300.0)
+    return run_dir
+
+
+def test_a_study_s_runs_are_done_running_stopped_failed_or_pending(tmp_path):
+    status = study_status(make_study(tmp_path))
+    states = {r.run: r.state for r in status.runs}
+    assert states == {"m__d__seed0": "done", "m__d__seed1": "done", "m__d__seed2": "running",
+                      "m__d__seed3": "stopped", "m__d__seed4": "failed", "m__e__seed0": "pending",
+                      "floor__d__seed0": "done", "ceiling__d__seed0": "done", "ceiling__d__seed1": "pending"}
+    runs = {r.run: r for r in status.runs}
+    assert runs["m__d__seed0"].metrics == {"linear": 60.0, "knn": 40.0}
+    assert (runs["m__d__seed2"].epoch, runs["m__d__seed3"].resumes_from) == (4, 5)
+    assert runs["m__d__seed4"].error == "RuntimeError: boom"
+    assert status.count("done") == 4 and status.epochs_from == "study.json"
+
+
+def test_the_time_to_go_is_the_remaining_epochs_at_the_study_s_own_epoch_and_evaluation_times(tmp_path):
+    status = study_status(make_study(tmp_path))
+    runs = {r.run: r for r in status.runs}
+    # m on d: the median of its trials' median epoch times (10, 14, 12, 10, 14) = 12 s; evaluation: median(6, 8) = 7 s
+    assert runs["m__d__seed2"].remaining_s == pytest.approx((10 - 4) * 12 + 7)  # running: from its last epoch
+    assert runs["m__d__seed3"].remaining_s == pytest.approx((10 - 5) * 12 + 7)  # stopped: from its checkpoint
+    assert runs["m__d__seed4"].remaining_s == pytest.approx((10 - 0) * 12 + 7)  # failed before a checkpoint
+    assert runs["ceiling__d__seed1"].remaining_s == pytest.approx(300.0)  # a reference row: its evaluation
+    assert runs["m__e__seed0"].remaining_s is None  # nothing has run on set e
+    assert status.unestimated == ["m__e__seed0"]
+    assert status.remaining_s == pytest.approx(79 + 67 + 127 + 300)
+
+
+def test_a_study_folder_without_the_epochs_record_plans_from_its_study_file(tmp_path, monkeypatch):
+    study = {"name": "old", "base": "smoke", "overrides": {"train.epochs": 7},
+             "variants": {"floor": {"masking.views": ["a", "b"], "reference": "floor"}, "asma": {"default": True}},
+             "factors": [{"name": "f", "variants": ["floor", "asma"]}], "seeds": 1, "protocols": ["knn"]}
+    import yaml
+
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(study))
+    run_dir = tmp_path / "runs" / "ablations" / "old"
+    run_dir.mkdir(parents=True)
+    (run_dir / "study.json").write_text(json.dumps({"name": "old", "source": "old.yaml",
+                                                    "runs": ["floor__synthetic__seed0", "asma__synthetic__seed0"]}))
+    monkeypatch.chdir(tmp_path)
+    status = study_status(run_dir)
+    assert {r.run: r.epochs for r in status.runs} == {"floor__synthetic__seed0": 0, "asma__synthetic__seed0": 7}
+    assert status.epochs_from == "old.yaml (as it is now)"
+    (tmp_path / "old.yaml").unlink()
+    assert all(r.epochs is None for r in study_status(run_dir).runs)
+
+
+def test_status_names_a_folder_that_is_neither_a_study_nor_a_search(tmp_path, capsys):
+    assert main(["status", str(tmp_path)]) == 2
+    assert "neither a study folder (no study.json) nor a search folder" in " ".join(capsys.readouterr().err.split())
+    (tmp_path / "study.json").write_text("{}")
+    assert main(["status", str(tmp_path)]) == 2
+    assert "not an ablation study folder (no readable study.json with runs)" in " ".join(capsys.readouterr().err.split())
+
+
+def make_search(tmp_path: Path) -> Path:
+    """A search of 8 trials (budget 10, 5 epochs each) as OptunaSearch leaves it: one complete, one
+    stopped at its rung (COMPLETE in Optuna, a per-epoch metric), one pruned, one running, one
+    RUNNING whose folder went quiet, one repeat; each with its Tune trial folder."""
+    run_dir = tmp_path / "tune" / "q"
+    run_dir.mkdir(parents=True)
+    space = {"metric": "knn_top1", "mode": "max", "budget": {"trials": 10, "epochs": 5}}
+    (run_dir / "space.json").write_text(json.dumps({"name": "q", "space": space}))
+    (run_dir / "budget.json").write_text(json.dumps({"trials": 12}))
+    (run_dir / "study.json").write_text(json.dumps({"study_name": "q", "url": None}))
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(run_dir / "study.journal")))
+    study = optuna.create_study(study_name="q", storage=storage, direction="maximize")
+    plan = [("t0", 5, 0, optuna.trial.TrialState.COMPLETE, 40.0), ("t1", 1, 0, optuna.trial.TrialState.COMPLETE, 55.0),
+            ("t2", 1, 0, optuna.trial.TrialState.PRUNED, None), ("t3", 3, 0, None, None),
+            ("t4", 2, 2 * STALE_AFTER_S, None, None), ("t5", 0, 0, optuna.trial.TrialState.FAIL, None),
+            ("t6", 5, 0, optuna.trial.TrialState.COMPLETE, 45.0)]
+    for tune_id, epochs, age, state, value in plan:
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        trial.set_user_attr("tune_trial_id", tune_id)
+        if tune_id == "t5":
+            trial.set_user_attr("repeat_of", 0)
+        if epochs:
+            write_trial(run_dir / "experiment" / f"trial_{tune_id}", [2.0] * epochs, kept=(epochs,), age_s=age)
+        if state is not None:
+            study.tell(trial, value, state=state)
+    return run_dir
+
+
+def test_a_search_s_trials_are_read_from_its_optuna_study_and_trial_folders(tmp_path):
+    status = search_status(make_search(tmp_path))
+    assert [t.state for t in status.trials] == ["complete", "stopped early", "stopped early", "running",
+                                                "stopped", "repeat", "complete"]
+    assert [t.epoch for t in status.trials] == [5, 1, 1, 3, 2, 0, 5]
+    assert status.trials[5].repeat_of == 0 and status.trials[4].resumes_from == 2
+    assert status.budget == 12 and status.epochs == 5 and status.epochs_spent == 17
+    # the best is a full-budget trial: 55.0 was read at the rung that stopped its trial
+    assert [(t.number, t.values) for t in status.best()] == [(6, [45.0])]
+
+
+def test_status_prints_a_study_and_a_search(tmp_path, capsys):
+    assert main(["status", str(make_study(tmp_path)), str(make_search(tmp_path)), "--concurrency", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "study s: 9 runs: 4 done, 1 running, 1 stopped, 1 failed, 2 pending" in " ".join(out.split())
+    assert "failed m__d__seed4: RuntimeError: boom" in out
+    assert "search q: 7 of 12 trials" in out and "best (knn_top1, full budget): #6 45" in out
