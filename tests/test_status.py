@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 from asma.cli.main import main
-from asma.reports.search_status import search_status
+from asma.reports.search_status import asha_rungs, expected_epochs_left, search_status
 from asma.reports.study_status import STALE_AFTER_S, study_status
 from asma.reports.trial_files import last_error, read_trial, study_trial_dirs
 
@@ -151,7 +151,8 @@ def make_search(tmp_path: Path) -> Path:
     RUNNING whose folder went quiet, one repeat; each with its Tune trial folder."""
     run_dir = tmp_path / "tune" / "q"
     run_dir.mkdir(parents=True)
-    space = {"metric": "knn_top1", "mode": "max", "budget": {"trials": 10, "epochs": 5}}
+    space = {"metric": "knn_top1", "mode": "max", "scheduler": "asha",
+             "budget": {"trials": 10, "epochs": 5, "grace_period": 1, "reduction_factor": 2}}
     (run_dir / "space.json").write_text(json.dumps({"name": "q", "space": space}))
     (run_dir / "budget.json").write_text(json.dumps({"trials": 12}))
     (run_dir / "study.json").write_text(json.dumps({"study_name": "q", "url": None}))
@@ -182,6 +183,22 @@ def test_a_search_s_trials_are_read_from_its_optuna_study_and_trial_folders(tmp_
     assert status.budget == 12 and status.epochs == 5 and status.epochs_spent == 17
     # the best is a full-budget trial: 55.0 was read at the rung that stopped its trial
     assert [(t.number, t.values) for t in status.best()] == [(6, [45.0])]
+
+
+def test_asha_s_rungs_and_the_epochs_a_trial_is_expected_to_train_still():
+    assert asha_rungs(20, 3, 200) == [20, 60, 180] and asha_rungs(1, 2, 5) == [1, 2, 4]
+    # each rung keeps a third: all train 20 epochs, a third the next 40, a ninth 120, a 27th the last 20
+    assert expected_epochs_left(0, 200, [20, 60, 180], 3) == pytest.approx(20 + 40 / 3 + 120 / 9 + 20 / 27)
+    assert expected_epochs_left(30, 200, [20, 60, 180], 3) == pytest.approx(30 + 120 / 3 + 20 / 9)
+    assert expected_epochs_left(200, 200, [20, 60, 180], 3) == 0
+    assert expected_epochs_left(30, 200, [], 3) == 170  # FIFO: every epoch
+
+
+def test_a_search_s_time_to_go_counts_its_unstarted_and_unfinished_trials(tmp_path):
+    status = search_status(make_search(tmp_path))
+    # rungs 1, 2, 4 of 5 epochs, half kept at each: the running trial (epoch 3) 1 + 1/2 epochs, the
+    # stopped one (checkpoint at 2) 2 + 1/2, each of the 12 - 6 unstarted 1 + 1/2 + 2/4 + 1/8; 2 s an epoch
+    assert status.remaining_s == pytest.approx((1.5 + 2.5 + 6 * 2.125) * 2.0)
 
 
 def test_status_prints_a_study_and_a_search(tmp_path, capsys):

@@ -83,6 +83,10 @@ def _progress(run) -> str:
     return f"{where} {run.state}"
 
 
+def _value(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"  # a parameter count, or a top-1
+
+
 def show_search(console: Console, folder: Path) -> None:
     from asma.reports.search_status import search_status
 
@@ -91,10 +95,13 @@ def show_search(console: Console, folder: Path) -> None:
     counts = ", ".join(f"{status.count(s)} {s}" for s in states if status.count(s))
     console.print(f"[bold]search {status.name}[/]: {len(status.trials)} of {status.budget} trials ({counts or 'none yet'}); "
                   f"{status.epochs_spent} epochs trained; study: optuna-dashboard {status.study}", highlight=False)
+    if status.remaining_s is not None:
+        console.print(f"to go: about {duration(status.remaining_s)} of trial time (unstarted and unfinished trials at "
+                      "the epochs the scheduler's rungs are expected to leave them)", highlight=False)
     best = status.best()
     names = ", ".join(status.metrics)
     if best:
-        shown = "; ".join(f"#{t.number} " + ", ".join(f"{v:.4g}" for v in t.values) for t in best)
+        shown = "; ".join(f"#{t.number} " + ", ".join(map(_value, t.values)) for t in best)
         console.print(f"{'best' if len(best) == 1 else 'Pareto front'} ({names}, full budget): {shown}", highlight=False)
     table = Table("#", "state", "epoch", names)
     for t in status.trials:
@@ -102,5 +109,5 @@ def show_search(console: Console, folder: Path) -> None:
         if t.state == "stopped":
             state += f" (resumes at {t.resumes_from})"
         table.add_row(str(t.number), state, f"{t.epoch}/{status.epochs or '?'}",
-                      ", ".join(f"{v:.4g}" for v in t.values) if t.values else "-")
+                      ", ".join(map(_value, t.values)) if t.values else "-")
     console.print(table)

@@ -8,6 +8,7 @@ while, and `asma tune --resume` continues them from their newest checkpoint.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class SearchStatus:
     modes: list[str]
     trials: list[TrialStatus]
     study: str  # where the Optuna study lives (what optuna-dashboard opens)
+    remaining_s: float | None = None  # expected trial time still to go (None: no epoch timed yet)
 
     def count(self, state: str) -> int:
         return sum(t.state == state for t in self.trials)
@@ -60,6 +62,42 @@ class SearchStatus:
         if len(self.modes) == 1:
             return [max(done, key=lambda t: sign[0] * t.values[0])] if done else []
         return [t for t in done if not any(dominates(o, t) for o in done)]
+
+
+def asha_rungs(grace: int, factor: float, max_epochs: int) -> list[int]:
+    """The epochs where ASHA compares trials (Ray's milestones grace * factor^k below the budget)."""
+    rungs, epoch = [], float(grace)
+    while epoch < max_epochs:
+        rungs.append(int(epoch))
+        epoch *= factor
+    return rungs
+
+
+def expected_epochs_left(epoch: int, max_epochs: int, rungs: list[int], factor: float) -> float:
+    """Epochs a trial at `epoch` is expected to train still, if each rung keeps 1/factor of the trials
+    that reach it: the rest of its segment, then each later segment weighted by its survival."""
+    bounds = [0, *rungs, max_epochs]
+    if epoch >= max_epochs:
+        return 0.0
+    here = max(i for i in range(len(bounds) - 1) if bounds[i] <= epoch)
+    return sum((bounds[i + 1] - max(bounds[i], epoch)) * factor ** -(i - here) for i in range(here, len(bounds) - 1))
+
+
+def _remaining_s(space: dict, full: int | None, budget: int, trials: list[TrialStatus], times: list[float],
+                 started: int) -> float | None:
+    """The trial time a search is expected to take still: its unstarted trials' and its unfinished ones'
+    expected epochs (ASHA's rungs; every epoch under FIFO) at the median epoch time of its trials."""
+    if not times or not full:
+        return None
+    b = space["budget"]
+    multi = isinstance(space["metric"], list) and len(space["metric"]) > 1
+    rungs = asha_rungs(b["grace_period"], b["reduction_factor"], full) if space.get("scheduler", "asha") == "asha" \
+        and not multi else []
+    factor = float(b["reduction_factor"])
+    left = sum(expected_epochs_left(t.epoch if t.state == "running" else t.resumes_from, full, rungs, factor)
+               for t in trials if t.state in ("running", "stopped"))
+    left += max(0, budget - started) * expected_epochs_left(0, full, rungs, factor)
+    return left * statistics.median(times)
 
 
 def _listed(value) -> list:
@@ -106,6 +144,8 @@ def search_status(run_dir: str | Path, now: float | None = None) -> SearchStatus
         trials.append(TrialStatus(t.number, state, list(t.values) if t.values else None,
                                   files.epoch if files else 0, files.checkpoint_epoch if files else 0,
                                   dict(t.params), t.user_attrs.get("repeat_of")))
+    times = [f.seconds_per_epoch for f in files_of.values() if f.seconds_per_epoch is not None]
+    started = len({t.user_attrs["tune_trial_id"] for t in study.trials if t.number in files_of})
     return SearchStatus(saved.get("name", run_dir.name), run_dir, int(budget), full,
                         [str(m) for m in _listed(space["metric"])], [str(m) for m in _listed(space["mode"])],
-                        trials, location.shown)
+                        trials, location.shown, _remaining_s(space, full, int(budget), trials, times, started))
