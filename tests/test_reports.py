@@ -272,3 +272,28 @@ def test_a_distillation_study_reports_each_students_cost_and_gap_to_its_teacher(
         rows = list(csv.DictReader(f))
     assert [float(r["speedup_b1"]) for r in rows] == [10.0, 5.5, 4.0] and rows[0]["student_params"] == "80"
     assert "speedup_b1" not in (tmp_path / "study_x" / "results.csv").read_text()
+
+
+def test_the_compute_section_sums_each_variant_s_trial_time_and_the_load_it_ran_beside(tmp_path):
+    """Each run's time is its pretraining plus its evaluation; a copied run (`reused_from`) costs
+    nothing; the load line is the median and range of the recorded load averages."""
+    run_dir = make_run_dir(tmp_path)
+    records = {p.stem: json.loads(p.read_text()) for p in (run_dir / "runs").glob("*.json")}
+    for n, (run, record) in enumerate(sorted(records.items())):
+        record["pretrain"] = {"epochs": 200, "time_s": 600.0 * (n + 1)}
+        record["eval_time_s"] = 60.0
+        if run != "mid__syn_data__seed2":  # that one from before the machine record
+            record["machine"] = {"cpus": 2, "load_start": float(n), "load_end": float(n) + 0.4}
+        if run == "high__syn_data__seed2":
+            record["reused_from"] = "runs/ablations/other"
+        (run_dir / "runs" / f"{run}.json").write_text(json.dumps(record))
+    text = write_report(run_dir).markdown.read_text()
+    rows = {r[0]: r for r in table_rows(text, "Compute")}
+    # sorted: high 0, 1, 2 are runs 1-3 (600-1800 s of pretraining), low 4-6, mid 7-9; + 60 s each
+    assert rows["ratio_high"] == ["ratio_high", "syn_data", "2", "200", "16 min", "32 min"]  # seed 2 copied
+    assert rows["ratio_mid"] == ["ratio_mid", "syn_data", "3", "200", "1 h 21 min", "4 h 03 min"]
+    line = " ".join(text.split("## Compute", 1)[1].split("|", 1)[0].split())
+    assert "7 h 08 min over 8 runs" in line  # 600 s * (1 + 2 + 4 + ... + 9) + 8 * 60 s
+    # the loads of runs 0, 1, 3..7 (the copied run 2 and the unrecorded 8 left out), + 0.4 at the ends
+    assert "median 4.2, range 0.0-7.4 (1 runs from before the record have none)" in line
+    assert "2 CPUs" in line and "1 runs copied from another study" in line

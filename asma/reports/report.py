@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asma.data.atomic import write_text_atomic
+from asma.reports.compute import compute_markdown
 from asma.reports.distill_costs import CostRow, cost_markdown, cost_rows
 from asma.reports.plots import has_values, plot_factor
 from asma.reports.render import caption, latex_escape, latex_table, markdown_table
@@ -48,6 +49,7 @@ def _markdown(results: StudyResults, tables: list[Table], plots: dict[str, Path]
         if table.factor in plots:
             lines += [f"![{table.factor}]({plots[table.factor].name})", ""]
     lines += cost_markdown(costs)
+    lines += compute_markdown(results)
     lines += ["## Variants", "", "| variant | overrides |", "| --- | --- |"]
     for name, v in results.study["variants"].items():
         overrides = ", ".join(f"`{k}={val}`" for k, val in v["overrides"].items()) or "(base config)"

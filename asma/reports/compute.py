@@ -1,0 +1,85 @@
+"""A study's compute: the trial time each variant took on each data set, and what the machine was
+doing meanwhile, from the run records (`pretrain.time_s`, `eval_time_s`, `machine`).
+
+A run's time is its pretraining (every attempt's wall time, as the loop carries it in its
+checkpoints) plus its evaluation. Runs copied from another study (`reused_from`) cost this study
+nothing and are counted apart. The load is the 1-minute load average each run recorded when it
+started and ended: with the CPU count, what ran beside it, so that a reader can tell a study's
+minutes from a speed figure (docs/benchmarks.md holds those).
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from asma.reports.results import StudyResults
+
+
+@dataclass(frozen=True)
+class ComputeRow:
+    label: str
+    dataset: str
+    runs: int
+    epochs: int  # pretraining epochs of one run (the largest, if the seeds differ)
+    mean_s: float
+    total_s: float
+
+
+def run_seconds(row: dict) -> float:
+    return float(row.get("pretrain", {}).get("time_s") or 0.0) + float(row.get("eval_time_s") or 0.0)
+
+
+def compute_rows(results: StudyResults) -> list[ComputeRow]:
+    """One row per (variant, data set) over the runs trained in this study, in the study's order."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in results.rows:
+        if not row.get("reused_from"):
+            groups.setdefault((row["variant"], row["dataset"]), []).append(row)
+    order = list(results.study["variants"])
+    out = []
+    for (variant, dataset), rows in sorted(groups.items(), key=lambda kv: (kv[0][1], order.index(kv[0][0]))):
+        seconds = [run_seconds(r) for r in rows]
+        out.append(ComputeRow(results.study["variants"][variant]["label"], dataset, len(rows),
+                              max(int(r.get("pretrain", {}).get("epochs") or 0) for r in rows),
+                              statistics.mean(seconds), sum(seconds)))
+    return out
+
+
+def _hours(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def machine_line(results: StudyResults) -> str:
+    """CPU count and the load averages the trained runs recorded, or how many recorded none."""
+    trained = [r for r in results.rows if not r.get("reused_from")]
+    machines = [r["machine"] for r in trained if isinstance(r.get("machine"), dict)]
+    reused = len(results.rows) - len(trained)
+    parts = []
+    if machines:
+        loads = [float(m[k]) for m in machines for k in ("load_start", "load_end") if m.get(k) is not None]
+        cpus = sorted({int(m["cpus"]) for m in machines if m.get("cpus")})
+        parts.append(f"the machine: {'/'.join(map(str, cpus)) or '?'} CPUs; 1-minute load average at the runs' "
+                     f"starts and ends: median {statistics.median(loads):.1f}, range {min(loads):.1f}-{max(loads):.1f}"
+                     + (f" ({len(trained) - len(machines)} runs from before the record have none)"
+                        if len(machines) < len(trained) else ""))
+    elif trained:
+        parts.append("the machine's load was not recorded (runs from before the record)")
+    if reused:
+        parts.append(f"{reused} runs copied from another study (`--reuse`), not counted")
+    return "; ".join(parts)
+
+
+def compute_markdown(results: StudyResults) -> list[str]:
+    rows = compute_rows(results)
+    if not rows:
+        return []
+    total = sum(r.total_s for r in rows)
+    lines = ["## Compute", "",
+             f"_trial time of the runs this study trained (pretraining, every attempt, plus evaluation): "
+             f"{_hours(total)} over {sum(r.runs for r in rows)} runs; {machine_line(results)}._", "",
+             "| variant | data set | runs | pretraining epochs | mean per run | total |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r.label} | {r.dataset} | {r.runs} | {r.epochs} | {_hours(r.mean_s)} | {_hours(r.total_s)} |"
+              for r in rows]
+    return lines + [""]
