@@ -133,6 +133,9 @@ def test_a_study_folder_without_the_epochs_record_plans_from_its_study_file(tmp_
     status = study_status(run_dir)
     assert {r.run: r.epochs for r in status.runs} == {"floor__synthetic__seed0": 0, "asma__synthetic__seed0": 7}
     assert status.epochs_from == "old.yaml (as it is now)"
+    (tmp_path / "old.yaml").write_text("name: old\nbase: smoke\nvariants: {asma: {masking.views: [nope]}}\n")
+    broken = study_status(run_dir)
+    assert all(r.epochs is None for r in broken.runs) and broken.epochs_from.startswith("unknown (old.yaml does not load")
     (tmp_path / "old.yaml").unlink()
     assert all(r.epochs is None for r in study_status(run_dir).runs)
 

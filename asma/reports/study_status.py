@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asma.errors import InputFileError
+from asma.errors import AsmaError, InputFileError
 from asma.reports.trial_files import read_trial, study_trial_dirs
 
 # a trial that has not written its progress for this long (and 5 of its epochs) is not running
@@ -68,7 +68,10 @@ def _planned_epochs(study: dict, run_dir: Path) -> tuple[dict[str, int], str]:
         from asma.ablation.runner import run_specs
         from asma.ablation.study import load_study
 
-        specs = run_specs(load_study(source), run_dir)
+        try:
+            specs = run_specs(load_study(source), run_dir)
+        except AsmaError as e:  # the file changed since, or needs what is not here (a transfer set)
+            return {}, f"unknown ({source} does not load now: {str(e).splitlines()[0]})"
         return {r: pretraining_epochs(s) for r, s in specs.items()}, f"{source} (as it is now)"
     return {}, "unknown (study.json predates the record and its study file is not here)"
 
