@@ -111,6 +111,49 @@ def test_rerun_only_runs_what_is_missing(finished):
     assert removed.exists() and all(p.stat().st_mtime_ns == t for p, t in before.items())
 
 
+def test_ctrl_c_during_a_resume_stops_there_and_the_next_resume_trains_each_run_once(ray_session, tmp_path, monkeypatch):
+    """A real Ctrl-C (SIGINT from the driver's own progress callback, after a trial's first report)
+    during a fresh run and then during `--resume`: each time Tune saves its state and the runner
+    stops, with no fresh experiment started over the saved one (which lost an interrupted run's
+    checkpoints twice on real_converged: Tune's ResultGrid of an interrupted fit looked complete).
+    The next --resume finishes every run, each in its one trial folder of the first experiment."""
+    import os
+    import signal
+
+    import asma.ablation.runner as runner
+
+    study = load_study(tiny_study(tmp_path, epochs=2))
+    out = tmp_path / "out"
+    sent = []
+    progress = runner.ProgressCallback.on_trial_result
+
+    def interrupt_once(self, iteration, trials, trial, result, **info):
+        progress(self, iteration, trials, trial, result, **info)
+        if not sent:
+            sent.append(result.get("run"))
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(runner.ProgressCallback, "on_trial_result", interrupt_once)
+    tune_dir = runner.study_dir(study, out) / runner.TUNE_NAME
+
+    def experiments() -> set[str]:  # trial folders are <run>_<experiment>_<index>
+        return {p.name.rsplit("_", 2)[1] for p in tune_dir.iterdir() if p.is_dir()}
+
+    first = run_study(study, out_dir=out, concurrency=1)
+    assert sent and len(first.finished) < len(study.runs()) and len(experiments()) == 1
+    sent.clear()
+    second = run_study(study, out_dir=out, resume=True, concurrency=1)
+    assert sent and len(first.finished) + len(second.finished) < len(study.runs())
+    assert len(experiments()) == 1  # the restored experiment only: no fresh fit after the interruption
+    monkeypatch.undo()
+    third = run_study(study, out_dir=out, resume=True, concurrency=1)
+    assert not third.failed and sorted(first.finished + second.finished + third.finished) == sorted(
+        r.run_id for r in study.runs())
+    assert len(experiments()) == 1
+    assert sorted(p.name.rsplit("_", 2)[0] for p in tune_dir.iterdir() if p.is_dir()) == sorted(
+        r.run_id for r in study.runs())  # one trial folder per run
+
+
 def test_a_supervised_only_study_trains_without_pretraining(ray_session, tmp_path):
     """protocols: [supervised] studies the supervised recipe: no run pretrains, each trains random-init
     encoders with the labels, and two recipes give two different results."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,7 +150,7 @@ def _errors(run_dir: Path, missing: list[str]) -> dict[str, str]:
 
 def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path,
          concurrency: int | None, console: Console, restore: bool) -> bool:
-    """Fit (or restore and fit) the pending runs; False when Tune was interrupted with trials unended."""
+    """Fit (or restore and fit) the pending runs; False when a stop signal (Ctrl-C) ended the fit."""
     from ray import tune
 
     trainable = tune.with_resources(tune.with_parameters(ablation_trial, runs=specs),
@@ -166,8 +168,25 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
                 trainable, param_space={"run": tune.grid_search(pending)}, run_config=run_config,
                 tune_config=tune.TuneConfig(max_concurrent_trials=concurrency,
                                             trial_dirname_creator=lambda t: f"{t.config['run']}_{t.trial_id}"))
-        grid = tuner.fit()
-    return grid.num_terminated + grid.num_errors >= len(grid)
+        handler = signal.getsignal(signal.SIGINT)
+        tuner.fit()
+    return not stopped_by_signal(handler)
+
+
+def stopped_by_signal(handler_before) -> bool:
+    """Whether the Tune fit that just returned was stopped by a signal (Ctrl-C, SIGUSR1), given the
+    SIGINT handler from before it.
+
+    Tune's fit installs a SIGINT handler of its own; a stop signal sets its `interrupted` event and
+    puts the handler it replaced back, and a fit that ends otherwise leaves its own installed
+    (ray/tune/tune.py, `_setup_signal_catching`). The event is not returned, and the ResultGrid of an
+    interrupted fit tells nothing: it counts the stopped trials as terminated and holds none of the
+    trials not started yet (so an earlier check, terminated + errored = all, read every
+    interruption as the end). The handler is the one sign left. Tune installs none off the main
+    thread or with TUNE_DISABLE_SIGINT_HANDLER set, where Ctrl-C raises KeyboardInterrupt instead."""
+    if threading.current_thread() is not threading.main_thread() or os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0") != "0":
+        return False
+    return signal.getsignal(signal.SIGINT) is handler_before
 
 
 class StudyProgress(TrialProgress):
