@@ -141,13 +141,15 @@ def test_ctrl_c_during_a_resume_stops_there_and_the_next_resume_trains_each_run_
 
     first = run_study(study, out_dir=out, concurrency=1)
     assert sent and len(first.finished) < len(study.runs()) and len(experiments()) == 1
+    assert not first.failed and sorted(first.finished + first.interrupted) == sorted(r.run_id for r in study.runs())
     sent.clear()
     second = run_study(study, out_dir=out, resume=True, concurrency=1)
     assert sent and len(first.finished) + len(second.finished) < len(study.runs())
     assert len(experiments()) == 1  # the restored experiment only: no fresh fit after the interruption
+    assert not second.failed and second.interrupted
     monkeypatch.undo()
     third = run_study(study, out_dir=out, resume=True, concurrency=1)
-    assert not third.failed and sorted(first.finished + second.finished + third.finished) == sorted(
+    assert not third.failed and not third.interrupted and sorted(first.finished + second.finished + third.finished) == sorted(
         r.run_id for r in study.runs())
     assert len(experiments()) == 1
     assert sorted(p.name.rsplit("_", 2)[0] for p in tune_dir.iterdir() if p.is_dir()) == sorted(

@@ -77,7 +77,8 @@ class StudyOutcome:
     run_dir: Path
     finished: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # run -> its error (interrupted: runs with one only)
+    interrupted: list[str] = field(default_factory=list)  # runs a stop signal (Ctrl-C) left unfinished
 
 
 def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = False,
@@ -127,19 +128,25 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress bar instead of Tune's tables
 
+    ended = True
     if resume and tune.Tuner.can_restore(str(tune_dir)):
         console.print(f"resuming interrupted trials from {tune_dir}")
         ended = _fit(study, specs, pending, run_dir, concurrency, console, restore=True)
         # interrupted (Ctrl-C): stop here, not start a fresh experiment over the saved one
         pending = [r for r in specs if not Path(specs[r]["result_path"]).exists()] if ended else []
     if pending:
-        _fit(study, specs, pending, run_dir, concurrency, console, restore=False)
+        ended = _fit(study, specs, pending, run_dir, concurrency, console, restore=False)
     for run_id in specs:
         if run_id in done:
             continue
         if Path(specs[run_id]["result_path"]).exists():
             outcome.finished.append(run_id)
-    outcome.failed = _errors(run_dir, [r for r in specs if r not in done and r not in outcome.finished])
+    missing = [r for r in specs if r not in done and r not in outcome.finished]
+    if ended:
+        outcome.failed = _errors(run_dir, missing)
+    else:  # not failures: Tune saved their state, and --resume continues them
+        outcome.failed = {r: e for r in missing if (e := last_error(run_dir / TUNE_NAME, r))}
+        outcome.interrupted = [r for r in missing if r not in outcome.failed]
     return outcome
 
 

@@ -66,12 +66,15 @@ def _run(study_path: Path, args: argparse.Namespace, **options):
     files = write_report(outcome.run_dir)
     console.print(f"{len(outcome.finished)} runs finished now, {len(outcome.skipped)} were done before; "
                   f"report: {files.markdown}", highlight=False)
+    if outcome.interrupted:
+        console.print(f"[yellow]interrupted[/]: {len(outcome.interrupted)} runs unfinished; Tune saved their state, "
+                      "and the same command with --resume continues them from their checkpoints", highlight=False)
     for run_id, error in outcome.failed.items():
         console.print(f"[red]missing[/] {run_id}: {error}", highlight=False)
     if outcome.failed:
         console.print("fix what failed and re-run the same command (add --resume to continue interrupted "
                       "trials from their checkpoints); finished runs are kept, not repeated")
-    return (1 if outcome.failed else 0), files
+    return (1 if outcome.failed else 130 if outcome.interrupted else 0), files
 
 
 def run_ablate(args: argparse.Namespace) -> int:
