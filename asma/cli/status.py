@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from asma.errors import ConfigError, InputFileError
+from asma.reports.compute import duration
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,11 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, default=1,
                    help="trials at a time, for the wall time left (default 1)")
     p.set_defaults(func=run_status)
-
-
-def duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -45,7 +45,8 @@ def compute_rows(results: StudyResults) -> list[ComputeRow]:
     return out
 
 
-def _hours(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """`42 min`, `3 h 05 min`."""
     minutes = round(seconds / 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
@@ -77,9 +78,9 @@ def compute_markdown(results: StudyResults) -> list[str]:
     total = sum(r.total_s for r in rows)
     lines = ["## Compute", "",
              f"_trial time of the runs this study trained (pretraining, every attempt, plus evaluation): "
-             f"{_hours(total)} over {sum(r.runs for r in rows)} runs; {machine_line(results)}._", "",
+             f"{duration(total)} over {sum(r.runs for r in rows)} runs; {machine_line(results)}._", "",
              "| variant | data set | runs | pretraining epochs | mean per run | total |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {r.label} | {r.dataset} | {r.runs} | {r.epochs} | {_hours(r.mean_s)} | {_hours(r.total_s)} |"
+    lines += [f"| {r.label} | {r.dataset} | {r.runs} | {r.epochs} | {duration(r.mean_s)} | {duration(r.total_s)} |"
               for r in rows]
     return lines + [""]

@@ -36,6 +36,7 @@ class RunStatus:
     remaining_s: float | None = None  # estimated trial time still to go (0 when done)
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    eval_s: float | None = None  # a done run's evaluation time, from its record
 
 
 @dataclass
@@ -102,6 +103,7 @@ def study_status(run_dir: str | Path, now: float | None = None) -> StudyStatus:
             status.state, status.metrics = "done", dict(done.get("metrics", {}))
             status.epochs = status.epoch = int(done.get("pretrain", {}).get("epochs", status.epochs or 0))
             status.remaining_s = 0.0
+            status.eval_s = float(done["eval_time_s"]) if "eval_time_s" in done else None
         elif folders:
             trial = read_trial(folders[-1])
             status.epoch, status.resumes_from, status.error = trial.epoch, trial.checkpoint_epoch, trial.error
@@ -124,10 +126,8 @@ def _estimate(runs: list[RunStatus], run_dir: Path) -> None:
             if spe is not None:
                 per_epoch[run.variant, run.dataset].append(spe)
                 per_set[run.dataset].append(spe)
-        if run.state == "done":
-            record = json.loads((run_dir / "runs" / f"{run.run}.json").read_text())
-            if "eval_time_s" in record:
-                evals[run.variant, run.dataset].append(float(record["eval_time_s"]))
+        if run.eval_s is not None:
+            evals[run.variant, run.dataset].append(run.eval_s)
     for run in runs:
         if run.state == "done" or run.epochs is None:
             continue
