@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,39 @@ def test_finished_runs_are_skipped_and_stale_ones_refused(tmp_path):
     Path(first["result_path"]).write_text(json.dumps({"config": stale, "metrics": {}}))
     with pytest.raises(AsmaError, match="train.epochs"):
         finished_runs(specs)
+
+
+def test_a_run_recorded_on_another_machine_is_finished_by_its_data_not_its_path(tmp_path):
+    """A study resumed from its committed run records in another checkout: the prepared set lies at
+    another absolute path there; the same data counts, other data at the same path does not."""
+    from tests.test_fingerprint import prepared
+
+    data = prepared(tmp_path / "here" / "msr")
+    study = load_study(write_study(tmp_path, {**TINY, "datasets": [{"name": "msr", "path": str(data), "split": "xsub"}]}))
+    specs = run_specs(study, tmp_path / "study")
+    first = next(iter(specs.values()))
+    assert first["data_fingerprint"] is not None
+    elsewhere = json.loads(json.dumps(first["config"]))
+    elsewhere["data"]["path"] = "/another/checkout/data/msr"  # not on this machine
+    record = Path(first["result_path"])
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"config": elsewhere, "metrics": {}, "data_fingerprint": first["data_fingerprint"]}))
+    assert finished_runs({first["run"]: first}) == {first["run"]}
+    # no fingerprint recorded (an older record) and the path gone: only the path can say, and it differs
+    record.write_text(json.dumps({"config": elsewhere, "metrics": {}}))
+    with pytest.raises(AsmaError, match="data.path"):
+        finished_runs({first["run"]: first})
+    # no fingerprint recorded, the old path still there with the same data: the data decides
+    shutil.copytree(data, tmp_path / "old" / "msr")
+    elsewhere["data"]["path"] = str(tmp_path / "old" / "msr")
+    record.write_text(json.dumps({"config": elsewhere, "metrics": {}}))
+    assert finished_runs({first["run"]: first}) == {first["run"]}
+    # the set prepared again in place with other numbers: the same path, other data
+    record.write_text(json.dumps({"config": first["config"], "metrics": {}, "data_fingerprint": first["data_fingerprint"]}))
+    prepared(data, scale=2.0)
+    respec = run_specs(study, tmp_path / "study")
+    with pytest.raises(AsmaError, match="prepared again"):
+        finished_runs(respec)
 
 
 def test_protocol_columns():

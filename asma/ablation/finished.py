@@ -11,6 +11,7 @@ from pathlib import Path
 from asma.ablation.evaluate import needs_pretraining
 from asma.config.loading import config_to_dict
 from asma.config.schema import Config
+from asma.data.fingerprint import dataset_fingerprint
 from asma.errors import AsmaError
 
 MISSING = object()
@@ -54,9 +55,24 @@ def keys_that_did_not_run(spec: dict) -> tuple[str, ...]:
     return tuple(unused)
 
 
-def changed_config_keys(old_config: dict, spec: dict) -> list[str]:
-    """The keys a result made with `old_config` differs in from `spec`'s run, among those that ran."""
-    return [k for k in _changed_keys(old_config, spec["config"]) if not k.startswith(keys_that_did_not_run(spec))]
+def changed_config_keys(old_config: dict, spec: dict, old_fingerprint: str | None = None) -> list[str]:
+    """The keys a result made with `old_config` differs in from `spec`'s run, among those that ran.
+
+    `data.path` counts by what it holds (asma.data.fingerprint): a run record committed on one
+    machine and read on another names the same prepared set at another absolute path, and a set
+    prepared again at the same path with other options is other data. `old_fingerprint` is the
+    one the result recorded; a result without one is compared with what its path holds now, and
+    where either side's data cannot be read, by the path itself."""
+    changed = [k for k in _changed_keys(old_config, spec["config"]) if not k.startswith(keys_that_did_not_run(spec))]
+    old_data = (old_config.get("data") or {}).get("path")
+    new_data = spec["config"]["data"]["path"]
+    now = spec.get("data_fingerprint") or dataset_fingerprint(new_data)
+    before = old_fingerprint or (dataset_fingerprint(old_data) if old_data else None)
+    if now is None or before is None:
+        return changed
+    if now == before:
+        return [k for k in changed if k != "data.path"]
+    return changed if "data.path" in changed else sorted([*changed, "data.path (the set there was prepared again)"])
 
 
 def finished_runs(specs: dict[str, dict]) -> set[str]:
@@ -67,10 +83,11 @@ def finished_runs(specs: dict[str, dict]) -> set[str]:
         if not path.exists():
             continue
         try:
-            old = json.loads(path.read_text())["config"]
-        except (json.JSONDecodeError, KeyError):
+            old = json.loads(path.read_text())
+            old["config"]
+        except (json.JSONDecodeError, KeyError, TypeError):
             raise AsmaError(f"{path}: not a run result; delete it to re-run {run_id}") from None
-        changed = changed_config_keys(old, spec)
+        changed = changed_config_keys(old["config"], spec, old.get("data_fingerprint"))
         if changed:
             raise AsmaError(f"{path} was made with a different config ({', '.join(changed[:5])}); "
                             "delete it to re-run, or run the study into another --out folder")

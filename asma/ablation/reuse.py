@@ -52,7 +52,7 @@ def why_not(spec: dict, result: dict, evals: dict | None, reference: str | None)
         return "not a run result"
     if reference != spec.get("reference"):  # a floor row has the config of the pretrained row it floors
         return f"a {reference or 'pretrained'} row there, a {spec.get('reference') or 'pretrained'} row here"
-    changed = changed_config_keys(result["config"], spec)
+    changed = changed_config_keys(result["config"], spec, result.get("data_fingerprint"))
     if changed:
         return f"config differs in {', '.join(changed[:5])}"
     missing = [p for p in spec["protocols"] if evals is None or p not in evals.get("protocols", {})]

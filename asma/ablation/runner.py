@@ -25,6 +25,7 @@ from asma.ablation.study import RunSpec, Study
 from asma.ablation.trial import ablation_trial
 from asma.config.loading import config_from_dict, config_to_dict
 from asma.data.atomic import write_json_atomic
+from asma.data.fingerprint import dataset_fingerprint
 from asma.errors import ConfigError
 from asma.reports.trial_files import last_error
 from asma.ray_session import check_schedulable, init_ray
@@ -51,6 +52,7 @@ def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
             "run": run.run_id, "variant": run.variant, "dataset": run.dataset, "seed": run.seed,
             "split": cfg.data.split, "config": config_to_dict(cfg), "protocols": study.protocols,
             "reference": study.variants[run.variant].reference,
+            "data_fingerprint": dataset_fingerprint(cfg.data.path),
             "result_path": str(result_path(run_dir, run)),
         }
     return specs

@@ -39,6 +39,7 @@ def run_record(run: dict, metrics: dict[str, float], final: dict, pretrain_s: fl
                      "time_s": round(final.get("wall_s", pretrain_s), 2)},
         "eval_time_s": round(eval_s, 2),
         "config": run["config"],
+        "data_fingerprint": run.get("data_fingerprint"),  # the data's identity wherever it lies (asma.ablation.finished)
     }
 
 
