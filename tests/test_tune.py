@@ -323,3 +323,39 @@ def test_a_distillation_search_trains_students_of_one_teacher_and_keeps_their_co
     study = journal_study(outcome.run_dir, space.name)
     assert study.metric_names == ["student_top1", "student_params"] and len(study.trials) == 4
     assert summary["pareto"] and (outcome.run_dir / "summary" / "pareto.png").stat().st_size > 0
+
+
+def test_a_search_whose_experiment_is_gone_continues_from_its_study(ray_session, tmp_path, cache):
+    """A fresh machine keeps the search folder's small files (study journal, summary) but not Tune's
+    experiment: --resume keeps the finished trials, runs an interrupted one's point again from the
+    start, and runs only the rest of the budget."""
+    import shutil
+
+    path = space_file(tmp_path, cache, metric="eval/linear", evaluate=["linear"], schedule_metric="knn_top1",
+                      budget={"trials": 3, "epochs": 3, "grace_period": 1, "reduction_factor": 3})
+    first = run_search(load_space(path), concurrency=1, console=Console(quiet=True))
+    before = write_summary(first.results, load_space(path), first.run_dir)
+    study = journal_study(first.run_dir, "space")
+    for trial in study.trials:  # what the searcher recorded lets the study alone say how far each got
+        row = next(r for r in before["trials"] if r["trial_id"] == trial.user_attrs["tune_trial_id"])
+        assert trial.user_attrs["epochs"] == row["epochs"] and trial.user_attrs["proxy_curve"] == row["curve"]
+    # a trial running when the machine went: RUNNING in the study, its folder gone with the experiment
+    interrupted = study.ask(study.trials[0].distributions)
+    interrupted.set_user_attr("tune_trial_id", "gone0001")
+    shutil.rmtree(first.run_dir / "experiment")
+
+    again = run_search(load_space(path, trials=5), resume=True, concurrency=1, console=Console(quiet=True))
+    assert not again.resumed and len(trial_reports(again.run_dir)) == 2  # only the budget's rest ran
+    summary = write_summary(again.results, load_space(path, trials=5), again.run_dir)
+    assert [r["trial_id"] for r in summary["trials"][:3]] == [r["trial_id"] for r in before["trials"]]
+    assert summary["trials"][:3] == before["trials"] and len(summary["trials"]) == 5
+    study = journal_study(again.run_dir, "space")
+    assert study.trials[interrupted.number].state == optuna.trial.TrialState.FAIL
+    assert study.user_attrs["lost"] == [interrupted.number]
+    rerun = [t for t in study.trials if t.number > interrupted.number and t.params == interrupted.params]
+    assert len(rerun) == 1 and rerun[0].state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    assert json.loads((again.run_dir / "budget.json").read_text()) == {"trials": 5, "earlier": 3}
+    # the continued experiment resumes as any other; the budget spent, nothing more runs
+    last = run_search(load_space(path, trials=5), resume=True, concurrency=1, console=Console(quiet=True))
+    assert last.resumed and len(trial_reports(last.run_dir)) == 2
+    assert len(write_summary(last.results, load_space(path, trials=5), last.run_dir)["trials"]) == 5

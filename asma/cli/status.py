@@ -87,7 +87,7 @@ def show_search(console: Console, folder: Path) -> None:
     from asma.reports.search_status import search_status
 
     status = search_status(folder)
-    states = ("complete", "stopped early", "running", "stopped", "failed", "repeat", "queued")
+    states = ("complete", "stopped early", "running", "stopped", "failed", "repeat", "lost", "queued")
     counts = ", ".join(f"{status.count(s)} {s}" for s in states if status.count(s))
     console.print(f"[bold]search {status.name}[/]: {len(status.trials)} of {status.budget} trials ({counts or 'none yet'}); "
                   f"{status.epochs_spent} epochs trained; study: optuna-dashboard {status.study}", highlight=False)

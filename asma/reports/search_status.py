@@ -23,7 +23,7 @@ STATES = {"COMPLETE": "complete", "PRUNED": "stopped early", "FAIL": "failed", "
 @dataclass
 class TrialStatus:
     number: int
-    state: str  # complete | stopped early (the scheduler) | running | stopped | failed | repeat | queued
+    state: str  # complete | stopped early (the scheduler) | running | stopped | failed | repeat | lost | queued
     values: list[float] | None
     epoch: int  # the last epoch its folder reports
     resumes_from: int
@@ -131,21 +131,28 @@ def search_status(run_dir: str | Path, now: float | None = None) -> SearchStatus
     # a trial's full budget: the space's epochs, else (a distillation search) the most any trial reached
     full = space["budget"].get("epochs") or max((f.epoch for f in files_of.values()), default=None)
     trials = []
+    lost = set(study.user_attrs.get("lost", []))  # interrupted when the experiment was lost (asma.search.continuation)
     for t in study.trials:
         files = files_of.get(t.number)
+        # the epoch it reached: its folder, or (a trial of an experiment that is gone) what the searcher recorded
+        reached = files.epoch if files else int(t.user_attrs.get("epochs", 0))
         state = STATES.get(t.state.name, t.state.name.lower())
-        if state == "complete" and files and full and files.epoch < full:
+        if state == "complete" and full and 0 < reached < full:
             state = "stopped early"  # a per-epoch metric: Optuna completes what the scheduler stopped
         if t.state.name == "RUNNING":
             stale = max(STALE_AFTER_S, 5 * ((files and files.seconds_per_epoch) or 0.0))
             state = "running" if files and now - files.updated < stale else "stopped"
         if "repeat_of" in t.user_attrs:
             state = "repeat"
+        if t.number in lost:
+            state = "lost"
         trials.append(TrialStatus(t.number, state, list(t.values) if t.values else None,
-                                  files.epoch if files else 0, files.checkpoint_epoch if files else 0,
+                                  reached, files.checkpoint_epoch if files else 0,
                                   dict(t.params), t.user_attrs.get("repeat_of")))
     times = [f.seconds_per_epoch for f in files_of.values() if f.seconds_per_epoch is not None]
-    started = len({t.user_attrs["tune_trial_id"] for t in study.trials if t.number in files_of})
+    # trials the budget has spent: those with a folder, and those an earlier experiment finished
+    started = len({t.user_attrs["tune_trial_id"] for t in study.trials
+                   if t.number in files_of or (t.number not in lost and "epochs" in t.user_attrs)})
     return SearchStatus(saved.get("name", run_dir.name), run_dir, int(budget), full,
                         [str(m) for m in _listed(space["metric"])], [str(m) for m in _listed(space["mode"])],
                         trials, location.shown, _remaining_s(space, full, int(budget), trials, times, started))

@@ -139,8 +139,13 @@ def importances(rows: list[dict], space: SearchSpace) -> tuple[dict[str, float],
 
 
 def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
-    """Write summary/ (replacing an older one in one rename); returns summary.json's content."""
-    rows = trial_rows(results, space)
+    """Write summary/ (replacing an older one in one rename); returns summary.json's content.
+
+    A search continued without its first Tune experiment (asma.search.continuation) starts with the
+    trials that experiment finished, kept in earlier_trials.json."""
+    from asma.search.continuation import read_earlier
+
+    rows = [*read_earlier(run_dir), *trial_rows(results, space)]
     best = best_trial(rows, space)
     front = pareto_front(rows, space) if space.multi_objective else []
     try:

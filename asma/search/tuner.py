@@ -24,8 +24,10 @@ from rich.console import Console
 
 from asma.config.loading import config_to_dict
 from asma.data.atomic import write_json_atomic
+from asma.data.fingerprint import same_data
 from asma.errors import AsmaError
 from asma.ray_session import check_schedulable, init_ray
+from asma.search.continuation import earlier_rows, read_earlier, requeue_lost, seed_rungs, write_earlier
 from asma.search.repeats import RepeatGuard, finite_points, point_key
 from asma.search.space import DefineByRun, SearchSpace, SpaceFile
 from asma.search.study import StudyLocation, create_study, fail_orphans, resumed_location, study_location, write_record
@@ -64,6 +66,13 @@ class FinalMetricOptunaSearch(OptunaSearch):
         """Run an untried point instead of one the sampler proposes again (asma.search.repeats)."""
         self._repeat_guard = guard
 
+    def record_proxy(self, metric: str | None) -> None:
+        """Keep each trial's per-epoch `metric` (the scheduler's proxy) and the epochs it ran as user
+        attributes of its Optuna trial (`proxy_curve`, `epochs`), told once when it ends: the study
+        alone then says how far each trial got, which a search continued without its Tune
+        experiment needs (asma.search.continuation)."""
+        self._proxy_metric, self._proxy_curves = metric, {}
+
     def suggest(self, trial_id: str):
         config = super().suggest(trial_id)
         guard = getattr(self, "_repeat_guard", None)  # None in searches pickled before repeats were skipped
@@ -96,6 +105,11 @@ class FinalMetricOptunaSearch(OptunaSearch):
         return super().suggest(trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        proxy = getattr(self, "_proxy_metric", None)  # None in searches pickled before it was kept
+        if proxy is not None and proxy in result and "training_iteration" in result:
+            measured = result.get("proxy_epoch", result["training_iteration"])  # not a carried value
+            if measured == result["training_iteration"] and result[proxy] == result[proxy]:
+                self._proxy_curves.setdefault(trial_id, {})[int(measured)] = float(result[proxy])
         if isinstance(self.metric, list) or self.metric in result:
             import optuna
 
@@ -112,6 +126,12 @@ class FinalMetricOptunaSearch(OptunaSearch):
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*is already reported")
                 self.on_trial_result(trial_id, result)
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None and getattr(self, "_proxy_metric", None) is not None:
+            curve = self._proxy_curves.pop(trial_id, {})
+            ot_trial.set_user_attr("proxy_curve", [[e, v] for e, v in sorted(curve.items())])
+            if result and "training_iteration" in result:
+                ot_trial.set_user_attr("epochs", int(result["training_iteration"]))
         super().on_trial_complete(trial_id, result, error)
 
     def restore(self, checkpoint_path: str) -> None:
@@ -129,8 +149,15 @@ class TrialBudget(SearchGenerator):
 
     def set_state(self, state: dict) -> None:
         super().set_state(state)
-        self._total_samples = int(json.loads(Path(self.budget_file).read_text())["trials"])
+        self._total_samples = trials_to_run(Path(self.budget_file))
         self._finished = False  # an interrupted search was marked finished; resume means go on
+
+
+def trials_to_run(budget_file: Path) -> int:
+    """This experiment's trials: the budget less the trials an earlier experiment of the search ran
+    (asma.search.continuation)."""
+    budget = json.loads(budget_file.read_text())
+    return max(0, int(budget["trials"]) - int(budget.get("earlier", 0)))
 
 
 def make_sampler(space: SearchSpace):
@@ -197,14 +224,25 @@ def check_resume(space: SearchSpace, run_dir: Path) -> None:
             for key in set(new) - set(old):
                 if new[key] == SpaceFile.model_fields[key].default:
                     new.pop(key)
-        else:  # where trials are tracked is not what they run
-            old.pop("tracking", None)
-            new.pop("tracking", None)
+        else:  # where trials are tracked and written is not what they run; the data is what data.path holds
+            old, new = where_left_out(old), where_left_out(new)
+            if same_data(old.get("data", {}).get("path"), new.get("data", {}).get("path")):
+                old["data"] = {**old["data"], "path": new["data"]["path"]}
         if old != new:
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise AsmaError(f"{run_dir / 'space.json'}: the search was started with a different {part} "
                             f"({', '.join(changed)} changed); resume with the same file and --set values, "
                             "or start a new search with --set name=... / another out_dir")
+
+
+def where_left_out(base: dict) -> dict:
+    """A base config without where its search is written, cached and tracked: a search folder kept in
+    git (records/) resumes in another checkout, where those absolute paths differ."""
+    base = {k: v for k, v in base.items() if k not in ("tracking", "out_dir")}
+    for part, key in (("data", "cache_dir"), ("ray", "storage_path")):
+        if isinstance(base.get(part), dict):
+            base[part] = {k: v for k, v in base[part].items() if k != key}
+    return base
 
 
 @dataclass
@@ -229,9 +267,17 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
     run_dir = search_dir(space)
     experiment = run_dir / EXPERIMENT
     restoring = resume and tune.Tuner.can_restore(str(experiment))
+    continuing = resume and not restoring and (run_dir / "space.json").exists()
+    earlier: list[dict] = read_earlier(run_dir) if restoring else []
     if restoring:
         check_resume(space, run_dir)
         study = resumed_location(space.name, run_dir, storage)
+    elif continuing:  # the study and summary were kept, Tune's experiment was not (a fresh machine)
+        check_resume(space, run_dir)
+        study, optuna_storage, earlier, lost = _continue_from_study(space, run_dir, experiment, storage)
+        console.print(f"no Tune experiment in {experiment}: continuing from the Optuna study, {len(earlier)} "
+                      f"finished trials kept, {len(lost)} interrupted ones queued to run again from the start",
+                      highlight=False)
     elif (run_dir / "space.json").exists() and experiment.exists():
         raise AsmaError(f"{run_dir} already holds a search; pass --resume to continue it, or start a new one "
                         "with another `name:` in the space file or --set out_dir=... (or remove the folder)")
@@ -240,7 +286,12 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
         optuna_storage = create_study(study, space.metrics, space.modes, space.source)
         write_record(run_dir, study)
     write_json_atomic(run_dir / "space.json", space.to_dict())
-    write_json_atomic(run_dir / "budget.json", {"trials": space.trials})
+    write_json_atomic(run_dir / "budget.json", {"trials": space.trials, "earlier": len(earlier)})
+    to_run = trials_to_run(run_dir / "budget.json")
+    if not restoring and to_run == 0:  # the budget was spent before: nothing to start
+        console.print(f"{space.name}: all {space.trials} trials of the budget have run; raise it with --trials",
+                      highlight=False)
+        return SearchOutcome(run_dir, [], False, study)
     from asma.training.data import open_dataset
 
     open_dataset(space.base.data)  # generate the synthetic set once here, not in every trial at once
@@ -265,12 +316,15 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
                 study_name=study.study_name, storage=optuna_storage)
             points = finite_points(space.params, space.source) if space.spec.repeats == "skip" else None
             searcher.skip_repeats(RepeatGuard(points, space.spec.seed) if points else None)
+            searcher.record_proxy(space.schedule_metric)
             search_alg = TrialBudget(ConcurrencyLimiter(searcher, max_concurrent=concurrency),
                                      str(run_dir / "budget.json"))
+            scheduler = make_scheduler(space)
+            seed_rungs(scheduler, earlier)
             tuner = tune.Tuner(
                 train_fn,
-                tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=make_scheduler(space),
-                                            num_samples=space.trials, trial_dirname_creator=trial_dirname),
+                tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler,
+                                            num_samples=to_run, trial_dirname_creator=trial_dirname),
                 run_config=tune.RunConfig(
                     name=EXPERIMENT, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback()],
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
@@ -278,6 +332,30 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
             )
         results = tuner.fit()
     return SearchOutcome(run_dir, results, restoring, study)
+
+
+def _continue_from_study(space: SearchSpace, run_dir: Path, experiment: Path, storage: str | None):
+    """The study, its storage, the finished trials' rows and the lost trials' numbers of a search that
+    goes on without its Tune experiment (asma.search.continuation)."""
+    import optuna
+
+    if experiment.exists():
+        raise AsmaError(f"{experiment}: Tune cannot restore this experiment (incomplete or damaged); remove "
+                        "the folder to continue the search from its Optuna study instead")
+    study = resumed_location(space.name, run_dir, storage)
+    if study is None:
+        raise AsmaError(f"{run_dir}: neither a Tune experiment nor an Optuna study (study.json) to continue "
+                        "from; start the search again without --resume into an empty folder")
+    optuna_storage = study.open()
+    try:
+        ot_study = optuna.load_study(study_name=study.study_name, storage=optuna_storage)
+    except KeyError:
+        raise AsmaError(f"{study.shown} holds no Optuna study {study.study_name!r}; start the search again "
+                        "without --resume into an empty folder") from None
+    lost = requeue_lost(ot_study)
+    earlier = earlier_rows(run_dir, ot_study, space)
+    write_earlier(run_dir, earlier)
+    return study, optuna_storage, earlier, lost
 
 
 def _describe(space: SearchSpace, concurrency: int, console: Console, restoring: bool,
