@@ -142,10 +142,14 @@ def test_a_run_recorded_on_another_machine_is_finished_by_its_data_not_its_path(
     record.write_text(json.dumps({"config": elsewhere, "metrics": {}}))
     with pytest.raises(AsmaError, match="data.path"):
         finished_runs({first["run"]: first})
-    # no fingerprint recorded, the old path still there with the same data: the data decides
+    # no fingerprint recorded, the old path still there with the same data: the data decides, and
+    # the record gains the fingerprint, so that it still counts once that path is gone
     shutil.copytree(data, tmp_path / "old" / "msr")
     elsewhere["data"]["path"] = str(tmp_path / "old" / "msr")
     record.write_text(json.dumps({"config": elsewhere, "metrics": {}}))
+    assert finished_runs({first["run"]: first}) == {first["run"]}
+    assert json.loads(record.read_text())["data_fingerprint"] == first["data_fingerprint"]
+    shutil.rmtree(tmp_path / "old")
     assert finished_runs({first["run"]: first}) == {first["run"]}
     # the set prepared again in place with other numbers: the same path, other data
     record.write_text(json.dumps({"config": first["config"], "metrics": {}, "data_fingerprint": first["data_fingerprint"]}))

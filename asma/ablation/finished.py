@@ -11,6 +11,7 @@ from pathlib import Path
 from asma.ablation.evaluate import needs_pretraining
 from asma.config.loading import config_to_dict
 from asma.config.schema import Config
+from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import dataset_fingerprint
 from asma.errors import AsmaError
 
@@ -91,5 +92,10 @@ def finished_runs(specs: dict[str, dict]) -> set[str]:
         if changed:
             raise AsmaError(f"{path} was made with a different config ({', '.join(changed[:5])}); "
                             "delete it to re-run, or run the study into another --out folder")
+        if "data_fingerprint" not in old and spec.get("data_fingerprint") and \
+                dataset_fingerprint(old["config"]["data"]["path"]) == spec["data_fingerprint"]:
+            # a record from before fingerprints, of the data its path still holds: it gains the
+            # fingerprint, so that it still counts where that path is gone (another checkout)
+            write_json_atomic(path, {**old, "data_fingerprint": spec["data_fingerprint"]})
         done.add(run_id)
     return done
