@@ -128,3 +128,24 @@ def test_a_search_kept_in_git_resumes_in_another_checkout_with_the_same_data(tmp
     lr = load_space(tmp_path / "space.yaml", ["optim.lr=0.5"], data=str(here))
     with pytest.raises(AsmaError, match="optim"):
         check_resume(lr, run_dir)
+
+
+def test_a_journal_copied_mid_write_is_cut_back_to_its_last_whole_line(tmp_path):
+    """A commit taken while the search writes, or a machine lost mid-write, leaves a last line without
+    its end; Optuna then refuses the file once anything is written after it."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from asma.search.continuation import drop_torn_write
+
+    journal = tmp_path / "study.journal"
+    study = optuna.create_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(journal))))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"op_code": 5, "worker_id": "w", "tri')
+    assert drop_torn_write(journal) == len(b'{"op_code": 5, "worker_id": "w", "tri')
+    assert journal.read_bytes() == whole and drop_torn_write(journal) == 0
+    again = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(journal))))
+    again.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # writes after the cut: still readable
+    reread = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert len(reread.trials) == 3

@@ -71,6 +71,22 @@ def earlier_rows(run_dir: Path, study, space) -> list[dict]:
     return rows
 
 
+def drop_torn_write(journal: Path) -> int:
+    """Cut a journal's last line when it has no line end: a write the lost machine left half done, or
+    a copy (a commit) taken while the search was writing. Optuna's reader skips such a line while it
+    is the last one and refuses the file once another follows, so the continued search would break
+    its own study with its first write. Returns the bytes cut."""
+    if not journal.is_file():
+        return 0
+    data = journal.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    with open(journal, "r+b") as f:
+        f.truncate(keep)
+    return len(data) - keep
+
+
 def requeue_lost(study) -> list[int]:
     """Tell FAIL the trials still RUNNING (their experiment, checkpoints and all, is gone) and queue
     their points to run again; returns their numbers, also kept in the study's user attribute `lost`."""

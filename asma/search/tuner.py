@@ -27,7 +27,7 @@ from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import same_data
 from asma.errors import AsmaError
 from asma.ray_session import check_schedulable, init_ray
-from asma.search.continuation import earlier_rows, read_earlier, requeue_lost, seed_rungs, write_earlier
+from asma.search.continuation import drop_torn_write, earlier_rows, read_earlier, requeue_lost, seed_rungs, write_earlier
 from asma.search.repeats import RepeatGuard, finite_points, point_key
 from asma.search.space import DefineByRun, SearchSpace, SpaceFile
 from asma.search.study import StudyLocation, create_study, fail_orphans, resumed_location, study_location, write_record
@@ -346,6 +346,8 @@ def _continue_from_study(space: SearchSpace, run_dir: Path, experiment: Path, st
     if study is None:
         raise AsmaError(f"{run_dir}: neither a Tune experiment nor an Optuna study (study.json) to continue "
                         "from; start the search again without --resume into an empty folder")
+    if study.url is None and (cut := drop_torn_write(study.journal)):
+        warnings.warn(f"{study.journal}: cut its last {cut} bytes, a write left half done", stacklevel=2)
     optuna_storage = study.open()
     try:
         ot_study = optuna.load_study(study_name=study.study_name, storage=optuna_storage)
