@@ -8,8 +8,8 @@ twice (the default row: every row's paired difference to it, with its 95% CI), P
 twice and ASMa's built-in views, all with two encoders (matched capacity), on the search's data set,
 with the search's fixed overrides (data, budget and output keys excepted).
 
-    asma tune-confirm runs/tune/msr_masking --top 3 --seeds 5 --epochs 200 --out ablations/msr_masking_confirmation.yaml
-    asma ablate ablations/msr_masking_confirmation.yaml --reuse runs/ablations/real_converged
+    asma tune-confirm records/tune/msr_masking --top 3 --seeds 5 --epochs 200 --out ablations/msr_masking_confirmation.yaml
+    asma ablate ablations/msr_masking_confirmation.yaml --reuse records/ablations/real_converged
 
 Its reference rows carry the names and configs of `ablations/real_converged.yaml`'s (no masking,
 PSTL, ASMa; REFERENCE_SPECS are that study's second-encoder views), so `--reuse` copies the runs
