@@ -10,7 +10,9 @@ Resume: `Tuner.restore(experiment, resume_errored=True)` (through asma.tune_rest
 driver's resume free of tracebacks) brings back the Optuna study, every
 finished trial (never re-run) and each unfinished trial's last epoch checkpoint. The trial budget
 lives in `budget.json` and is read again on restore (`TrialBudget`), so a resumed search may also
-run more trials than the first call asked for.
+run more trials than the first call asked for. Without `experiment/` (a fresh machine that kept only
+the folder's small files, e.g. in records/), `--resume` continues from the Optuna study instead
+(asma.search.continuation).
 """
 from __future__ import annotations
 
