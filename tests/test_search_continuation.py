@@ -149,3 +149,21 @@ def test_a_journal_copied_mid_write_is_cut_back_to_its_last_whole_line(tmp_path)
     again.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # writes after the cut: still readable
     reread = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(journal))))
     assert len(reread.trials) == 3
+
+
+def test_a_trial_a_stop_signal_left_running_is_interrupted_not_stopped_early(tmp_path):
+    """Tune's results read the same for a trial ASHA stopped and one Ctrl-C stopped; the study does not."""
+    from asma.search.study import study_location, write_record
+    from asma.search.summary import mark_interrupted
+
+    location = study_location("s", tmp_path)
+    write_record(tmp_path, location)
+    study = optuna.create_study(study_name="s", storage=location.open(), direction="maximize")
+    for number, state in enumerate((TrialState.PRUNED, TrialState.RUNNING)):
+        trial = study.ask(RATIO)
+        trial.set_user_attr("tune_trial_id", f"t{number}")
+        if state is TrialState.PRUNED:
+            study.tell(trial, state=state)
+    rows = [{"trial_id": f"t{n}", "status": "stopped early"} for n in (0, 1)]
+    assert [r["status"] for r in mark_interrupted(rows, tmp_path)] == ["stopped early", "interrupted"]
+    assert mark_interrupted(rows, tmp_path / "elsewhere") == rows  # a search without a stored study

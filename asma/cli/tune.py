@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 def show(summary: dict, run_dir, console: Console) -> None:
     c = summary["compute"]
     console.print(f"{c['trials']} trials, {c['epochs']} epochs run ({c['stopped_early']} trials stopped early, "
-                  f"{c['errors']} failed)", highlight=False)
+                  f"{c.get('interrupted', 0)} interrupted, {c['errors']} failed)", highlight=False)
     metric = summary["metrics"][0]
     if summary["pareto"]:
         console.print(f"Pareto front ({', '.join(summary['metrics'])}):", highlight=False)

@@ -57,6 +57,27 @@ def trial_rows(results, space: SearchSpace) -> list[dict]:
     return sorted(rows, key=lambda r: r["finished_at"])
 
 
+def mark_interrupted(rows: list[dict], run_dir: Path) -> list[dict]:
+    """Rows of trials a stop signal left unfinished: `interrupted`, not `stopped early`. Tune's results
+    do not tell a trial ASHA stopped from one Ctrl-C stopped; the search's Optuna study does (the
+    searcher never told it the trial's end: still RUNNING). Without a stored study, rows stay as they are."""
+    import optuna
+
+    from asma.search.study import recorded_location
+
+    location = recorded_location(run_dir)
+    if location is None or not rows:
+        return rows
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=location.study_name, storage=location.open())
+    except KeyError:  # no study of that name (yet): nothing to tell
+        return rows
+    running = {t.user_attrs.get("tune_trial_id") for t in study.get_trials(deepcopy=False)
+               if t.state == optuna.trial.TrialState.RUNNING}
+    return [{**r, "status": "interrupted"} if r["trial_id"] in running and r["status"] != "error" else r for r in rows]
+
+
 def _number(value: Any) -> float | None:
     if value is None:
         return None
@@ -145,7 +166,7 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
     trials that experiment finished, kept in earlier_trials.json."""
     from asma.search.continuation import read_earlier
 
-    rows = [*read_earlier(run_dir), *trial_rows(results, space)]
+    rows = mark_interrupted([*read_earlier(run_dir), *trial_rows(results, space)], run_dir)
     best = best_trial(rows, space)
     front = pareto_front(rows, space) if space.multi_objective else []
     try:
@@ -164,6 +185,7 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
         "compute": {"trials": len(rows), "epochs": sum(r["epochs"] for r in rows),
                     "trial_time_s": round(sum(r["time_s"] for r in rows), 2),
                     "stopped_early": sum(r["status"] == "stopped early" for r in rows),
+                    "interrupted": sum(r["status"] == "interrupted" for r in rows),
                     "errors": sum(r["status"] == "error" for r in rows)},
         "best": _public(best), "pareto": [_public(r) for r in front],
         "importances": found, "importances_note": note,
@@ -255,7 +277,7 @@ def markdown(summary: dict, space: SearchSpace, top: int = 10) -> str:
     lines = [f"# Search `{summary['name']}`", "",
              f"{summary['compute']['trials']} trials x up to {summary['epochs_per_trial']} epochs "
              f"({summary['compute']['epochs']} epochs run, {summary['compute']['stopped_early']} stopped early, "
-             f"{summary['compute']['errors']} failed); sampler {summary['sampler']} (seed {summary['seed']}); "
+             f"{summary['compute']['interrupted']} interrupted, {summary['compute']['errors']} failed); sampler {summary['sampler']} (seed {summary['seed']}); "
              f"{summary['scheduler']}. Objective: " +
              ", ".join(f"{m} ({d})" for m, d in zip(space.metrics, space.modes)) + ".", ""]
     if summary.get("study"):
