@@ -277,7 +277,8 @@ def markdown(summary: dict, space: SearchSpace, top: int = 10) -> str:
     lines = [f"# Search `{summary['name']}`", "",
              f"{summary['compute']['trials']} trials x up to {summary['epochs_per_trial']} epochs "
              f"({summary['compute']['epochs']} epochs run, {summary['compute']['stopped_early']} stopped early, "
-             f"{summary['compute']['interrupted']} interrupted, {summary['compute']['errors']} failed); sampler {summary['sampler']} (seed {summary['seed']}); "
+             f"{summary['compute'].get('interrupted', 0)} interrupted, {summary['compute']['errors']} failed); "
+             f"sampler {summary['sampler']} (seed {summary['seed']}); "
              f"{summary['scheduler']}. Objective: " +
              ", ".join(f"{m} ({d})" for m, d in zip(space.metrics, space.modes)) + ".", ""]
     if summary.get("study"):
