@@ -340,7 +340,15 @@ def test_a_search_whose_experiment_is_gone_continues_from_its_study(ray_session,
         row = next(r for r in before["trials"] if r["trial_id"] == trial.user_attrs["tune_trial_id"])
         assert trial.user_attrs["epochs"] == row["epochs"] and trial.user_attrs["proxy_curve"] == row["curve"]
     # a trial running when the machine went: RUNNING in the study, its folder gone with the experiment
-    interrupted = study.ask(study.trials[0].distributions)
+    point = {"masking.specs.a.joints.ratio": 0.5, "masking.specs.a.joints.mode": "degree",
+             "masking.specs.a.joints.degree_power": 1.5, "optim.lr": 1e-3}
+    study.enqueue_trial(point)
+    interrupted = study.ask({
+        "masking.specs.a.joints.ratio": optuna.distributions.FloatDistribution(0.1, 0.6),
+        "masking.specs.a.joints.mode": optuna.distributions.CategoricalDistribution(["degree", "threshold"]),
+        "masking.specs.a.joints.degree_power": optuna.distributions.FloatDistribution(0.5, 4.0, log=True),
+        "optim.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)})
+    assert interrupted.params == point
     interrupted.set_user_attr("tune_trial_id", "gone0001")
     shutil.rmtree(first.run_dir / "experiment")
 
@@ -354,7 +362,19 @@ def test_a_search_whose_experiment_is_gone_continues_from_its_study(ray_session,
     assert study.user_attrs["lost"] == [interrupted.number]
     rerun = [t for t in study.trials if t.number > interrupted.number and t.params == interrupted.params]
     assert len(rerun) == 1 and rerun[0].state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    # the continued sampler does not draw the first search's start-up points again
+    assert not [t for t in study.trials[interrupted.number + 1:]
+                if any(t.params == e.params for e in study.trials[:interrupted.number])]
     assert json.loads((again.run_dir / "budget.json").read_text()) == {"trials": 5, "earlier": 3}
+    # asma status: the earlier trials' folders are gone, their epochs come from the study; the lost one says so
+    from asma.reports.search_status import search_status
+
+    status = {t.number: t for t in search_status(again.run_dir).trials}
+    assert status[interrupted.number].state == "lost"
+    for trial in study.trials[:3]:
+        row = next(r for r in before["trials"] if r["trial_id"] == trial.user_attrs["tune_trial_id"])
+        assert status[trial.number].epoch == row["epochs"]
+        assert status[trial.number].state == ("complete" if row["status"] == "done" else "stopped early")
     # the continued experiment resumes as any other; the budget spent, nothing more runs
     last = run_search(load_space(path, trials=5), resume=True, concurrency=1, console=Console(quiet=True))
     assert last.resumed and len(trial_reports(last.run_dir)) == 2

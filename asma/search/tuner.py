@@ -162,10 +162,13 @@ def trials_to_run(budget_file: Path) -> int:
     return max(0, int(budget["trials"]) - int(budget.get("earlier", 0)))
 
 
-def make_sampler(space: SearchSpace):
+def make_sampler(space: SearchSpace, earlier_trials: int = 0):
+    """The space's sampler, seeded. A search continued from its study (`earlier_trials` in it) seeds it
+    with seed + that count: the same seed would draw the first search's random start-up points again,
+    and each repeat of a point trains the same run (TPE's first 10 proposals are random)."""
     import optuna
 
-    seed = space.spec.seed
+    seed = space.spec.seed + earlier_trials
     if space.spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if space.spec.sampler == "grid":
@@ -271,12 +274,13 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
     restoring = resume and tune.Tuner.can_restore(str(experiment))
     continuing = resume and not restoring and (run_dir / "space.json").exists()
     earlier: list[dict] = read_earlier(run_dir) if restoring else []
+    numbered = 0  # trials the study held when this experiment started (a continued search)
     if restoring:
         check_resume(space, run_dir)
         study = resumed_location(space.name, run_dir, storage)
     elif continuing:  # the study and summary were kept, Tune's experiment was not (a fresh machine)
         check_resume(space, run_dir)
-        study, optuna_storage, earlier, lost = _continue_from_study(space, run_dir, experiment, storage)
+        study, optuna_storage, earlier, lost, numbered = _continue_from_study(space, run_dir, experiment, storage)
         console.print(f"no Tune experiment in {experiment}: continuing from the Optuna study, {len(earlier)} "
                       f"finished trials kept, {len(lost)} interrupted ones queued to run again from the start",
                       highlight=False)
@@ -314,7 +318,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
         else:
             searcher = FinalMetricOptunaSearch(
                 space=DefineByRun(space.params), metric=space.metrics if space.multi_objective else space.metrics[0],
-                mode=space.modes if space.multi_objective else space.modes[0], sampler=make_sampler(space),
+                mode=space.modes if space.multi_objective else space.modes[0], sampler=make_sampler(space, numbered),
                 study_name=study.study_name, storage=optuna_storage)
             points = finite_points(space.params, space.source) if space.spec.repeats == "skip" else None
             searcher.skip_repeats(RepeatGuard(points, space.spec.seed) if points else None)
@@ -359,7 +363,7 @@ def _continue_from_study(space: SearchSpace, run_dir: Path, experiment: Path, st
     lost = requeue_lost(ot_study)
     earlier = earlier_rows(run_dir, ot_study, space)
     write_earlier(run_dir, earlier)
-    return study, optuna_storage, earlier, lost
+    return study, optuna_storage, earlier, lost, len(ot_study.trials)
 
 
 def _describe(space: SearchSpace, concurrency: int, console: Console, restoring: bool,
