@@ -12,7 +12,8 @@ method's or our implementation's. PSTL's code is not part of this project; fetch
 Steps: (1) the prepared set's split is written in PSTL's feeder layout (`export_pstl`: our evaluation
 clips, `data.window` frames) under OUT/data; (2) for each seed, PSTL's `BTProcessor` pretrains
 (procedure.py, `train_mode="pretrain"`) and its `RecognitionProcessor` linear-evaluates
-(`train_mode="lp"`) the saved encoder; (3) OUT/seed<N>.json gets the linear top-1. A seed with its
+(`train_mode="lp"`) the saved encoder (`--epochs 0`: its random-init encoder, the floor of PSTL's
+protocol beside our floor row); (3) OUT/seed<N>.json gets the linear top-1. A seed with its
 JSON is skipped and one with its pretrained weights goes straight to the linear evaluation, so
 the command resumes; without --epochs/--seeds work it prints the table of what is there.
 
@@ -53,6 +54,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from asma.config.loading import load_config  # noqa: E402
 from asma.data.atomic import write_json_atomic  # noqa: E402
 from asma.data.external import export_pstl  # noqa: E402
+from asma.evaluation.features import extract_features  # noqa: E402
+from asma.evaluation.heads import recompute_batchnorm_stats  # noqa: E402
+from asma.evaluation.knn import knn_accuracy, topk_accuracy  # noqa: E402
+from asma.evaluation.linear import train_linear_head  # noqa: E402
 from asma.masking.frames import dropped_frame_counts  # noqa: E402
 from asma.masking.joints import masked_joint_count  # noqa: E402
 from asma.skeleton.layout import Layout, load_layout  # noqa: E402
@@ -232,18 +237,91 @@ def run_phase(processor_cls, procedure, settings: dict, seed: int, mode: str, lo
 def run_seed(seed: int, out: Path, settings: dict, procedure, phases) -> dict:
     folder = out / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
+    pretrain_s = pretrain_once(seed, out, settings, procedure, phases)
+    lp, lp_s = run_phase(phases[1], procedure, settings, seed, "lp", folder / "lp.log")
+    return lp_result(seed, lp, procedure, pretrain_s, lp_s)
+
+
+def pretrain_once(seed: int, out: Path, settings: dict, procedure, phases) -> float | None:
+    """PSTL's pretraining of `seed` into OUT/seed<N>/pretrain.pt unless it is there (seconds, or
+    None). With 0 epochs nothing is pretrained: the weight path is empty, which PSTL's
+    load_weights skips, so its linear evaluation reads the random-init encoder (the floor)."""
+    folder = out / f"seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if settings["pretrain_epoch"] == 0:
+        settings["weight_path"] = ""
+        return None
     settings["weight_path"] = str(folder / "pretrain.pt")
-    pretrain_s, written = None, folder / "pretrain.json"
+    written = folder / "pretrain.json"
     if written.exists() and json.loads(written.read_text()) != json.loads(json.dumps(recipe(settings))):
         raise SystemExit(f"{folder} was pretrained with other settings; choose another --out")
-    if not Path(settings["weight_path"]).exists():
-        _, pretrain_s = run_phase(phases[0], procedure, settings, seed, "pretrain", folder / "pretrain.log")
-        write_json_atomic(written, recipe(settings))
-    lp, lp_s = run_phase(phases[1], procedure, settings, seed, "lp", folder / "lp.log")
+    if Path(settings["weight_path"]).exists():
+        return None
+    _, seconds = run_phase(phases[0], procedure, settings, seed, "pretrain", folder / "pretrain.log")
+    write_json_atomic(written, recipe(settings))
+    return seconds
+
+
+def lp_result(seed: int, lp, procedure, pretrain_s, lp_s) -> dict:
     return {"seed": seed, "top1": sample_top1(lp, procedure),
             "pstl_log_best_top1": 100.0 * lp.log.max_data["test_acc"], "pstl_log_best_epoch": lp.log.max_data["best_epoch"],
             "pstl_log_last_top1": 100.0 * lp.log.epoch_data["log/test/cls_acc"][-1],
             "pretrain_seconds": pretrain_s, "lp_seconds": lp_s, "threads": torch.get_num_threads()}
+
+
+class StreamEncoder(torch.nn.Module):
+    """PSTL's encoder on our side of the fence: PSTL's input stream (`get_stream`, the joint view
+    here), then its ST-GCN; (N, C, T, V, M) clips in, (N, D) features out."""
+
+    def __init__(self, encoder: torch.nn.Module, get_stream):
+        super().__init__()
+        self.encoder, self.get_stream = encoder, get_stream
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.get_stream(x.float()))
+
+
+def exported_clips(settings: dict, part: str) -> torch.utils.data.TensorDataset:
+    """The clips PSTL's feeder reads (`{train,test}_list` / `_label`), as one tensor dataset."""
+    import pickle
+
+    with open(settings[f"{part}_label"], "rb") as f:
+        _, labels = pickle.load(f)
+    return torch.utils.data.TensorDataset(torch.from_numpy(np.load(settings[f"{part}_list"])).float(),
+                                          torch.as_tensor(labels, dtype=torch.long))
+
+
+def frozen_protocols(cfg, encoder: torch.nn.Module, train, test, num_classes: int) -> dict:
+    """Our linear probe (cfg.eval: BatchNorm + linear head on cached features) and weighted kNN."""
+    cpu = torch.device("cpu")
+    train_x, train_y = extract_features({"pstl": encoder}, train, cpu)
+    test_x, test_y = extract_features({"pstl": encoder}, test, cpu)
+    head = train_linear_head(cfg, train_x, train_y, num_classes)
+    with torch.no_grad():
+        logits, _ = head(test_x)
+    knn = knn_accuracy(train_x, train_y, test_x, test_y, num_classes, cfg.eval.knn_k, cfg.eval.knn_temperature)
+    return {"linear": topk_accuracy(logits, test_y)["top1"], "knn": knn["top1"]}
+
+
+def our_probe(seed: int, out: Path, settings: dict, procedure, cfg, num_classes: int) -> dict:
+    """PSTL's encoder of `seed` read by our frozen protocols, to tell its pretraining from its
+    linear evaluation: its pretrained weights (with --epochs 0 its random init, built after
+    PSTL's `setup_seed(seed)` as its linear evaluation builds it), first with the BatchNorm
+    statistics PSTL's evaluation reads (those of pretraining), then re-estimated on the training
+    clips as ours are (`eval.precise_bn`)."""
+    procedure.setup_seed(seed)
+    encoder = procedure.Model(in_channels=settings["in_channels"], hidden_channels=settings["hidden_channels"],
+                              hidden_dim=settings["hidden_dim"], dropout=settings["dropout"],
+                              graph_args=settings["graph_args"],
+                              edge_importance_weighting=settings["edge_importance_weighting"])
+    if settings["pretrain_epoch"]:
+        encoder.load_state_dict(torch.load(out / f"seed{seed}" / "pretrain.pt", map_location="cpu"))
+    wrapped = StreamEncoder(encoder, procedure.get_stream)
+    train, test = exported_clips(settings, "train"), exported_clips(settings, "test")
+    result = {"seed": seed, "pretrain_bn": frozen_protocols(cfg, wrapped, train, test, num_classes)}
+    recompute_batchnorm_stats(wrapped, train, torch.device("cpu"), cfg.eval.batch_size)
+    result["precise_bn"] = frozen_protocols(cfg, wrapped, train, test, num_classes)
+    return result
 
 
 def recipe(settings: dict) -> dict:
@@ -251,14 +329,23 @@ def recipe(settings: dict) -> dict:
 
 
 def table(out: Path) -> str:
-    rows = [json.loads(p.read_text()) for p in sorted(out.glob("seed*.json"))]
+    rows = [json.loads(p.read_text()) for p in sorted(out.glob("seed*.json")) if p.stem[4:].isdigit()]
     if not rows:
         return f"no results in {out}"
     top1 = np.array([r["top1"] for r in rows])
-    lines = [f"{out}: PSTL's code, {rows[0]['settings']['pretrain_epoch']} pretraining epochs, linear top-1 (%)"]
+    epochs = rows[0]["settings"]["pretrain_epoch"]
+    budget = f"{epochs} pretraining epochs" if epochs else "random init, no pretraining (its protocol's floor)"
+    lines = [f"{out}: PSTL's code, {budget}, linear top-1 (%)"]
     lines += [f"  seed {r['seed']}: {r['top1']:.1f} (PSTL's log: best {r['pstl_log_best_top1']:.1f} at epoch "
               f"{r['pstl_log_best_epoch']}, last {r['pstl_log_last_top1']:.1f})" for r in rows]
     lines.append(f"  mean {top1.mean():.1f} +- {top1.std(ddof=1) if len(top1) > 1 else 0:.1f} (std) over {len(rows)} seeds")
+    probed = [json.loads(p.read_text()) for p in sorted(out.glob("seed*_our_probe.json"))]
+    for key, what in (("pretrain_bn", "pretraining's BatchNorm statistics, as PSTL reads them"),
+                      ("precise_bn", "BatchNorm re-estimated on the training clips, as ours")):
+        if probed:
+            lines.append(f"  the same encoders, our linear probe / kNN, {what}: " + "; ".join(
+                f"seed {r['seed']} {r[key]['linear']:.1f} / {r[key]['knn']:.1f}" for r in probed)
+                + f"; mean {np.mean([r[key]['linear'] for r in probed]):.1f} / {np.mean([r[key]['knn'] for r in probed]):.1f}")
     return "\n".join(lines)
 
 
@@ -272,12 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pstl", type=Path, default=os.environ.get("PSTL_DIR"), help="a checkout of PSTL (default $PSTL_DIR)")
     p.add_argument("--data", default="data/msr_action3d", help="a prepared set (asma data prepare)")
     p.add_argument("--out", type=Path, help="results folder: data/, seed<N>/, seed<N>.json")
-    p.add_argument("--epochs", type=int, help="pretraining epochs (omitted: print the table of --out)")
+    p.add_argument("--epochs", type=int, help="pretraining epochs (0: no pretraining, PSTL's linear evaluation "
+                   "of its random-init encoder, the floor of its protocol; omitted: print the table of --out)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--preset", default="real", help="our config the sizes come from (default real)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override our config")
     p.add_argument("--pstl-set", action="append", default=[], metavar="KEY=VALUE", help="override a PSTL setting")
     p.add_argument("--threads", type=int, help="torch threads (default: the config's train.threads)")
+    p.add_argument("--our-probe", action="store_true",
+                   help="read each seed's encoder (pretrained, or with --epochs 0 random init) with our linear "
+                        "probe and kNN: OUT/seed<N>_our_probe.json")
     p.add_argument("--check-ntu", action="store_true",
                    help="only check that the layout adaptation, given NTU's layout, equals PSTL's own code")
     args = p.parse_args(argv)
@@ -294,12 +385,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs is None:
         print(table(args.out))
         return 0
+    if args.epochs < 0:
+        p.error(f"--epochs {args.epochs}: pretraining epochs, 0 (the floor) or more")
     if args.pstl is None:
         p.error("--pstl: a checkout of https://github.com/YujieOuO/PSTL (or set $PSTL_DIR)")
     cfg = our_config(args)
     torch.set_num_threads(args.threads or cfg.train.threads or torch.get_num_threads())
     layout = load_layout(json.loads((Path(args.data) / "meta.json").read_text())["layout"])
     settings = pstl_settings(cfg, layout, pstl_defaults(args.pstl), args.pstl_set)
+    settings["pretrain_epoch"] = args.epochs  # 0: the floor (our config's epochs must be >= 1)
     exported = args.out / "data" / cfg.data.split
     if not (exported / "pstl_export.json").exists():
         export_pstl(args.data, exported, cfg.data)
@@ -314,6 +408,16 @@ def main(argv: list[str] | None = None) -> int:
         args.pstl, settings, modules=("procedure", "module.gcn.utils.graph", "dataset"))
     adapt_to_layout(procedure, graph_module, layout, settings, export["num_classes"])
     phases = processors(procedure, dataset_module.DataSet, settings)
+    if args.our_probe:
+        for seed in args.seeds:
+            pretrain_once(seed, args.out, settings, procedure, phases)  # PSTL's linear evaluation is not needed
+            result = our_probe(seed, args.out, settings, procedure, cfg, export["num_classes"])
+            write_json_atomic(args.out / f"seed{seed}_our_probe.json",
+                              {**result, "settings": recipe(settings), "our_config": args.preset,
+                               "our_overrides": args.set, "torch": torch.__version__})
+            print(f"seed {seed}: our probe {result}", flush=True)
+        print(table(args.out))
+        return 0
     for seed in args.seeds:
         result_path = args.out / f"seed{seed}.json"
         if result_path.exists():
