@@ -161,6 +161,20 @@ def test_precise_batchnorm_stats_are_the_training_clips_average(tiny):
     assert model[1].momentum == 0.1  # restored
 
 
+def test_precise_batchnorm_stats_are_taken_with_dropout_off():
+    # dropout's inverted scaling doubles what survives at p = 0.5: statistics taken with it on
+    # would hold about twice the variance the BatchNorm sees when the features are read
+    from asma.models.stgcn import FastDropout
+
+    torch.manual_seed(0)
+    x = torch.randn(4096, 8)
+    for dropout in (torch.nn.Dropout(0.5), FastDropout(0.5)):
+        model = torch.nn.Sequential(dropout, torch.nn.BatchNorm1d(8))
+        recompute_batchnorm_stats(model, torch.utils.data.TensorDataset(x, torch.zeros(4096)), torch.device("cpu"), 256)
+        assert torch.allclose(model[1].running_var, x.var(0), rtol=0.05)
+        assert model.training  # put back in training mode, as before
+
+
 def test_a_distilled_student_re_estimates_its_batchnorm_at_its_training_batch(tiny, monkeypatch):
     import asma.training.distill as distill
 
