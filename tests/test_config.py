@@ -43,6 +43,14 @@ def test_frame_ratios_that_leave_no_frames_are_an_error():
         load_config(None, ["masking.specs.a.frames.ratio=0.5", "masking.specs.a.frames.random_ratio=0.5"])
 
 
+def test_a_crop_that_uniform_sampling_would_ignore_is_an_error():
+    # uniform sampling draws T frames over the whole sample: a crop set beside it would change nothing
+    with pytest.raises(ConfigError, match="crop_min set, but sampling 'uniform' does not crop"):
+        load_config("real", ["data.crop_min=1.0"])
+    assert load_config("real", ["data.sampling=crop_resize", "data.crop_min=1.0"]).data.crop_min == 1.0
+    assert load_config("real").data.sampling == "uniform"  # the preset itself sets no crop
+
+
 def test_a_file_with_an_unknown_key_names_the_file(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("base: smoke\ntrain:\n  epochz: 3\n")

@@ -68,6 +68,11 @@ class DataConfig(Section):
     def _crop_range(self) -> "DataConfig":
         if self.crop_min > self.crop_max:
             raise ValueError(f"crop_min ({self.crop_min}) > crop_max ({self.crop_max})")
+        fields = type(self).model_fields
+        unused = [k for k in ("crop_min", "crop_max") if getattr(self, k) != fields[k].default]
+        if self.sampling == "uniform" and unused:  # changed, and silently ignored, it would measure nothing
+            raise ValueError(f"{' and '.join(unused)} set, but sampling 'uniform' does not crop (it draws T frames "
+                             "over the whole sample); drop them, or set sampling: crop_resize")
         return self
 
 
