@@ -235,10 +235,8 @@ def run_phase(processor_cls, procedure, settings: dict, seed: int, mode: str, lo
 
 
 def run_seed(seed: int, out: Path, settings: dict, procedure, phases) -> dict:
-    folder = out / f"seed{seed}"
-    folder.mkdir(parents=True, exist_ok=True)
-    pretrain_s = pretrain_once(seed, out, settings, procedure, phases)
-    lp, lp_s = run_phase(phases[1], procedure, settings, seed, "lp", folder / "lp.log")
+    pretrain_s = pretrain_once(seed, out, settings, procedure, phases)  # makes OUT/seed<N>/
+    lp, lp_s = run_phase(phases[1], procedure, settings, seed, "lp", out / f"seed{seed}" / "lp.log")
     return lp_result(seed, lp, procedure, pretrain_s, lp_s)
 
 
