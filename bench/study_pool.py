@@ -1,0 +1,217 @@
+"""Run ablation studies' unfinished runs without Ray, several at once on one machine.
+
+This is the path for a lent GPU machine, which has torch but neither Ray nor Optuna: the runs share
+its GPU and CPU cores as plain processes. It is two steps:
+
+  plan  (where the studies live) writes the unfinished runs' specs, exactly as `asma ablate` makes
+        them (asma.ablation.runner.run_specs: the same config, run ids and data fingerprint), into
+        one JSON, in the order given. Runs of the same config in several studies are run once.
+  run   (on the other machine) pretrains each spec with LocalRuntime, evaluates it with the trial's
+        own evaluation, and writes the trial's own run record (asma.ablation.trial.run_record) to
+        <out>/<study>/runs/<run id>.json, with its evaluation record in <out>/<study>/evals/.
+
+With --out at the studies' ablations/ folder (or a copy of <out>/<study>/ put there), `asma ablate
+--resume` skips those runs (their config and data fingerprint are the planned ones; a trial Tune
+starts finds the record and repeats nothing) and `asma report` counts them. Each record's
+`machine` says where it ran (device name, processes at once).
+
+  python bench/study_pool.py plan --out records --to /tmp/plan.json \\
+      ablations/real_warmup.yaml:10 ablations/real_converged.yaml:10
+  python bench/study_pool.py run /tmp/plan.json --workers 12 --device cuda --out records/ablations --work /tmp/pool --deadline 480
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _config_key(spec: dict) -> str:
+    config = dict(spec["config"])
+    config.pop("out_dir", None)
+    config.pop("name", None)  # <study>.<run id>
+    return json.dumps([config, spec["protocols"], spec["reference"], spec["data_fingerprint"]], sort_keys=True)
+
+
+def plan(studies: list[str], out: str, to: Path, datasets: list[str] | None) -> None:
+    from asma.ablation.finished import finished_runs
+    from asma.ablation.runner import run_specs, study_dir
+    from asma.ablation.study import load_study
+
+    groups: dict[str, list[dict]] = {}
+    finished_elsewhere: set[str] = set()  # done in one of the studies: `asma ablate --reuse` copies it
+    loaded = []
+    for item in studies:
+        path, _, seeds = item.partition(":")
+        study = load_study(path, seeds=int(seeds) if seeds else None)
+        run_dir = study_dir(study, out)
+        specs = run_specs(study, run_dir)
+        for spec in specs.values():
+            spec["config"]["out_dir"] = str(run_dir.parent.parent)
+        done = finished_runs(specs)
+        finished_elsewhere |= {_config_key(specs[r]) for r in done}
+        loaded.append((study, specs, done))
+    for study, specs, done in loaded:
+        order = list(study.variants)
+        sets = [d.name for d in study.datasets]  # data set by data set, seed by seed, as listed
+        pending = sorted((s for r, s in specs.items() if r not in done
+                          and (not datasets or s["dataset"] in datasets)),
+                         key=lambda s: (sets.index(s["dataset"]), s["seed"], order.index(s["variant"])))
+        for spec in pending:
+            if _config_key(spec) in finished_elsewhere:
+                continue
+            spec["study"] = study.name
+            groups.setdefault(_config_key(spec), []).append(spec)
+    planned = list(groups.values())
+    to.write_text(json.dumps(planned, indent=1))
+    print(f"{len(planned)} runs to do ({sum(len(g) for g in planned)} records) -> {to}")
+    for group in planned:
+        print("  " + " = ".join(f"{s['study']}/{s['run']}" for s in group))
+
+
+def _run_group(args: tuple[list[dict], str, str, int, str | None]) -> dict:
+    """One run (and its copies' records), or its error as text: asma's errors need arguments to be
+    rebuilt, so they do not cross a process boundary as exceptions."""
+    try:
+        return _run_one(*args)
+    except Exception as e:
+        import traceback
+
+        return {"run": args[0][0]["run"], "error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc(limit=-3)}
+
+
+def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: str | None) -> dict:
+    import torch
+
+    from asma.ablation.evaluate import evaluate_reference, evaluate_run
+    from asma.ablation.trial import run_record
+    from asma.config.loading import config_from_dict
+    from asma.data.atomic import write_json_atomic
+    from asma.tracking import Tracker
+    from asma.training.data import build_run_data
+    from asma.training.loop import pretrain
+    from asma.training.runtime import LocalRuntime, pick_device
+
+    spec = group[0]
+    started = time.perf_counter()
+    load_start = os.getloadavg()[0]
+    config = json.loads(json.dumps(spec["config"]))
+    data_dir = Path(config["data"]["path"])
+    if str(data_dir) != "synthetic" and not data_dir.exists():  # planned elsewhere: the same prepared set under ./data/
+        config["data"]["path"] = str(Path("data") / data_dir.name)
+        config["data"]["cache_dir"] = str(Path(work) / "cache")
+    if device_name:  # where it runs, not what it is: the record keeps the planned config
+        config["train"]["device"] = device_name
+    cfg = config_from_dict(config, source=f"run {spec['run']}")
+    torch.set_num_threads(max(1, cfg.train.threads or 1))
+    data = build_run_data(cfg)
+    first = Path(out) / spec["study"]
+    eval_path = first / "evals" / f"{spec['run']}.json"
+    if spec.get("reference"):
+        metrics = evaluate_reference(cfg, data, spec["reference"], spec["protocols"], eval_path)
+        final, pretrain_s, resumed = {}, 0.0, None
+    else:
+        runtime = LocalRuntime(Path(work) / spec["study"] / spec["run"], cfg.train.device, cfg.ray.num_to_keep, 0)
+        result = pretrain(cfg, data, runtime, Tracker())
+        pretrain_s = time.perf_counter() - started
+        final, resumed = result.final, result.resumed_from
+        metrics = evaluate_run(cfg, data, result.model, spec["protocols"], final, runtime.device, eval_path)
+    eval_s = time.perf_counter() - started - pretrain_s
+    device = pick_device(cfg.train.device)
+    machine = {"cpus": os.cpu_count(), "load_start": round(load_start, 2), "load_end": round(os.getloadavg()[0], 2),
+               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+               "runs_at_once": workers, "runner": "bench/study_pool.py"}
+    for member in group:
+        record = run_record(member, metrics, final, pretrain_s, eval_s)
+        if spec.get("reference"):
+            record["pretrain"]["epochs"] = 0
+        else:
+            record["pretrain"]["resumed_from_epoch"] = resumed
+        record["machine"] = machine
+        study = Path(out) / member["study"]
+        if member is not spec:
+            (study / "evals").mkdir(parents=True, exist_ok=True)
+            if eval_path.exists():
+                (study / "evals" / f"{member['run']}.json").write_text(eval_path.read_text())
+        write_json_atomic(study / "runs" / f"{member['run']}.json", record)
+    return {"run": spec["run"], "records": len(group), "metrics": metrics,
+            "wall_s": round(time.perf_counter() - started, 1)}
+
+
+def run(plan_path: Path, out: str, work: str, workers: int, deadline: float, device: str | None = None) -> dict:
+    """Each spec in its own process, `workers` at once. With a deadline (seconds from the start), a run
+    starts only when the longest run so far would end before it: runs are not cut off half done."""
+    groups = json.loads(plan_path.read_text())
+    started = time.perf_counter()
+    log = Path(work) / "pool.jsonl"
+    Path(work).mkdir(parents=True, exist_ok=True)
+    finished, failed, longest = 0, {}, None
+    # a fresh process per run (its threads, CUDA context and memory end with it); a process that dies
+    # breaks the pool with an error instead of leaving its run waiting forever (multiprocessing.Pool)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), max_tasks_per_child=1) as pool:
+        pending = list(groups)
+        running: list = []
+        while pending or running:
+            now = time.perf_counter() - started
+            fits = (not running and longest is None) or (longest is not None and now + 1.1 * longest < deadline) \
+                or (longest is None and now < 5)  # the first wave starts together
+            while pending and len(running) < workers and fits:
+                running.append(pool.submit(_run_group, (pending.pop(0), out, work, workers, device)))
+            if not running:
+                break
+            done, _ = wait(running, timeout=2, return_when=FIRST_COMPLETED)
+            for job in done:
+                running.remove(job)
+                result = job.result()
+                if "error" in result:
+                    failed[result["run"]] = result["error"]
+                else:
+                    finished += 1
+                    longest = max(longest or 0.0, result["wall_s"])
+                result["at_s"] = round(time.perf_counter() - started, 1)
+                with open(log, "a") as f:
+                    f.write(json.dumps(result) + "\n")
+                print(json.dumps({k: v for k, v in result.items() if k != "traceback"}), flush=True)
+    print(f"{finished} of {len(groups)} planned runs finished in {time.perf_counter() - started:.0f} s "
+          f"with {workers} at once; {len(failed)} failed; {len(pending)} not started", flush=True)
+    return {"finished": finished, "failed": failed, "not_started": len(pending)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("plan", help="write the unfinished runs of STUDY[:SEEDS] ... in this order")
+    p.add_argument("studies", nargs="+")
+    p.add_argument("--out", required=True, help="the studies' output root (as asma ablate --out)")
+    p.add_argument("--to", type=Path, required=True)
+    p.add_argument("--datasets", nargs="*", default=None, help="only these data sets")
+    r = sub.add_parser("run", help="run a plan's specs, N processes at once")
+    r.add_argument("plan", type=Path)
+    r.add_argument("--out", required=True, help="records go to OUT/<study>/runs/ and evals/ (OUT: the studies' ablations/ folder)")
+    r.add_argument("--work", required=True, help="checkpoints, the data cache and the pool's log")
+    r.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    r.add_argument("--device", default=None,
+                   help="run on this device (cuda, cpu) instead of the config's train.device (the `real` "
+                        "preset says cpu); the record keeps the planned config, its machine.device says where it ran")
+    r.add_argument("--deadline", type=float, default=float("inf"),
+                   help="seconds from the start by which every run must end: start none that would not")
+    args = parser.parse_args()
+    if args.step == "plan":
+        plan(args.studies, args.out, args.to, args.datasets)
+    else:
+        outcome = run(args.plan, args.out, args.work, args.workers, args.deadline, args.device)
+        for run_id, error in outcome["failed"].items():
+            print(f"failed {run_id}: {error} (the traceback is in {args.work}/pool.jsonl)")
+        sys.exit(1 if outcome["failed"] else 0)
+
+
+if __name__ == "__main__":
+    main()

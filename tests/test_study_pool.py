@@ -1,0 +1,96 @@
+"""bench/study_pool.py: a study's unfinished runs planned here and run without Ray; the records it
+writes are the ones `asma ablate` accepts as finished, and a run shared by two studies runs once."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from asma.ablation.finished import finished_runs
+from asma.ablation.runner import run_specs, study_dir
+from asma.ablation.study import load_study
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from study_pool import plan, run  # noqa: E402
+
+STUDY = {
+    "base": "smoke",
+    "variants": {"pstl": {"masking.views": ["pstl"]}, "asma": {"masking.views": ["a", "b"], "default": True}},
+    "factors": [{"name": "strategy", "variants": ["pstl", "asma"]}],
+    "seeds": 1,
+    "protocols": ["knn"],
+}
+
+
+def write(tmp_path: Path, name: str, study: dict) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**study, "overrides": {"data.cache_dir": str(tmp_path / "cache")}}, sort_keys=False))
+    return path
+
+
+def specs_of(path: Path, out: Path) -> dict:
+    study = load_study(path)
+    specs = run_specs(study, study_dir(study, out))
+    for spec in specs.values():
+        spec["config"]["out_dir"] = str(out)
+    return specs
+
+
+def test_planned_runs_run_once_and_count_as_finished(tmp_path):
+    out = tmp_path / "records"
+    first = write(tmp_path, "first", STUDY)
+    # a second study shares both runs (the same configs under another study's name) and adds one
+    second = write(tmp_path, "second", {**STUDY, "variants": {**STUDY["variants"], "a_only": {"masking.views": ["a"]}},
+                                        "factors": [{"name": "s", "variants": ["pstl", "asma", "a_only"]}]})
+    planned = tmp_path / "plan.json"
+    plan([str(first), str(second)], str(out), planned, None)
+    groups = json.loads(planned.read_text())
+    assert [[f"{s['study']}/{s['run']}" for s in g] for g in groups] == [
+        ["first/pstl__synthetic__seed0", "second/pstl__synthetic__seed0"],
+        ["first/asma__synthetic__seed0", "second/asma__synthetic__seed0"],
+        ["second/a_only__synthetic__seed0"]]
+    outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=2, deadline=float("inf"))
+    assert outcome == {"finished": 3, "failed": {}, "not_started": 0}
+    for path in (first, second):
+        specs = specs_of(path, out)
+        assert finished_runs(specs) == set(specs)  # `asma ablate --resume` would repeat none of them
+        for spec in specs.values():
+            record = json.loads(Path(spec["result_path"]).read_text())
+            assert record["run"] == spec["run"] and record["config"] == spec["config"]
+            assert 0.0 <= record["metrics"]["knn"] <= 100.0
+            assert record["machine"]["runner"] == "bench/study_pool.py" and record["machine"]["device"] == "cpu"
+    shared = [json.loads((out / "ablations" / s / "runs" / "asma__synthetic__seed0.json").read_text())
+              for s in ("first", "second")]
+    assert shared[0]["metrics"] == shared[1]["metrics"]  # one run, two records
+    # a plan of what is finished is empty
+    plan([str(first), str(second)], str(out), planned, None)
+    assert json.loads(planned.read_text()) == []
+
+
+def test_a_deadline_starts_no_run_that_would_not_end_before_it(tmp_path):
+    out = tmp_path / "records"
+    study = write(tmp_path, "seeds", {**STUDY, "variants": {"asma": {"masking.views": ["a", "b"], "default": True}},
+                                      "factors": [{"name": "s", "variants": ["asma"]}], "seeds": 3})
+    planned = tmp_path / "plan.json"
+    plan([str(study)], str(out), planned, None)
+    outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=1, deadline=1.0)
+    assert outcome == {"finished": 1, "failed": {}, "not_started": 2}
+    specs = specs_of(study, out)
+    assert finished_runs(specs) == {"asma__synthetic__seed0"}  # the first one runs; the next would overrun
+    log = [json.loads(line) for line in (tmp_path / "work" / "pool.jsonl").read_text().splitlines()]
+    assert [entry["run"] for entry in log] == ["asma__synthetic__seed0"]
+
+
+def test_a_failed_run_is_reported_and_the_others_go_on(tmp_path):
+    out = tmp_path / "records"
+    study = write(tmp_path, "broken", STUDY)
+    planned = tmp_path / "plan.json"
+    plan([str(study)], str(out), planned, None)
+    groups = json.loads(planned.read_text())
+    groups[0][0]["config"]["data"]["path"] = str(tmp_path / "no_such_set")  # asma's own error, not picklable
+    planned.write_text(json.dumps(groups))
+    outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=1, deadline=float("inf"))
+    assert outcome["finished"] == 1 and list(outcome["failed"]) == [groups[0][0]["run"]]
+    assert "no_such_set" in outcome["failed"][groups[0][0]["run"]]
