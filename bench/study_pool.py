@@ -199,8 +199,8 @@ def main() -> None:
     r.add_argument("--work", required=True, help="checkpoints, the data cache and the pool's log")
     r.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     r.add_argument("--device", default=None,
-                   help="run on this device (cuda, cpu) instead of the config's train.device (the `real` "
-                        "preset says cpu); the record keeps the planned config, its machine.device says where it ran")
+                   help="run on this device (cuda, cpu) instead of the config's train.device (a study "
+                        "with resources.gpus 0 plans cpu); the record keeps the planned config, its machine.device says where it ran")
     r.add_argument("--deadline", type=float, default=float("inf"),
                    help="seconds from the start by which every run must end: start none that would not")
     args = parser.parse_args()
