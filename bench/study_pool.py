@@ -25,6 +25,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -95,6 +96,7 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
     from asma.ablation.trial import run_record
     from asma.config.loading import config_from_dict
     from asma.data.atomic import write_json_atomic
+    from asma.evaluation.results import scores_path
     from asma.tracking import Tracker
     from asma.training.data import build_run_data
     from asma.training.loop import pretrain
@@ -141,6 +143,8 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
             (study / "evals").mkdir(parents=True, exist_ok=True)
             if eval_path.exists():
                 (study / "evals" / f"{member['run']}.json").write_text(eval_path.read_text())
+            if scores_path(eval_path).exists():  # the probe's per-clip scores, for fused rows
+                shutil.copyfile(scores_path(eval_path), scores_path(study / "evals" / f"{member['run']}.json"))
         write_json_atomic(study / "runs" / f"{member['run']}.json", record)
     return {"run": spec["run"], "records": len(group), "metrics": metrics,
             "wall_s": round(time.perf_counter() - started, 1)}

@@ -252,6 +252,7 @@ def finished_source(tmp_path: Path, study, specs: dict, protocols=("knn",), chan
             {"protocols": {p: {"top1": 42.0} for p in protocols}}))
     (source / "evals" / f"{next(iter(specs))}.student").mkdir()
     (source / "evals" / f"{next(iter(specs))}.student" / "distill.json").write_text("{}")
+    (source / "evals" / f"{next(iter(specs))}.scores.npz").write_bytes(b"the probe's per-clip scores")
     return source
 
 
@@ -269,6 +270,7 @@ def test_reuse_copies_the_same_runs_from_another_study_and_names_the_ones_that_d
     copied = json.loads(Path(specs[first]["result_path"]).read_text())
     assert copied["reused_from"] == str(source) and copied["metrics"] == {"knn": 42.0}
     assert (here / "evals" / f"{first}.json").exists() and (here / "evals" / f"{first}.student" / "distill.json").exists()
+    assert (here / "evals" / f"{first}.scores.npz").read_bytes() == b"the probe's per-clip scores"  # fused rows read it
     assert not Path(specs[second]["result_path"]).exists()
     assert finished_runs(specs) == {first}  # a copied run is a finished run of this study
     # run_study copies the rest and, with nothing left to train, never starts Ray
@@ -331,3 +333,23 @@ def test_an_interrupted_resume_does_not_start_a_fresh_experiment(tmp_path, monke
     monkeypatch.setattr(runner, "_fit", lambda *a, restore, **k: calls.append(restore) or False)
     outcome = runner.run_study(study, out_dir=tmp_path / "out", resume=True)
     assert calls == [True] and not outcome.failed and sorted(outcome.interrupted) == sorted(r.run_id for r in study.runs())
+
+
+def test_a_fused_variant_runs_nothing_and_names_its_members(tmp_path):
+    fused = {**TINY, "protocols": ["linear"],
+             "variants": {**TINY["variants"], "both": {"fuse": ["pstl", "asma"], "label": "PSTL + ASMa"}}}
+    study = load_study(write_study(tmp_path, fused))
+    assert {r.variant for r in study.runs()} == {"pstl", "asma"}
+    assert study.to_dict()["variants"]["both"]["fuse"] == ["pstl", "asma"]
+
+
+@pytest.mark.parametrize("variant, protocols, message", [
+    ({"fuse": ["pstl"]}, ["linear"], "two or more"),
+    ({"fuse": ["pstl", "nope"]}, ["linear"], "unknown variant 'nope'"),
+    ({"fuse": ["pstl", "asma"], "masking.views": ["a"]}, ["linear"], "runs nothing"),
+    ({"fuse": ["pstl", "asma"]}, ["knn"], "add linear"),
+])
+def test_a_fused_variant_is_checked_on_load(tmp_path, variant, protocols, message):
+    bad = {**TINY, "protocols": protocols, "variants": {**TINY["variants"], "both": variant}}
+    with pytest.raises(ConfigError, match=message):
+        load_study(write_study(tmp_path, bad))

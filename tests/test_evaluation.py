@@ -14,7 +14,7 @@ from asma.errors import ConfigError, InputFileError
 from asma.evaluation.finetune import finetune_protocol, supervised_protocol, supervised_recipe
 from asma.evaluation.heads import recompute_batchnorm_stats
 from asma.evaluation.protocols import EncoderSource, checkpoint_config, load_source, random_encoders, run_protocols
-from asma.evaluation.results import CorruptResultsWarning, write_results
+from asma.evaluation.results import CorruptResultsWarning, read_scores, write_results
 from asma.evaluation.semi import labelled_subset
 from asma.evaluation.transfer import transfer_protocol
 from asma.models.pretrainer import MaskedPretrainer
@@ -325,3 +325,20 @@ def test_supervised_head_norm_false_feeds_the_head_the_features_as_they_are(tiny
     model = models["false"]
     fused, _ = model.classifier.alignment(torch.stack([enc(x) for enc in model.encoders.values()], dim=1))
     assert torch.allclose(model(x)[0], model.classifier.head(fused), atol=1e-5)
+
+
+def test_the_linear_probe_keeps_its_per_clip_probabilities_beside_the_record(tiny, tmp_path):
+    """What fused rows read (asma/reports/fusion.py): float16 class probabilities of every test clip,
+    whose argmax scores the record's top-1, and the labels; kNN leaves none; a later protocol keeps them."""
+    cfg, data, _ = tiny
+    source = EncoderSource(random_encoders(cfg, data), "random-init", tmp_path)
+    record = run_protocols(cfg, source, data, ["linear", "knn"], out=tmp_path / "run.json")
+    assert "test_probabilities" not in json.loads((tmp_path / "run.json").read_text())["protocols"]["linear"]
+    scores = read_scores(tmp_path / "run.json")
+    assert set(scores) == {"labels", "linear"} and scores["linear"].dtype == np.float16
+    assert scores["linear"].shape == (len(data.test), data.num_classes) and len(scores["labels"]) == len(data.test)
+    assert np.allclose(scores["linear"].astype(np.float32).sum(axis=1), 1.0, atol=1e-2)
+    top1 = (scores["linear"].astype(np.float32).argmax(axis=1) == scores["labels"]).mean() * 100
+    assert top1 == pytest.approx(record["protocols"]["linear"]["top1"], abs=1e-4)
+    run_protocols(cfg, source, data, ["knn"], out=tmp_path / "run.json")
+    assert np.array_equal(read_scores(tmp_path / "run.json")["linear"], scores["linear"])

@@ -297,3 +297,39 @@ def test_the_compute_section_sums_each_variant_s_trial_time_and_the_load_it_ran_
     # the loads of runs 0, 1, 3..7 (the copied run 2 and the unrecorded 8 left out), + 0.4 at the ends
     assert "median 4.2, range 0.0-7.4 (1 runs from before the record have none)" in line
     assert "2 CPUs" in line and "1 runs copied from another study" in line
+
+
+def test_a_fused_row_sums_its_members_linear_probabilities_seed_by_seed(tmp_path):
+    """Three clips of three classes. Seed 0: joint is right on clip 0 only, bone on clips 1 and 2,
+    and their sum is right on all three (100%); seed 1: the bone run has no scores file (evaluated
+    before they were kept), so no fused row, and the report says why; seed 2 lacks its bone run."""
+    from asma.evaluation.results import write_scores
+
+    labels = np.array([0, 1, 2])
+    probs = {("joint", 0): [[0.9, 0.1, 0.0], [0.4, 0.35, 0.25], [0.45, 0.1, 0.45]],
+             ("bone", 0): [[0.3, 0.7, 0.0], [0.0, 0.9, 0.1], [0.0, 0.4, 0.6]],
+             ("joint", 1): [[0.9, 0.1, 0.0], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]}
+    scores = {"joint": {0: (0.0, 33.3), 1: (0.0, 100.0), 2: (0.0, 50.0)},
+              "bone": {0: (0.0, 66.7), 1: (0.0, 0.0), 2: (0.0, 0.0)}}
+    run_dir = make_run_dir(tmp_path, scores, drop=("bone__syn_data__seed2",))
+    (run_dir / "evals").mkdir()
+    for (variant, seed), p in probs.items():
+        write_scores(run_dir / "evals" / f"{variant}__syn_data__seed{seed}.json", {"linear": np.array(p)}, labels)
+    study = json.loads((run_dir / "study.json").read_text())
+    study["default"] = "joint"
+    study["variants"] = {"joint": {"label": "joint", "default": True, "overrides": {}},
+                         "bone": {"label": "bone", "default": False, "overrides": {}},
+                         "two": {"label": "joint + bone", "default": False, "overrides": {}, "fuse": ["joint", "bone"]}}
+    study["factors"] = [{"name": "streams", "variants": ["joint", "bone", "two"]}]
+    (run_dir / "study.json").write_text(json.dumps(study))
+    files = write_report(run_dir)
+    rows = {r["run"]: r for r in csv.DictReader(files.csv.open())}
+    assert float(rows["two__syn_data__seed0"]["linear"]) == pytest.approx(100.0)
+    assert rows["two__syn_data__seed0"]["fused_from"] == "joint__syn_data__seed0 + bone__syn_data__seed0"
+    assert "two__syn_data__seed1" not in rows and "two__syn_data__seed2" not in rows
+    markdown = files.markdown.read_text()
+    assert "**Not fused** (1): two__syn_data__seed1: no linear scores of bone__syn_data__seed1" in markdown
+    assert "- runs: 5 finished of 6" in markdown  # the fused row is not a run
+    row = next(r for r in table_rows(markdown, "streams") if r[0] == "joint + bone")
+    assert row[1] == "–" and row[4] == "**100.0 (n=1)**"  # no kNN; its linear cell: one seed fused, the best
+    assert "| joint + bone | linear probes fused (summed class probabilities): `joint` + `bone` |" in markdown

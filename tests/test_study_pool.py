@@ -20,7 +20,7 @@ STUDY = {
     "variants": {"pstl": {"masking.views": ["pstl"]}, "asma": {"masking.views": ["a", "b"], "default": True}},
     "factors": [{"name": "strategy", "variants": ["pstl", "asma"]}],
     "seeds": 1,
-    "protocols": ["knn"],
+    "protocols": ["knn", "linear"],
 }
 
 
@@ -64,6 +64,8 @@ def test_planned_runs_run_once_and_count_as_finished(tmp_path):
     shared = [json.loads((out / "ablations" / s / "runs" / "asma__synthetic__seed0.json").read_text())
               for s in ("first", "second")]
     assert shared[0]["metrics"] == shared[1]["metrics"]  # one run, two records
+    for name in ("first", "second"):  # each with the probe's per-clip scores, which fused rows read
+        assert (out / "ablations" / name / "evals" / "asma__synthetic__seed0.scores.npz").exists()
     # a plan of what is finished is empty
     plan([str(first), str(second)], str(out), planned, None)
     assert json.loads(planned.read_text()) == []

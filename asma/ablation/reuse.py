@@ -14,6 +14,7 @@ written last and atomically: its presence still means "done".
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 from asma.ablation.finished import changed_config_keys
 from asma.data.atomic import atomic_directory, write_json_atomic, write_text_atomic
 from asma.errors import InputFileError
+from asma.evaluation.results import scores_path
 
 
 @dataclass
@@ -91,6 +93,11 @@ def reuse_runs(specs: dict[str, dict], pending: list[str], sources: list[Path]) 
 def copy_run(source: Path, run_id: str, result_path: Path, result: dict) -> None:
     evals_dir = result_path.parent.parent / "evals"
     write_text_atomic(evals_dir / f"{run_id}.json", (source / "evals" / f"{run_id}.json").read_text())
+    scores = scores_path(source / "evals" / f"{run_id}.json")  # the probe's per-clip scores (fused rows)
+    if scores.exists():
+        tmp = scores_path(evals_dir / f".{run_id}.json")
+        shutil.copyfile(scores, tmp)
+        os.replace(tmp, scores_path(evals_dir / f"{run_id}.json"))
     student = source / "evals" / f"{run_id}.student"
     if student.is_dir():
         with atomic_directory(evals_dir / f"{run_id}.student") as staging:

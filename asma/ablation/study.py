@@ -20,6 +20,10 @@ A variant is a mapping of dotted config overrides plus the reserved keys `defaul
 `reference`: `reference: floor` (randomly initialised frozen encoders, no pretraining) or
 `reference: ceiling` (the same encoders trained with labels from scratch) makes the variant a
 reference row: evaluated without pretraining, shown in its tables, never marked best nor tested.
+`fuse: [asma, asma_bone, asma_motion]` makes a variant that runs nothing: its row, seed by seed, is
+the linear probe of its members' runs fused as the multi-stream literature fuses streams (the sum
+of their per-clip class probabilities, kept in evals/<run>.scores.npz), e.g. one pretraining per
+input stream (`data.stream`) read as one three-stream model.
 Every run's config is built and validated when the study is loaded, so a typo in the last variant
 fails before the first run starts, with the file, the variant and the key in the message.
 """
@@ -44,7 +48,7 @@ from asma.config.schema import Config
 from asma.errors import ConfigError, validation_problems
 
 PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised", "random_init", "distill")
-RESERVED_VARIANT_KEYS = ("default", "label", "reference")
+RESERVED_VARIANT_KEYS = ("default", "label", "reference", "fuse")
 REFERENCES = ("floor", "ceiling")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
 
@@ -128,6 +132,7 @@ class Variant:
     label: str
     default: bool
     reference: str | None = None
+    fuse: tuple[str, ...] = ()  # a fused row of these variants' linear probes: runs nothing
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,8 @@ class Study:
         return next(v.name for v in self.variants.values() if v.default)
 
     def runs(self) -> list[RunSpec]:
-        return [RunSpec(v, d.name, s) for d in self.datasets for v in self.variants for s in self.seeds]
+        return [RunSpec(v, d.name, s) for d in self.datasets for v, spec in self.variants.items() if not spec.fuse
+                for s in self.seeds]
 
     def config_for(self, run: RunSpec) -> Config:
         """The validated config of one run, with absolute paths (trials run in other folders)."""
@@ -182,7 +188,7 @@ class Study:
             "name": self.name, "source": self.source, "description": self.description,
             "default": self.default, "seeds": self.seeds, "protocols": self.protocols,
             "variants": {n: {"label": v.label, "default": v.default, "reference": v.reference,
-                             "overrides": v.overrides}
+                             "overrides": v.overrides, **({"fuse": list(v.fuse)} if v.fuse else {})}
                          for n, v in self.variants.items()},
             "factors": [f.model_dump() for f in self.factors],
             "datasets": [d.model_dump() for d in self.datasets],
@@ -208,7 +214,32 @@ def _parse_variant(source: str, name: str, raw: dict[str, Any]) -> Variant:
     if reference and raw.get("default"):
         raise ConfigError(source, f"variants.{name}", "a reference row (floor/ceiling) cannot be the default")
     overrides = {k: v for k, v in raw.items() if k not in RESERVED_VARIANT_KEYS}
-    return Variant(name, overrides, str(raw.get("label", name)), bool(raw.get("default", False)), reference)
+    fuse = raw.get("fuse") or []
+    if fuse:
+        if not isinstance(fuse, list) or len(fuse) < 2 or not all(isinstance(m, str) for m in fuse) \
+                or len(set(fuse)) != len(fuse):
+            raise ConfigError(source, f"variants.{name}.fuse", f"{fuse!r}: a list of two or more variant names")
+        if overrides or reference or raw.get("default"):
+            raise ConfigError(source, f"variants.{name}", "a fused row runs nothing: it takes `fuse` and `label` "
+                              "alone (no config keys, reference or default)")
+    return Variant(name, overrides, str(raw.get("label", name)), bool(raw.get("default", False)), reference,
+                   tuple(fuse))
+
+
+def _check_fusions(source: str, variants: dict[str, Variant], protocols: list[str]) -> None:
+    for variant in variants.values():
+        if not variant.fuse:
+            continue
+        for member in variant.fuse:
+            if member not in variants:
+                raise ConfigError(source, f"variants.{variant.name}.fuse",
+                                  f"unknown variant {member!r}; variants: {', '.join(variants)}")
+            if variants[member].fuse or variants[member].reference:
+                raise ConfigError(source, f"variants.{variant.name}.fuse",
+                                  f"{member!r} is a reference or fused row; fuse pretrained variants")
+        if "linear" not in protocols:
+            raise ConfigError(source, f"variants.{variant.name}.fuse",
+                              "fuses the members' linear probes: add linear to the study's protocols")
 
 
 def _with_overrides(source: str, where: str, cfg: Config, overrides: dict[str, Any]) -> Config:
@@ -245,6 +276,7 @@ def parse_study(raw: dict, source: str, relative_to: Path | None = None, seeds: 
     if len(defaults) != 1:
         raise ConfigError(source, "variants", f"exactly one variant needs `default: true`, found {defaults or 'none'}")
     _check_factors(source, spec.factors, variants)
+    _check_fusions(source, variants, spec.protocols)
 
     base_raw = resolve_base(spec.base, relative_to)
     try:
@@ -261,7 +293,7 @@ def parse_study(raw: dict, source: str, relative_to: Path | None = None, seeds: 
     study = Study(name=name, source=source, description=spec.description, base=config_to_dict(base),
                   variants=variants, factors=spec.factors, seeds=list(range(seeds)) if seeds else spec.seeds,
                   datasets=datasets, protocols=spec.protocols, resources=spec.resources)
-    for variant in variants.values():  # every run's config, validated before anything runs
+    for variant in (v for v in variants.values() if not v.fuse):  # every run's config, validated before anything runs
         cfg = _with_overrides(source, f"variant {variant.name!r}", base, variant.overrides)
         for d in datasets:
             _with_overrides(source, f"dataset {d.name!r}", cfg,

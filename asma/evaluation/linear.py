@@ -15,6 +15,7 @@ from asma.evaluation.features import extract_features
 from asma.evaluation.heads import (AlignedClassifier, EpochProgress, classification_loss, eval_optimizer,
                                    recompute_batchnorm_stats, set_epoch_lr)
 from asma.evaluation.knn import knn_accuracy, topk_accuracy
+from asma.evaluation.results import SCORES_KEY
 from asma.training.data import RunData
 
 
@@ -56,8 +57,11 @@ def linear_protocol(cfg: Config, encoders, data: RunData, device, progress=None,
         model = train_linear_head(cfg, train, train_y, data.num_classes, bar)
     with torch.no_grad():
         logits, _ = model(test)
+    # the per-clip probabilities go to a scores file beside the record (run_protocols), not into it:
+    # what fuses several runs' probes (a study's `fuse` variants)
     return {**topk_accuracy(logits, test_y), "epochs": cfg.eval.epochs,
-            "train_samples": int(train.shape[0]), "test_samples": int(test.shape[0])}
+            "train_samples": int(train.shape[0]), "test_samples": int(test.shape[0]),
+            SCORES_KEY: (logits.softmax(dim=1).numpy(), test_y.numpy())}
 
 
 def knn_protocol(cfg: Config, encoders, data: RunData, device, progress=None,

@@ -24,7 +24,7 @@ from asma.errors import ConfigError, InputFileError
 from asma.evaluation.finetune import finetune_protocol, supervised_config, supervised_encoders, supervised_protocol
 from asma.evaluation.heads import recompute_batchnorm_stats
 from asma.evaluation.linear import cached_features, knn_protocol, linear_protocol
-from asma.evaluation.results import write_results
+from asma.evaluation.results import SCORES_KEY, write_results, write_scores
 from asma.evaluation.semi import semi_protocol
 from asma.evaluation.transfer import transfer_protocol
 from asma.models.pretrainer import MaskedPretrainer
@@ -194,6 +194,11 @@ def run_protocols(cfg: Config, source: EncoderSource, data: RunData, protocols: 
             if tracker is not None:
                 prefix = "eval_random_init" if source.random_init else "eval"
                 tracker.log_metrics(tracked_scalars(name, results[name], prefix), source.epoch or 0)
+    scored = {name: results[name].pop(SCORES_KEY) for name in list(results) if SCORES_KEY in results[name]}
     record = {"source": source.origin, "checkpoint_epoch": source.epoch, "random_init": source.random_init,
               "config": config_to_dict(cfg), "protocols": results}
-    return write_results(out or source.results_path, record)
+    written = write_results(out or source.results_path, record)
+    if scored:
+        labels = next(iter(scored.values()))[1]
+        write_scores(out or source.results_path, {name: probs for name, (probs, _) in scored.items()}, labels)
+    return written

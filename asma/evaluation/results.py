@@ -47,6 +47,51 @@ def write_results(path: Path, record: dict) -> dict:
     return record
 
 
+SCORES_KEY = "test_probabilities"  # a protocol's per-clip class probabilities on the test clips
+
+
+def scores_path(results_path: Path) -> Path:
+    """Where a results record's per-clip test scores are kept: `<name>.scores.npz` beside it."""
+    results_path = Path(results_path)
+    return results_path.with_name(f"{results_path.stem}.scores.npz")
+
+
+def write_scores(results_path: Path, probabilities: dict[str, "np.ndarray"], labels: "np.ndarray") -> Path:
+    """Each protocol's (test clips x classes) probabilities as float16 and the test labels, in one
+    compressed npz (written atomically); a protocol already there and not run now is kept."""
+    import numpy as np
+
+    path = scores_path(results_path)
+    arrays = {}
+    if path.exists():
+        try:
+            with np.load(path) as old:
+                if np.array_equal(old["labels"], labels):
+                    arrays = {k: old[k] for k in old.files if k != "labels"}
+        except (OSError, ValueError, KeyError):
+            arrays = {}
+    arrays.update({name: np.asarray(p, dtype=np.float16) for name, p in probabilities.items()})
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, labels=np.asarray(labels, dtype=np.int32), **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def read_scores(results_path: Path) -> dict[str, "np.ndarray"] | None:
+    """{'labels': ..., protocol: probabilities} from scores_path(results_path), or None without one."""
+    import numpy as np
+
+    path = scores_path(results_path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError):
+        return None
+
+
 def _pct(value: float, std: float | None = None) -> str:
     return f"{value:.1f}" if std is None else f"{value:.1f} ± {std:.1f}"
 

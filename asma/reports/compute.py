@@ -33,7 +33,7 @@ def compute_rows(results: StudyResults) -> list[ComputeRow]:
     """One row per (variant, data set) over the runs trained in this study, in the study's order."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in results.rows:
-        if not row.get("reused_from"):
+        if not row.get("reused_from") and "fused_from" not in row:  # a fused row trains nothing
             groups.setdefault((row["variant"], row["dataset"]), []).append(row)
     order = list(results.study["variants"])
     out = []
@@ -53,9 +53,9 @@ def duration(seconds: float) -> str:
 
 def machine_line(results: StudyResults) -> str:
     """CPU count and the load averages the trained runs recorded, or how many recorded none."""
-    trained = [r for r in results.rows if not r.get("reused_from")]
+    trained = [r for r in results.rows if not r.get("reused_from") and "fused_from" not in r]
     machines = [r["machine"] for r in trained if isinstance(r.get("machine"), dict)]
-    reused = len(results.rows) - len(trained)
+    reused = len([r for r in results.rows if r.get("reused_from")])
     parts = []
     if machines:
         loads = [float(m[k]) for m in machines for k in ("load_start", "load_end") if m.get(k) is not None]

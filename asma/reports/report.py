@@ -35,7 +35,8 @@ def _overview(results: StudyResults) -> list[str]:
         lines += [s["description"].strip(), ""]
     data = ", ".join(f"{d['name']} ({d['path']})" for d in s["datasets"])
     lines += [f"- study file: `{s['source']}`",
-              f"- runs: {len(results.rows)} finished of {len(s.get('runs', [])) or len(results.rows)}; "
+              f"- runs: {len([r for r in results.rows if 'fused_from' not in r])} finished of "
+              f"{len(s.get('runs', [])) or len(results.rows)}; "
               f"seeds: {', '.join(map(str, s['seeds']))} (n = {len(s['seeds'])})",
               f"- data sets: {data}; protocols: {', '.join(s['protocols'])}",
               f"- default variant: {s['variants'][s['default']]['label']} (`{s['default']}`)", ""]
@@ -53,10 +54,14 @@ def _markdown(results: StudyResults, tables: list[Table], plots: dict[str, Path]
     lines += ["## Variants", "", "| variant | overrides |", "| --- | --- |"]
     for name, v in results.study["variants"].items():
         overrides = ", ".join(f"`{k}={val}`" for k, val in v["overrides"].items()) or "(base config)"
+        if v.get("fuse"):
+            overrides = "linear probes fused (summed class probabilities): " + " + ".join(f"`{m}`" for m in v["fuse"])
         lines.append(f"| {v['label']}{' *(default)*' if v['default'] else ''} | {overrides} |")
     if results.missing:
         lines += ["", f"**Missing runs** ({len(results.missing)}): " + ", ".join(results.missing)
                   + ". Re-run `asma ablate` with the same study (add `--resume`) to complete them."]
+    if results.unfused:
+        lines += ["", f"**Not fused** ({len(results.unfused)}): " + "; ".join(results.unfused) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from asma.data.atomic import write_text_atomic
@@ -14,8 +14,9 @@ from asma.errors import InputFileError
 @dataclass
 class StudyResults:
     study: dict               # study.json: name, default, variants, factors, seeds, datasets, protocols
-    rows: list[dict]          # one result record per finished run (see asma/ablation/trial.py)
+    rows: list[dict]          # one result record per finished run (see asma/ablation/trial.py), and fused rows
     missing: list[str]        # planned runs without a result
+    unfused: list[str] = field(default_factory=list)  # fused rows that could not be made, and why
 
     @property
     def metrics(self) -> list[str]:
@@ -92,7 +93,10 @@ def load_results(run_dir: str | Path) -> StudyResults:
             costs = distill_costs(run_dir / "evals" / f"{row['run']}.student" / "distill.json")
             rows.append({**row, "distill_costs": costs} if costs else row)
     done = {r["run"] for r in rows}
-    return StudyResults(study, rows, [r for r in planned if r not in done])
+    from asma.reports.fusion import fused_rows
+
+    fused, unfused = fused_rows(run_dir, study, rows)
+    return StudyResults(study, rows + fused, [r for r in planned if r not in done], unfused)
 
 
 def results_csv(results: StudyResults) -> str:
@@ -102,11 +106,12 @@ def results_csv(results: StudyResults) -> str:
     student's and teacher's costs."""
     metrics = results.metrics
     costs = DISTILL_COSTS if any("distill_costs" in r for r in results.rows) else ()
+    fused = any("fused_from" in r for r in results.rows)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["run", "variant", "label", "default", "reference", "dataset", "split", "seed", *metrics,
                      "final_loss", "pretrain_time_s", "eval_time_s", "load_start", "load_end", "reused_from",
-                     *costs])
+                     *(["fused_from"] if fused else []), *costs])
     for row in sorted(results.rows, key=lambda r: (r["dataset"], r["variant"], r["seed"])):
         variant = results.study["variants"][row["variant"]]
         pre = row.get("pretrain", {})
@@ -115,7 +120,8 @@ def results_csv(results: StudyResults) -> str:
                          row.get("split", ""), row["seed"], *[row["metrics"].get(m, "") for m in metrics],
                          pre.get("final_loss", ""), pre.get("time_s", ""), row.get("eval_time_s", ""),
                          row.get("machine", {}).get("load_start", ""), row.get("machine", {}).get("load_end", ""),
-                         row.get("reused_from", ""), *[row.get("distill_costs", {}).get(c, "") for c in costs]])
+                         row.get("reused_from", ""), *([" + ".join(row.get("fused_from", []))] if fused else []),
+                         *[row.get("distill_costs", {}).get(c, "") for c in costs]])
     return out.getvalue()
 
 
