@@ -353,3 +353,24 @@ def test_a_fused_variant_is_checked_on_load(tmp_path, variant, protocols, messag
     bad = {**TINY, "protocols": protocols, "variants": {**TINY["variants"], "both": variant}}
     with pytest.raises(ConfigError, match=message):
         load_study(write_study(tmp_path, bad))
+
+
+@pytest.mark.parametrize("supervised, reused", [(True, True), (False, False)])
+def test_reuse_takes_a_ceiling_by_its_supervised_evaluation(tmp_path, supervised, reused):
+    """A ceiling row trains once with labels (`supervised`) and that top-1 stands in its linear and
+    kNN columns: it is the same run wherever its record says so, not 'not evaluated with linear'."""
+    from asma.ablation.reuse import reuse_runs
+
+    ceiling = {**TINY, "protocols": ["linear", "knn"],
+               "variants": {**TINY["variants"], "ceiling": {"masking.views": ["none"], "reference": "ceiling"}}}
+    study = load_study(write_study(tmp_path, ceiling))
+    specs = run_specs(study, tmp_path / "here")
+    source = finished_source(tmp_path, study, specs, protocols=("supervised",) if supervised else ())
+    run_id = next(r for r in specs if r.startswith("ceiling"))
+    result = json.loads((source / "runs" / f"{run_id}.json").read_text())
+    result["metrics"] = {"linear": 80.0, "knn": 80.0}
+    (source / "runs" / f"{run_id}.json").write_text(json.dumps(result))
+    outcome = reuse_runs(specs, [run_id], [source])
+    assert (run_id in outcome.copied) is reused
+    if not reused:
+        assert "not evaluated with supervised" in outcome.differ[run_id]
