@@ -32,28 +32,17 @@ def probe_seeds_of(source: str, seeds: int, threads: int) -> dict:
     import torch
 
     from asma.evaluation.knn import topk_accuracy
-    from asma.evaluation.linear import cached_features, train_linear_head
-    from asma.evaluation.protocols import calibrate_batchnorm, checkpoint_config, load_source
-    from asma.training.data import build_run_data
-    from asma.training.runtime import pick_device
+    from asma.evaluation.linear import probe_logits
+    from asma.evaluation.protocols import checkpoint_features, find_checkpoint
 
     torch.set_num_threads(threads)
-    cfg, checkpoint = checkpoint_config(source)
-    data = build_run_data(cfg)
-    encoders = load_source(cfg, checkpoint, data).encoders
-    device = pick_device(cfg.train.device)
     started = time.perf_counter()
-    if cfg.eval.precise_bn:
-        calibrate_batchnorm(encoders, data, cfg, device)
-    train, train_y, test, test_y = cached_features(encoders, data, device)
+    cfg, data, features = checkpoint_features(source)
     top1 = []
     for seed in range(seeds):
         probe_cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"seed": seed})})
-        head = train_linear_head(probe_cfg, train, train_y, data.num_classes)
-        with torch.no_grad():
-            logits, _ = head(test)
-        top1.append(float(topk_accuracy(logits, test_y)["top1"]))
-    return {"source": str(source), "checkpoint": str(checkpoint), "train_seed": cfg.train.seed,
+        top1.append(float(topk_accuracy(probe_logits(probe_cfg, features, data.num_classes), features[3])["top1"]))
+    return {"source": str(source), "checkpoint": str(find_checkpoint(source)), "train_seed": cfg.train.seed,
             "views": list(cfg.masking.views), "top1": top1, "mean": statistics.mean(top1),
             "sd": statistics.stdev(top1) if len(top1) > 1 else 0.0,
             "seconds": round(time.perf_counter() - started, 1)}

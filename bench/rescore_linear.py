@@ -26,11 +26,9 @@ def rescore(record_path: Path, checkpoint_root: Path | None, threads: int) -> st
     import torch
 
     from asma.evaluation.knn import topk_accuracy
-    from asma.evaluation.linear import cached_features, train_linear_head
-    from asma.evaluation.protocols import calibrate_batchnorm, checkpoint_config, load_source
+    from asma.evaluation.linear import probe_logits
+    from asma.evaluation.protocols import checkpoint_features
     from asma.evaluation.results import read_scores, write_scores
-    from asma.training.data import build_run_data
-    from asma.training.runtime import pick_device
 
     torch.set_num_threads(threads)
     record = json.loads(record_path.read_text())
@@ -40,16 +38,8 @@ def rescore(record_path: Path, checkpoint_root: Path | None, threads: int) -> st
     source = record_path
     if checkpoint_root is not None:
         source = checkpoint_root / record_path.parent.parent.name / record["run"]
-    cfg, checkpoint = checkpoint_config(source)
-    data = build_run_data(cfg)
-    encoders = load_source(cfg, checkpoint, data).encoders
-    device = pick_device(cfg.train.device)
-    if cfg.eval.precise_bn:
-        calibrate_batchnorm(encoders, data, cfg, device)
-    train, train_y, test, test_y = cached_features(encoders, data, device)
-    head = train_linear_head(cfg, train, train_y, data.num_classes)
-    with torch.no_grad():
-        logits, _ = head(test)
+    cfg, data, features = checkpoint_features(source)
+    logits, test_y = probe_logits(cfg, features, data.num_classes), features[3]
     top1 = float(topk_accuracy(logits, test_y)["top1"])
     expected = float(record["metrics"]["linear"])
     if abs(top1 - expected) > 1e-6:

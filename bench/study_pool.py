@@ -92,14 +92,12 @@ def _run_group(args: tuple[list[dict], str, str, int, str | None]) -> dict:
 def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: str | None) -> dict:
     import torch
 
-    from asma.ablation.evaluate import evaluate_reference, evaluate_run
-    from asma.ablation.trial import run_record
+    from asma.ablation.trial import execute_run
     from asma.config.loading import config_from_dict
     from asma.data.atomic import write_json_atomic
     from asma.evaluation.results import scores_path
     from asma.tracking import Tracker
     from asma.training.data import build_run_data
-    from asma.training.loop import pretrain
     from asma.training.runtime import LocalRuntime, pick_device
 
     spec = group[0]
@@ -115,29 +113,19 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
     cfg = config_from_dict(config, source=f"run {spec['run']}")
     torch.set_num_threads(max(1, cfg.train.threads or 1))
     data = build_run_data(cfg)
-    first = Path(out) / spec["study"]
-    eval_path = first / "evals" / f"{spec['run']}.json"
-    if spec.get("reference"):
-        metrics = evaluate_reference(cfg, data, spec["reference"], spec["protocols"], eval_path)
-        final, pretrain_s, resumed = {}, 0.0, None
-    else:
-        runtime = LocalRuntime(Path(work) / spec["study"] / spec["run"], cfg.train.device, cfg.ray.num_to_keep, 0)
-        result = pretrain(cfg, data, runtime, Tracker())
-        pretrain_s = time.perf_counter() - started
-        final, resumed = result.final, result.resumed_from
-        metrics = evaluate_run(cfg, data, result.model, spec["protocols"], final, runtime.device, eval_path)
-    eval_s = time.perf_counter() - started - pretrain_s
+    eval_path = Path(out) / spec["study"] / "evals" / f"{spec['run']}.json"
+    # the trial's own run (asma.ablation.trial.execute_run), in a LocalRuntime instead of Tune's
+    record = execute_run(spec, cfg, data, eval_path, Tracker(), lambda: LocalRuntime(
+        Path(work) / spec["study"] / spec["run"], cfg.train.device, cfg.ray.num_to_keep, 0))
     device = pick_device(cfg.train.device)
     machine = {"cpus": os.cpu_count(), "load_start": round(load_start, 2), "load_end": round(os.getloadavg()[0], 2),
                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "runs_at_once": workers, "runner": "bench/study_pool.py"}
     for member in group:
-        record = run_record(member, metrics, final, pretrain_s, eval_s)
-        if spec.get("reference"):
-            record["pretrain"]["epochs"] = 0
-        else:
-            record["pretrain"]["resumed_from_epoch"] = resumed
-        record["machine"] = machine
+        # the same run under each study's name: identity from the member, the rest from the run
+        member_record = {**record, **{k: member[k] for k in ("run", "variant", "dataset", "split", "seed")},
+                         "config": member["config"], "data_fingerprint": member.get("data_fingerprint"),
+                         "machine": machine}
         study = Path(out) / member["study"]
         if member is not spec:
             (study / "evals").mkdir(parents=True, exist_ok=True)
@@ -145,8 +133,8 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
                 (study / "evals" / f"{member['run']}.json").write_text(eval_path.read_text())
             if scores_path(eval_path).exists():  # the probe's per-clip scores, for fused rows
                 shutil.copyfile(scores_path(eval_path), scores_path(study / "evals" / f"{member['run']}.json"))
-        write_json_atomic(study / "runs" / f"{member['run']}.json", record)
-    return {"run": spec["run"], "records": len(group), "metrics": metrics,
+        write_json_atomic(study / "runs" / f"{member['run']}.json", member_record)
+    return {"run": spec["run"], "records": len(group), "metrics": record["metrics"],
             "wall_s": round(time.perf_counter() - started, 1)}
 
 

@@ -17,8 +17,9 @@ from study_pool import plan, run  # noqa: E402
 
 STUDY = {
     "base": "smoke",
-    "variants": {"pstl": {"masking.views": ["pstl"]}, "asma": {"masking.views": ["a", "b"], "default": True}},
-    "factors": [{"name": "strategy", "variants": ["pstl", "asma"]}],
+    "variants": {"pstl": {"masking.views": ["pstl"]}, "asma": {"masking.views": ["a", "b"], "default": True},
+                 "floor": {"masking.views": ["a", "b"], "reference": "floor"}},
+    "factors": [{"name": "strategy", "variants": ["pstl", "asma", "floor"]}],
     "seeds": 1,
     "protocols": ["knn", "linear"],
 }
@@ -43,16 +44,17 @@ def test_planned_runs_run_once_and_count_as_finished(tmp_path):
     first = write(tmp_path, "first", STUDY)
     # a second study shares both runs (the same configs under another study's name) and adds one
     second = write(tmp_path, "second", {**STUDY, "variants": {**STUDY["variants"], "a_only": {"masking.views": ["a"]}},
-                                        "factors": [{"name": "s", "variants": ["pstl", "asma", "a_only"]}]})
+                                        "factors": [{"name": "s", "variants": ["pstl", "asma", "floor", "a_only"]}]})
     planned = tmp_path / "plan.json"
     plan([str(first), str(second)], str(out), planned, None)
     groups = json.loads(planned.read_text())
     assert [[f"{s['study']}/{s['run']}" for s in g] for g in groups] == [
         ["first/pstl__synthetic__seed0", "second/pstl__synthetic__seed0"],
         ["first/asma__synthetic__seed0", "second/asma__synthetic__seed0"],
+        ["first/floor__synthetic__seed0", "second/floor__synthetic__seed0"],
         ["second/a_only__synthetic__seed0"]]
     outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=2, deadline=float("inf"))
-    assert outcome == {"finished": 3, "failed": {}, "not_started": 0}
+    assert outcome == {"finished": 4, "failed": {}, "not_started": 0}
     for path in (first, second):
         specs = specs_of(path, out)
         assert finished_runs(specs) == set(specs)  # `asma ablate --resume` would repeat none of them
@@ -61,6 +63,8 @@ def test_planned_runs_run_once_and_count_as_finished(tmp_path):
             assert record["run"] == spec["run"] and record["config"] == spec["config"]
             assert 0.0 <= record["metrics"]["knn"] <= 100.0
             assert record["machine"]["runner"] == "bench/study_pool.py" and record["machine"]["device"] == "cpu"
+            # the trial's own branches: a floor row evaluates random-init encoders, pretrains nothing
+            assert (record["pretrain"]["epochs"] == 0) == (spec["variant"] == "floor")
     shared = [json.loads((out / "ablations" / s / "runs" / "asma__synthetic__seed0.json").read_text())
               for s in ("first", "second")]
     assert shared[0]["metrics"] == shared[1]["metrics"]  # one run, two records
@@ -94,5 +98,5 @@ def test_a_failed_run_is_reported_and_the_others_go_on(tmp_path):
     groups[0][0]["config"]["data"]["path"] = str(tmp_path / "no_such_set")  # asma's own error, not picklable
     planned.write_text(json.dumps(groups))
     outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=1, deadline=float("inf"))
-    assert outcome["finished"] == 1 and list(outcome["failed"]) == [groups[0][0]["run"]]
+    assert outcome["finished"] == len(groups) - 1 and list(outcome["failed"]) == [groups[0][0]["run"]]
     assert "no_such_set" in outcome["failed"][groups[0][0]["run"]]

@@ -15,15 +15,17 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 from asma.ablation.evaluate import distill_columns, evaluate_reference, evaluate_run, needs_pretraining
 from asma.config.loading import config_from_dict
+from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
 from asma.models.pretrainer import MaskedPretrainer
-from asma.tracking import TrackedRun, open_tracker
-from asma.training.data import build_run_data
+from asma.tracking import TrackedRun, Tracker, open_tracker
+from asma.training.data import RunData, build_run_data
 from asma.training.loop import pretrain
-from asma.training.runtime import pick_device
+from asma.training.runtime import Runtime, pick_device
 from asma.training.tune_runtime import TuneTrialRuntime
 
 
@@ -41,6 +43,32 @@ def run_record(run: dict, metrics: dict[str, float], final: dict, pretrain_s: fl
         "config": run["config"],
         "data_fingerprint": run.get("data_fingerprint"),  # the data's identity wherever it lies (asma.ablation.finished)
     }
+
+
+def execute_run(run: dict, cfg: Config, data: RunData, eval_path: Path, tracker: Tracker,
+                make_runtime: Callable[[], Runtime]) -> dict:
+    """One run's record (without `machine`): a floor or ceiling evaluated, a fixed teacher distilled,
+    random-init encoders evaluated for a study of `supervised` alone, or pretraining (in the runtime
+    `make_runtime` gives: Tune's in a trial, LocalRuntime in bench/study_pool.py) then evaluation."""
+    started = time.perf_counter()
+    if run.get("reference"):
+        metrics = evaluate_reference(cfg, data, run["reference"], run["protocols"], eval_path)
+    elif cfg.distill.teacher and not needs_pretraining(run["protocols"], cfg.distill.teacher):
+        metrics = distill_columns(cfg, None, eval_path)  # a fixed teacher distilled into this run's student
+    elif not needs_pretraining(run["protocols"]):  # supervised only: random-init encoders, no pretraining
+        untrained = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels)
+        metrics = evaluate_run(cfg, data, untrained, run["protocols"], {}, pick_device(cfg.train.device), eval_path)
+    else:
+        runtime = make_runtime()
+        result = pretrain(cfg, data, runtime, tracker)
+        pretrained = time.perf_counter()
+        metrics = evaluate_run(cfg, data, result.model, run["protocols"], result.final, runtime.device, eval_path)
+        record = run_record(run, metrics, result.final, pretrained - started, time.perf_counter() - pretrained)
+        record["pretrain"]["resumed_from_epoch"] = result.resumed_from
+        return record
+    record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
+    record["pretrain"]["epochs"] = 0
+    return record
 
 
 def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
@@ -64,32 +92,9 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
     tracked = TrackedRun(run_id, str(result_path.parent.parent / "tracking" / run_id), tensorboard=False)
     study = {"variant": run["variant"], "dataset": run["dataset"], "seed": run["seed"]}
     with open_tracker(cfg, tracked, params={"study": study, **run["config"]}) as tracker:
-        if run.get("reference"):
-            started = time.perf_counter()
-            metrics = evaluate_reference(cfg, data, run["reference"], run["protocols"], eval_path)
-            record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
-            record["pretrain"]["epochs"] = 0
-        elif cfg.distill.teacher and not needs_pretraining(run["protocols"], cfg.distill.teacher):
-            started = time.perf_counter()  # a fixed teacher distilled into this run's student
-            metrics = distill_columns(cfg, None, eval_path)
-            record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
-            record["pretrain"]["epochs"] = 0
-        elif not needs_pretraining(run["protocols"]):  # supervised only: random-init encoders, no pretraining
-            started = time.perf_counter()
-            untrained = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels)
-            metrics = evaluate_run(cfg, data, untrained, run["protocols"], {}, pick_device(cfg.train.device), eval_path)
-            record = run_record(run, metrics, {}, 0.0, time.perf_counter() - started)
-            record["pretrain"]["epochs"] = 0
-        else:
-            runtime = TuneTrialRuntime(cfg.train.device, cfg.data.loader_workers, extra_metrics={"run": run_id})
-            started = time.perf_counter()
-            result = pretrain(cfg, data, runtime, tracker)
-            pretrained = time.perf_counter()
-            final = result.final
-            metrics = evaluate_run(cfg, data, result.model, run["protocols"], final, runtime.device, eval_path)
-            record = run_record(run, metrics, final, pretrained - started, time.perf_counter() - pretrained)
-            record["pretrain"]["resumed_from_epoch"] = result.resumed_from
-        scores = {f"eval/{k}": v for k, v in metrics.items()}
+        record = execute_run(run, cfg, data, eval_path, tracker, lambda: TuneTrialRuntime(
+            cfg.train.device, cfg.data.loader_workers, extra_metrics={"run": run_id}))
+        scores = {f"eval/{k}": v for k, v in record["metrics"].items()}
         tracker.log_metrics(scores, record["pretrain"]["epochs"])
     # what else ran: the machine's 1-minute load average when this attempt started and ended
     record["machine"] = {"cpus": os.cpu_count(), "load_start": round(load_start, 2),

@@ -50,13 +50,22 @@ def train_linear_head(cfg: Config, train: torch.Tensor, train_y: torch.Tensor, n
     return model.eval()
 
 
-def linear_protocol(cfg: Config, encoders, data: RunData, device, progress=None,
-                    features: tuple[torch.Tensor, ...] | None = None) -> dict:
-    train, train_y, test, test_y = features or cached_features(encoders, data, device)
-    with EpochProgress.of(progress, "linear", cfg.eval.epochs) as bar:
-        model = train_linear_head(cfg, train, train_y, data.num_classes, bar)
+def probe_logits(cfg: Config, features: tuple[torch.Tensor, ...], num_classes: int,
+                 progress: EpochProgress | None = None) -> torch.Tensor:
+    """The test clips' logits of a linear head trained (cfg.eval.seed) on the training features."""
+    train, train_y, test, _ = features
+    model = train_linear_head(cfg, train, train_y, num_classes, progress)
     with torch.no_grad():
         logits, _ = model(test)
+    return logits
+
+
+def linear_protocol(cfg: Config, encoders, data: RunData, device, progress=None,
+                    features: tuple[torch.Tensor, ...] | None = None) -> dict:
+    features = features or cached_features(encoders, data, device)
+    train, _, test, test_y = features
+    with EpochProgress.of(progress, "linear", cfg.eval.epochs) as bar:
+        logits = probe_logits(cfg, features, data.num_classes, bar)
     # the per-clip probabilities go to a scores file beside the record (run_protocols), not into it:
     # what fuses several runs' probes (a study's `fuse` variants)
     return {**topk_accuracy(logits, test_y), "epochs": cfg.eval.epochs,

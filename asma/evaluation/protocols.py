@@ -154,6 +154,20 @@ def load_source(cfg: Config, checkpoint: Path, data: RunData, random_init: bool 
     return EncoderSource(model.encoders(), str(checkpoint), run_dir_of(checkpoint), int(state["epoch"]))
 
 
+def checkpoint_features(path: str | Path, overrides: list[str] = ()) -> tuple[Config, RunData, tuple[torch.Tensor, ...]]:
+    """A checkpoint's config, data and frozen features (train, train labels, test, test labels), read
+    as run_protocols reads them: BatchNorm re-estimated (eval.precise_bn), evaluation crops."""
+    from asma.training.data import build_run_data
+
+    cfg, checkpoint = checkpoint_config(path, overrides)
+    data = build_run_data(cfg)
+    device = pick_device(cfg.train.device)
+    encoders = {view: enc.to(device) for view, enc in load_source(cfg, checkpoint, data).encoders.items()}
+    if cfg.eval.precise_bn:
+        calibrate_batchnorm(encoders, data, cfg, device)
+    return cfg, data, cached_features(encoders, data, device)
+
+
 def make_progress(console: Console | None) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=console, disable=console is None)
