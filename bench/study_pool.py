@@ -6,9 +6,10 @@ its GPU and CPU cores as plain processes. It is two steps:
   plan  (where the studies live) writes the unfinished runs' specs, exactly as `asma ablate` makes
         them (asma.ablation.runner.run_specs: the same config, run ids and data fingerprint), into
         one JSON, in the order given. Runs of the same config in several studies are run once.
-  run   (on the other machine) pretrains each spec with LocalRuntime, evaluates it with the trial's
-        own evaluation, and writes the trial's own run record (asma.ablation.trial.run_record) to
-        <out>/<study>/runs/<run id>.json, with its evaluation record in <out>/<study>/evals/.
+  run   (on the other machine) runs each spec as a Tune trial does (asma.ablation.trial.execute_run)
+        but in a LocalRuntime, and writes the trial's run record to <out>/<study>/runs/<run id>.json,
+        with its evaluation record in <out>/<study>/evals/ (copied for the same run in other studies,
+        as --reuse copies: asma.ablation.reuse.copy_run).
 
 With --out at the studies' ablations/ folder (or a copy of <out>/<study>/ put there), `asma ablate
 --resume` skips those runs (their config and data fingerprint are the planned ones; a trial Tune
@@ -25,7 +26,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import shutil
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -92,10 +92,10 @@ def _run_group(args: tuple[list[dict], str, str, int, str | None]) -> dict:
 def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: str | None) -> dict:
     import torch
 
+    from asma.ablation.reuse import copy_run
     from asma.ablation.trial import execute_run
     from asma.config.loading import config_from_dict
     from asma.data.atomic import write_json_atomic
-    from asma.evaluation.results import scores_path
     from asma.tracking import Tracker
     from asma.training.data import build_run_data
     from asma.training.runtime import LocalRuntime, pick_device
@@ -126,14 +126,11 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
         member_record = {**record, **{k: member[k] for k in ("run", "variant", "dataset", "split", "seed")},
                          "config": member["config"], "data_fingerprint": member.get("data_fingerprint"),
                          "machine": machine}
-        study = Path(out) / member["study"]
-        if member is not spec:
-            (study / "evals").mkdir(parents=True, exist_ok=True)
-            if eval_path.exists():
-                (study / "evals" / f"{member['run']}.json").write_text(eval_path.read_text())
-            if scores_path(eval_path).exists():  # the probe's per-clip scores, for fused rows
-                shutil.copyfile(scores_path(eval_path), scores_path(study / "evals" / f"{member['run']}.json"))
-        write_json_atomic(study / "runs" / f"{member['run']}.json", member_record)
+        result_path = Path(out) / member["study"] / "runs" / f"{member['run']}.json"
+        if member is spec:
+            write_json_atomic(result_path, member_record)
+        else:  # its evaluation record, probe scores and student, as --reuse copies them
+            copy_run(Path(out) / spec["study"], member["run"], result_path, member_record, source_run=spec["run"])
     return {"run": spec["run"], "records": len(group), "metrics": record["metrics"],
             "wall_s": round(time.perf_counter() - started, 1)}
 

@@ -96,15 +96,19 @@ def reuse_runs(specs: dict[str, dict], pending: list[str], sources: list[Path]) 
     return reused
 
 
-def copy_run(source: Path, run_id: str, result_path: Path, result: dict) -> None:
+def copy_run(source: Path, run_id: str, result_path: Path, result: dict, source_run: str | None = None) -> None:
+    """Copy a finished run's evaluation record, probe scores and student from study folder `source`
+    (where it is named `source_run`, by default `run_id`), then write `result` as its record here."""
+    source_run = source_run or run_id
     evals_dir = result_path.parent.parent / "evals"
-    write_text_atomic(evals_dir / f"{run_id}.json", (source / "evals" / f"{run_id}.json").read_text())
-    scores = scores_path(source / "evals" / f"{run_id}.json")  # the probe's per-clip scores (fused rows)
+    if (source / "evals" / f"{source_run}.json").exists():
+        write_text_atomic(evals_dir / f"{run_id}.json", (source / "evals" / f"{source_run}.json").read_text())
+    scores = scores_path(source / "evals" / f"{source_run}.json")  # the probe's per-clip scores (fused rows)
     if scores.exists():
         tmp = scores_path(evals_dir / f".{run_id}.json")
         shutil.copyfile(scores, tmp)
         os.replace(tmp, scores_path(evals_dir / f"{run_id}.json"))
-    student = source / "evals" / f"{run_id}.student"
+    student = source / "evals" / f"{source_run}.student"
     if student.is_dir():
         with atomic_directory(evals_dir / f"{run_id}.student") as staging:
             shutil.copytree(student, staging, dirs_exist_ok=True)
