@@ -283,6 +283,13 @@ def test_reuse_copies_the_same_runs_from_another_study_and_names_the_ones_that_d
 
     rows = list(csv.DictReader(io.StringIO(results_csv(load_results(outcome.run_dir)))))
     assert len(rows) == len(specs) and all(r["reused_from"] == str(source) for r in rows)  # the CSV says so
+    # again, with nothing left to copy: it names the folder it was given (a Path, as the CLI passes it)
+    from rich.console import Console
+
+    console = Console(record=True, width=400)
+    again = run_study(study, out_dir=tmp_path / "out", reuse=[source], console=console)
+    assert sorted(again.skipped) == sorted(specs)
+    assert f"0 finished runs copied from {source}" in console.export_text()
 
 
 @pytest.mark.parametrize("case, reason", [

@@ -104,7 +104,7 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     if reuse:
         shared = reuse_runs(specs, [r for r in specs if r not in done], [Path(p) for p in reuse])
         done |= set(shared.copied)
-        sources = sorted({str(p) for p in shared.copied.values()}) or list(reuse)
+        sources = sorted({str(p) for p in shared.copied.values()}) or [str(p) for p in reuse]
         console.print(f"{len(shared.copied)} finished runs copied from {', '.join(sources)}", highlight=False)
         for run_id, reason in sorted(shared.differ.items()):
             console.print(f"[yellow]not reused[/] {run_id}: {reason}", highlight=False)
