@@ -38,6 +38,12 @@ def test_runs_and_configs(tmp_path):
                                         "asma__synthetic__seed0", "asma__synthetic__seed1"]
     cfg = study.config_for(runs[1])
     assert cfg.masking.views == ["pstl"] and cfg.train.seed == 1 and cfg.eval.seed == 1
+    # trials start seed by seed, so that a study stopped part way has every row at the same seeds
+    from asma.ablation.runner import in_seed_order
+
+    specs = run_specs(study, tmp_path / "out")
+    assert in_seed_order(list(specs), specs) == ["pstl__synthetic__seed0", "asma__synthetic__seed0",
+                                                 "pstl__synthetic__seed1", "asma__synthetic__seed1"]
     assert cfg.train.threads == 1 and Path(cfg.out_dir).is_absolute() and cfg.data.cache_dir == str(tmp_path)
     assert cfg.train.device == "cpu"  # no GPU asked for: none used even on a GPU node
     assert study.config_for(runs[2]).masking.views == ["a", "b"]

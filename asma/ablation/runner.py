@@ -58,6 +58,15 @@ def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
     return specs
 
 
+def in_seed_order(run_ids: list[str], specs: dict[str, dict]) -> list[str]:
+    """`run_ids` data set by data set, seed by seed (the study's order of variants within a seed),
+    the order trials start in (as bench/study_pool.py's): a study stopped part way has every row at
+    the same seeds, so its paired differences and means compare like with like, where the study's
+    own order (variant by variant) would leave the last variants with no seeds at all."""
+    sets = list(dict.fromkeys(specs[r]["dataset"] for r in specs))
+    return sorted(run_ids, key=lambda r: (sets.index(specs[r]["dataset"]), specs[r]["seed"]))
+
+
 def prepare_data(specs: dict[str, dict]) -> None:
     """Open (and generate once, for 'synthetic') each data set before trials start, checking splits."""
     from asma.training.data import open_dataset
@@ -112,7 +121,7 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     write_json_atomic(run_dir / "study.json", {**study.to_dict(), "runs": list(specs),
                                                "epochs": {r: pretraining_epochs(s) for r, s in specs.items()}})
     outcome = StudyOutcome(run_dir, skipped=sorted(done))
-    pending = [r for r in specs if r not in done]
+    pending = in_seed_order([r for r in specs if r not in done], specs)
     console.print(f"study [bold]{study.name}[/]: {len(specs)} runs ({len(study.variants)} variants x "
                   f"{len(study.seeds)} seeds x {len(study.datasets)} data sets), {len(done)} already done; "
                   f"folder {run_dir}", highlight=False)
@@ -134,7 +143,7 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
         console.print(f"resuming interrupted trials from {tune_dir}")
         ended = _fit(study, specs, pending, run_dir, concurrency, console, restore=True)
         # interrupted (Ctrl-C): stop here, not start a fresh experiment over the saved one
-        pending = [r for r in specs if not Path(specs[r]["result_path"]).exists()] if ended else []
+        pending = in_seed_order([r for r in specs if not Path(specs[r]["result_path"]).exists()], specs) if ended else []
     if pending:
         ended = _fit(study, specs, pending, run_dir, concurrency, console, restore=False)
     for run_id in specs:
