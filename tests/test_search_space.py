@@ -459,3 +459,30 @@ def test_the_repeat_guard_survives_the_searchers_checkpoint(tmp_path):
     ratios.append(restored.suggest("t2")[f"{A}.ratio"])
     restored.on_trial_complete("t2", {"knn_top1": 50.0, "training_iteration": 1})
     assert sorted(ratios) == [0.2, 0.4, 0.6] and restored.suggest("t3") == Searcher.FINISHED
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "grid", "nsga2"])
+def test_every_sampler_survives_the_pickling_tune_does(tmp_path, sampler):
+    """Tune pickles the searcher, sampler and all, when the Tuner starts and in each snapshot; Optuna's
+    NSGA-II holds a lock that pickle refuses, which failed every multi-objective search at its start.
+    The sampler read back still proposes, and NSGA-II with a lock of its own."""
+    import pickle
+
+    from ray import cloudpickle
+
+    from asma.search.tuner import make_sampler
+
+    changes = {"metric": ["knn_top1", "encoder_params"], "mode": ["max", "min"]} if sampler == "nsga2" else {}
+    if sampler == "grid":
+        changes["params"] = {f"{A}.ratio": {"type": "float", "low": 0.1, "high": 0.5, "step": 0.2}}
+    space = load_space(write_space(tmp_path, sampler=sampler, **changes))
+    original = make_sampler(space)
+    for dumps, loads in ((pickle.dumps, pickle.loads), (cloudpickle.dumps, cloudpickle.loads)):
+        loaded = loads(dumps(original))
+        assert type(loaded) is type(original)
+        if sampler == "nsga2":
+            assert loaded._thread_lock is not original._thread_lock and not loaded._thread_lock.locked()
+        study = optuna.create_study(directions=["maximize", "minimize"] if sampler == "nsga2" else ["maximize"],
+                                    sampler=loaded)
+        trial = study.ask()
+        assert 0.1 <= trial.suggest_float(f"{A}.ratio", 0.1, 0.5, step=0.2 if sampler == "grid" else None) <= 0.5

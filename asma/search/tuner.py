@@ -174,7 +174,9 @@ def make_sampler(space: SearchSpace, earlier_trials: int = 0):
     if space.spec.sampler == "grid":
         return optuna.samplers.GridSampler(space.grid(), seed=seed)
     if space.spec.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        from asma.search.samplers import PicklableNSGAIISampler
+
+        return PicklableNSGAIISampler(seed=seed)
     with warnings.catch_warnings():  # multivariate/group are "experimental" in Optuna, stable in use since 2.x
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=seed, multivariate=True,
