@@ -7,6 +7,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
+from asma.config.loading import available_presets
 from asma.ray_session import ADDRESS_HELP, UnschedulableError, init_ray
 
 
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     commands = p.add_subparsers(dest="cluster_command", required=True, metavar="ACTION")
     c = commands.add_parser("check", help="print the cluster's nodes and check studies/configs against them")
     c.add_argument("files", nargs="*", metavar="STUDY_OR_CONFIG",
-                   help="ablation study YAML, config YAML or preset name (laptop, paper, smoke)")
+                   help=f"ablation study YAML, config YAML or preset name ({', '.join(available_presets())})")
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set ray.workers=4 (configs only; repeatable)")
     c.add_argument("--address", default=None, help=ADDRESS_HELP)

@@ -5,12 +5,13 @@ import argparse
 import json
 
 from asma.config import load_config
+from asma.config.loading import available_presets
 from asma.config.schema import Config
 
 
 def add_config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("config", nargs=None if required else "?",
-                   help="config YAML, or a preset name (laptop, paper, smoke)")
+                   help=f"config YAML, or a preset name ({', '.join(available_presets())})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")
 
