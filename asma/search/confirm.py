@@ -2,7 +2,8 @@
 budget, over seeds, beside the rows every masking claim is judged against.
 
 One seed of a search's proxy is not a result (docs/method.md, "Search proxy"): a config the search
-found is confirmed when its linear probe and kNN beat no masking over several seeds. The study this
+found is confirmed when its linear probe and kNN beat no masking over several seeds, none of them the
+seed the search picked it on (`confirmation_seeds`). The study this
 writes holds the search's `top` full-budget trials (their params as variant overrides), no masking
 twice (the default row: every row's paired difference to it, with its 95% CI), PSTL's masking
 twice and ASMa's built-in views, all with two encoders (matched capacity), on the search's data set,
@@ -82,24 +83,33 @@ def confirmation_study(search_dir: str | Path, top: int = 3, seeds: int = 5, epo
             **trial["params"],
             "label": f"found #{rank} ({metric} {trial['metrics'][metric]:.1f} in the search; trial {trial['trial_id']})"}
     variants = {**found, **REFERENCE_VARIANTS}
+    chosen_on = int(saved["base"]["train"]["seed"])
     base = spec.get("base", "smoke")
     if base.endswith((".yaml", ".yml")):  # a config file named relative to the space file
         base = str((Path(saved["source"]).parent / base).resolve())
     return {
         "name": f"{summary['name']}_confirmation",
         "description": (f"The {len(found)} best full-budget trials of search {summary['name']} ({saved['source']}), "
-                        f"re-run over {seeds} seeds beside no masking twice (the default), PSTL twice and ASMa's "
-                        "built-in views, every row two encoders; linear probe and kNN."),
+                        f"re-run over {seeds} seeds other than the search's own ({chosen_on}) beside no masking "
+                        "twice (the default), PSTL twice and ASMa's built-in views, every row two encoders; linear "
+                        "probe and kNN."),
         "base": base,
         "overrides": {**{k: v for k, v in overrides.items() if k not in NOT_CARRIED}, **REFERENCE_SPECS,
                       "train.epochs": epochs or load_config(base).train.epochs},  # the base's, not the budget's
         "variants": variants,
         "factors": [{"name": "found masks against the references", "variants": list(variants)}],
-        "seeds": seeds,
+        "seeds": confirmation_seeds(seeds, chosen_on),
         "datasets": [{"name": Path(data_path).name or "data", "path": data_path, "split": split}],
         "protocols": ["linear", "knn"],
         "resources": {"cpus": spec.get("resources", {}).get("cpus", 1), "gpus": spec.get("resources", {}).get("gpus", 0)},
     }
+
+
+def confirmation_seeds(count: int, chosen_on: int) -> list[int]:
+    """`count` seeds from 0 up, without the seed the search's trials ran with: the found configs were
+    picked for their score on that seed, so running it again would re-measure the pick (its luck
+    included, the winner's curse) rather than confirm it."""
+    return [s for s in range(count + 1) if s != chosen_on][:count]
 
 
 def confirmation_yaml(study: dict, search_dir: str | Path) -> str:
