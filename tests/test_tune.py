@@ -254,10 +254,11 @@ def test_a_search_on_the_final_linear_probe_stops_trials_on_the_knn_and_ranks_th
 
 
 def test_multi_objective_search_runs_fifo_and_writes_a_pareto_front(ray_session, tmp_path, cache):
+    """NSGA-II, as the shipped multi-objective spaces search: Tune pickles it with the searcher."""
     params = {"encoder.base_channels": {"type": "categorical", "choices": [4, 8, 16]},
               "encoder.depth": {"type": "int", "low": 2, "high": 4}}
     space = load_space(space_file(tmp_path, cache, params=params, metric=["knn_top1", "encoder_params"],
-                                  mode=["max", "min"], budget={"trials": 3, "epochs": 1}))
+                                  mode=["max", "min"], sampler="nsga2", budget={"trials": 3, "epochs": 1}))
     url = f"sqlite:///{tmp_path / 'searches.db'}"  # --storage: the study in an RDB instead of the journal
     outcome = run_search(space, concurrency=2, console=Console(quiet=True), storage=url)
     summary = write_summary(outcome.results, space, outcome.run_dir)
