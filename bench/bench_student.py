@@ -1,11 +1,13 @@
 """Teacher vs distilled student on CPU: parameters, FLOPs, latency at batch 1 and 32.
 
-Teacher = the default config's two encoders + cross-attention alignment + linear head (60
-classes, NTU layout, T = data.window, M = data.persons); student = the default `student` section,
-fed clips of its own window; plus the student's int8 dynamic quantization and the TCN variant.
-Latency is the median over repeats of a no-grad forward, warm-up excluded.
+Teacher = the config's two encoders + alignment + linear head (default config: cross-attention, 60
+classes, NTU layout; T = data.window, M = data.persons); student = its `student` section, fed clips
+of its own window; plus the student's int8 dynamic quantization and the TCN variant. Latency is the
+median over repeats of a no-grad forward, warm-up excluded. `--config real --layout msr_action3d
+--classes 20 --set student.depth=4` measures the real preset's pair (ablations/real_distillation.yaml)
+side by side in one process, which a study's per-run figures, taken beside other trials, are not.
 
-    .venv/bin/python bench/bench_student.py [--quick] [--threads 1] [--write-docs]
+    .venv/bin/python bench/bench_student.py [--quick] [--threads 1] [--config C --layout L --set k=v] [--write-docs]
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from asma.config import load_config
 from asma.config.schema import Config
 from asma.evaluation.heads import AlignedClassifier
 from asma.export.formats import quantize_int8
@@ -39,10 +42,11 @@ class LogitsOnly(torch.nn.Module):
         return self.model(x)[0]
 
 
-def models(num_classes: int) -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:
+def models(num_classes: int, cfg: Config | None = None,
+           layout_name: str = "ntu25") -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:
     """name -> (model clips -> logits, one clip's shape (C, T, V, M))."""
-    cfg = Config()
-    layout = load_layout("ntu25")
+    cfg = cfg or Config()
+    layout = load_layout(layout_name)
     torch.manual_seed(0)
     encoders = MaskedPretrainer(cfg, layout, 3).encoders()
     teacher = Teacher(encoders, AlignedClassifier(cfg.alignment, len(encoders), cfg.encoder.feature_dim, num_classes))
@@ -80,7 +84,8 @@ def linear_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, i
 def run(args: argparse.Namespace) -> list[dict]:
     torch.set_num_threads(args.threads)
     rows = []
-    for name, (model, shape) in models(args.classes).items():
+    cfg = load_config(args.config, args.overrides) if args.config else None
+    for name, (model, shape) in models(args.classes, cfg, args.layout).items():
         counted = forward_flops(model, shape) if "int8" not in name else None  # quantized kernels are not counted
         row = {"model": name, "params": count_parameters(model) if "int8" not in name else None,
                "gflops": counted / 1e9 if counted is not None else None, "input": shape}
@@ -130,16 +135,22 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="fewer repeats (seconds, for a smoke check)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (edge-device setting: 1)")
     p.add_argument("--classes", type=int, default=60)
+    p.add_argument("--config", default=None, help="a preset or config file (default: the default config)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of --config, e.g. student.depth=4")
+    p.add_argument("--layout", default="ntu25", help="skeleton layout of the clips (default ntu25)")
     p.add_argument("--repeats", type=int, default=None)
-    p.add_argument("--write-docs", action="store_true", help="write the table into docs/benchmarks.md ## Student")
+    p.add_argument("--write-docs", action="store_true",
+                   help="write the table into docs/benchmarks.md ## Student (## Student: the `C` preset with --config)")
     args = p.parse_args()
     args.repeats = args.repeats or (5 if args.quick else 30)
     args.warmup = 2 if args.quick else 5
     where = provenance()
     rows = run(args)
     out = table(rows)
-    text = f"{SECTION}\n\n{out}\n\n{note(args, rows, where)}\n\nReproduce: `{command(sys.argv[1:])}`\n"
-    publish(SECTION, text, args.write_docs)
+    section = SECTION if not args.config else f"{SECTION}: the `{args.config}` preset"
+    text = f"{section}\n\n{out}\n\n{note(args, rows, where)}\n\nReproduce: `{command(sys.argv[1:])}`\n"
+    publish(section, text, args.write_docs)
     return 0
 
 
