@@ -210,3 +210,17 @@ def test_status_prints_a_study_and_a_search(tmp_path, capsys):
     assert "study s: 9 runs: 4 done, 1 running, 1 stopped, 1 failed, 2 pending" in " ".join(out.split())
     assert "failed m__d__seed4: RuntimeError: boom" in out
     assert "search q: 7 of 12 trials" in out and "best (knn_top1, full budget): #6 45" in out
+
+
+def test_a_distillation_search_s_budget_is_its_base_config_s_distill_epochs(tmp_path):
+    """A distillation space leaves budget.epochs out: each trial trains the base's distill.epochs,
+    not (as read before) the most epochs any trial has reached so far."""
+    run_dir = make_search(tmp_path)
+    saved = json.loads((run_dir / "space.json").read_text())
+    saved["space"].update(task="distill", scheduler="fifo")
+    saved["space"]["budget"]["epochs"] = None
+    saved["base"] = {"distill": {"epochs": 150}, "train": {"epochs": 200}}
+    (run_dir / "space.json").write_text(json.dumps(saved))
+    status = search_status(run_dir)
+    assert status.epochs == 150
+    assert [t.state for t in status.trials][:2] == ["stopped early", "stopped early"]  # 5 and 1 of 150 epochs

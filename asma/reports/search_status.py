@@ -128,8 +128,11 @@ def search_status(run_dir: str | Path, now: float | None = None) -> SearchStatus
     folders = {t.number: run_dir / "experiment" / f"trial_{t.user_attrs['tune_trial_id']}"
                for t in study.trials if "tune_trial_id" in t.user_attrs}
     files_of = {n: read_trial(f) for n, f in folders.items() if f.is_dir()}
-    # a trial's full budget: the space's epochs, else (a distillation search) the most any trial reached
-    full = space["budget"].get("epochs") or max((f.epoch for f in files_of.values()), default=None)
+    # a trial's full budget: the space's epochs, else its base config's (a distillation search trains
+    # distill.epochs), else (a folder written before space.json kept the base) the most any trial reached
+    base = saved.get("base", {}).get("distill" if space.get("task") == "distill" else "train", {})
+    full = (space["budget"].get("epochs") or base.get("epochs")
+            or max((f.epoch for f in files_of.values()), default=None))
     trials = []
     lost = set(study.user_attrs.get("lost", []))  # interrupted when the experiment was lost (asma.search.continuation)
     for t in study.trials:
