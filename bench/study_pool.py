@@ -43,7 +43,7 @@ def _config_key(spec: dict) -> str:
 
 def plan(studies: list[str], out: str, to: Path, datasets: list[str] | None) -> None:
     from asma.ablation.finished import finished_runs
-    from asma.ablation.runner import run_specs, study_dir
+    from asma.ablation.runner import in_seed_order, run_specs, study_dir
     from asma.ablation.study import load_study
 
     groups: dict[str, list[dict]] = {}
@@ -60,12 +60,9 @@ def plan(studies: list[str], out: str, to: Path, datasets: list[str] | None) -> 
         finished_elsewhere |= {_config_key(specs[r]) for r in done}
         loaded.append((study, specs, done))
     for study, specs, done in loaded:
-        order = list(study.variants)
-        sets = [d.name for d in study.datasets]  # data set by data set, seed by seed, as listed
-        pending = sorted((s for r, s in specs.items() if r not in done
-                          and (not datasets or s["dataset"] in datasets)),
-                         key=lambda s: (sets.index(s["dataset"]), s["seed"], order.index(s["variant"])))
-        for spec in pending:
+        pending = in_seed_order([r for r, s in specs.items() if r not in done
+                                 and (not datasets or s["dataset"] in datasets)], specs)
+        for spec in (specs[r] for r in pending):
             if _config_key(spec) in finished_elsewhere:
                 continue
             spec["study"] = study.name

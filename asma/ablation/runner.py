@@ -60,7 +60,7 @@ def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
 
 def in_seed_order(run_ids: list[str], specs: dict[str, dict]) -> list[str]:
     """`run_ids` data set by data set, seed by seed (the study's order of variants within a seed),
-    the order trials start in (as bench/study_pool.py's): a study stopped part way has every row at
+    the order trials start in (bench/study_pool.py plans with it too): a study stopped part way has every row at
     the same seeds, so its paired differences and means compare like with like, where the study's
     own order (variant by variant) would leave the last variants with no seeds at all."""
     sets = list(dict.fromkeys(specs[r]["dataset"] for r in specs))
