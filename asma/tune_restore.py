@@ -14,11 +14,26 @@ older than the folder. Restoring it (Ray 2.60) shows two symptoms, neither of wh
   without result.json, and the restore logs a FileNotFoundError per trial while reading the old
   metrics ("Failed to fetch metrics ..."), which nothing uses. That one warning is dropped while
   restoring; any other failure to read a trial's metrics is still logged.
+
+A restored experiment also keeps the trial concurrency it was started with: Tune saves it in the
+search algorithm's state and `Tuner.restore` takes no new TuneConfig, so `--concurrency` on a
+resume did nothing. `set_saved_concurrency` rewrites that one value in the saved state before the
+restore reads it.
 """
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from pathlib import Path
+
+from asma.data.atomic import write_bytes_atomic
+from asma.errors import AsmaError
+
+# where Tune (Ray 2.60) saves a search algorithm's concurrency: the newest state file of the pattern
+# in the experiment folder (the one a restore reads), then the keys down to `max_concurrent`.
+# Tune's default grid generator (`asma ablate`); a SearchGenerator around a ConcurrencyLimiter (`asma tune`).
+SAVED_CONCURRENCY = (("basic-variant-state-*.json", ()),
+                     ("search_gen_state-*.json", ("name:ConcurrencyLimiter",)))
 
 
 class NoMetricsOfUnstartedTrials(logging.Filter):
@@ -65,3 +80,43 @@ def restore_tuner(path: str, trainable, **options):
     tolerate_deleted_checkpoints()
     with NoMetricsOfUnstartedTrials.installed():
         return tune.Tuner.restore(path, trainable, **options)
+
+
+def saved_concurrency(experiment: str | Path) -> int:
+    """The trials at a time a restore of the Tune experiment in `experiment` runs (0: as many as fit)."""
+    return _saved_concurrency_state(Path(experiment))[2]["max_concurrent"]
+
+
+def set_saved_concurrency(experiment: str | Path, concurrency: int) -> int:
+    """Make the restore of the Tune experiment in `experiment` run `concurrency` trials at a time
+    (0: as many as fit, for Tune's grid generator only); returns the concurrency it had."""
+    import ray.cloudpickle as cloudpickle
+
+    file, state, holder = _saved_concurrency_state(Path(experiment))
+    if concurrency < 1 and holder is not state:
+        raise AsmaError(f"{experiment}: a search runs at least 1 trial at a time, got {concurrency}")
+    before = holder["max_concurrent"]
+    holder["max_concurrent"] = concurrency
+    write_bytes_atomic(file, cloudpickle.dumps(state))
+    return before
+
+
+def _saved_concurrency_state(experiment: Path) -> tuple[Path, dict, dict]:
+    """The state file a restore reads, its state, and the dict in it that holds `max_concurrent`.
+
+    Raises AsmaError when the experiment holds no saved concurrency of a known form."""
+    import ray.cloudpickle as cloudpickle
+
+    for pattern, keys in SAVED_CONCURRENCY:
+        files = sorted(experiment.glob(pattern))  # Tune restores the newest: the greatest name
+        if not files:
+            continue
+        state = cloudpickle.loads(files[-1].read_bytes())
+        holder = state
+        for key in keys:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and "max_concurrent" in holder:
+            return files[-1], state, holder
+        break
+    raise AsmaError(f"{experiment}: found no saved trial concurrency (is this a Tune experiment of another Ray "
+                    "version?); resume without --concurrency to keep the one it was started with")

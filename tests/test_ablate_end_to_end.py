@@ -156,6 +156,50 @@ def test_ctrl_c_during_a_resume_stops_there_and_the_next_resume_trains_each_run_
         r.run_id for r in study.runs())  # one trial folder per run
 
 
+def test_a_resume_runs_as_many_trials_at_a_time_as_it_is_told(ray_session, tmp_path, monkeypatch):
+    """A study started one trial at a time and stopped (Ctrl-C) resumes with --concurrency 2: the
+    restored experiment runs two trials at once. Tune keeps the concurrency an experiment was started
+    with in its saved state, and `Tuner.restore` takes no new one: before asma rewrote the saved
+    value, the resume went on one at a time. Without --concurrency a resume keeps the saved one."""
+    import os
+    import signal
+
+    import asma.ablation.runner as runner
+    from asma.tune_restore import saved_concurrency
+
+    raw = yaml.safe_load(tiny_study(tmp_path, epochs=3).read_text())
+    raw["seeds"] = 3  # 6 runs: after the stop, more than two are left
+    path = tmp_path / "six.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    study = load_study(path)
+    out = tmp_path / "out"
+    running: list[int] = []
+    progress = runner.ProgressCallback.on_trial_result
+
+    def count_running(self, iteration, trials, trial, result, **info):
+        progress(self, iteration, trials, trial, result, **info)
+        running.append(sum(t.status == "RUNNING" for t in trials))
+        if stop_after_first:
+            stop_after_first.clear()
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(runner.ProgressCallback, "on_trial_result", count_running)
+    stop_after_first = [True]
+    first = run_study(study, out_dir=out, concurrency=1)
+    assert first.interrupted and max(running) == 1
+    tune_dir = runner.study_dir(study, out) / runner.TUNE_NAME
+    assert saved_concurrency(tune_dir) == 1
+    running.clear()
+    stop_after_first.append(True)
+    kept = run_study(study, out_dir=out, resume=True)  # no --concurrency: the saved one
+    assert kept.interrupted and max(running) == 1 and saved_concurrency(tune_dir) == 1
+    running.clear()
+    resumed = run_study(study, out_dir=out, resume=True, concurrency=2)
+    assert not resumed.failed and not resumed.interrupted
+    assert sorted(first.finished + kept.finished + resumed.finished) == sorted(r.run_id for r in study.runs())
+    assert max(running) == 2 and saved_concurrency(tune_dir) == 2
+
+
 def test_a_supervised_only_study_trains_without_pretraining(ray_session, tmp_path):
     """protocols: [supervised] studies the supervised recipe: no run pretrains, each trains random-init
     encoders with the labels, and two recipes give two different results."""

@@ -188,9 +188,23 @@ def test_optuna_dashboard_serves_the_search_on_loopback(masking_search):
     assert {t["state"] for t in detail["trials"]} == {"Complete"} and detail["has_intermediate_values"]
 
 
-def test_resume_to_a_larger_budget_repeats_no_finished_trial(ray_session, tmp_path, cache):
+def test_resume_to_a_larger_budget_repeats_no_finished_trial(ray_session, tmp_path, cache, monkeypatch):
+    """...and runs as many trials at a time as the resume is told: Tune keeps the concurrency a
+    search was started with in its saved state, which asma rewrites (asma.tune_restore)."""
+    import asma.search.tuner as tuner
+    from asma.tune_restore import saved_concurrency
+
+    running: list[int] = []
+    progress = tuner.ProgressCallback.on_trial_result
+
+    def count_running(self, iteration, trials, trial, result, **info):
+        progress(self, iteration, trials, trial, result, **info)
+        running.append(sum(t.status == "RUNNING" for t in trials))
+
+    monkeypatch.setattr(tuner.ProgressCallback, "on_trial_result", count_running)
     path = space_file(tmp_path, cache, budget={"trials": 2, "epochs": 2}, scheduler="fifo")
-    first = run_search(load_space(path), concurrency=2, console=Console(quiet=True))
+    first = run_search(load_space(path), console=Console(quiet=True))  # 2 at a time by default
+    assert max(running) == 2 and saved_concurrency(first.run_dir / "experiment") == 2
     before = trial_reports(first.run_dir)
     assert sorted(before.values()) == [2, 2]
     assert len(journal_study(first.run_dir, "space").trials) == 2
@@ -198,7 +212,9 @@ def test_resume_to_a_larger_budget_repeats_no_finished_trial(ray_session, tmp_pa
 
     with pytest.raises(Exception, match="--resume"):  # the same search again without --resume is refused
         run_search(load_space(path), console=Console(quiet=True))
-    again = run_search(load_space(path, trials=4), resume=True, concurrency=2, console=Console(quiet=True))
+    running.clear()
+    again = run_search(load_space(path, trials=4), resume=True, concurrency=1, console=Console(quiet=True))
+    assert running and max(running) == 1 and saved_concurrency(again.run_dir / "experiment") == 1
     after = trial_reports(again.run_dir)
     assert again.resumed and len(after) == 4 and set(before) < set(after)
     for name in before:  # finished trials are kept as they were, not run again

@@ -60,3 +60,31 @@ def test_only_the_warning_about_trials_without_results_is_dropped():
     with NoMetricsOfUnstartedTrials.installed():
         assert len(logger.filters) == 1
     assert not logger.filters
+
+
+def test_the_saved_concurrency_is_the_newest_state_s_and_one_of_an_unknown_form_is_refused(tmp_path):
+    """The newest saved state is the one a restore reads, and the one rewritten; a folder with no
+    saved concurrency gets an error that says to resume without --concurrency, not a KeyError."""
+    import ray.cloudpickle as cloudpickle
+
+    from asma.errors import AsmaError
+    from asma.tune_restore import saved_concurrency, set_saved_concurrency
+
+    old, new = tmp_path / "basic-variant-state-2026-01-01_00-00-00.json", tmp_path / "basic-variant-state-2026-01-02_00-00-00.json"
+    old.write_bytes(cloudpickle.dumps({"max_concurrent": 3, "_counter": 5}))
+    new.write_bytes(cloudpickle.dumps({"max_concurrent": 1, "_counter": 7}))
+    assert saved_concurrency(tmp_path) == 1
+    assert set_saved_concurrency(tmp_path, 0) == 1  # 0: as many as fit
+    assert cloudpickle.loads(new.read_bytes()) == {"max_concurrent": 0, "_counter": 7}
+    assert cloudpickle.loads(old.read_bytes())["max_concurrent"] == 3
+
+    search = tmp_path / "search"
+    search.mkdir()
+    (search / "search_gen_state-2026-01-01_00-00-00.json").write_bytes(cloudpickle.dumps(
+        {"counter": 2, "name:ConcurrencyLimiter": {"max_concurrent": 2, "live_trials": set()}}))
+    with pytest.raises(AsmaError, match="at least 1"):
+        set_saved_concurrency(search, 0)
+    assert set_saved_concurrency(search, 4) == 2 and saved_concurrency(search) == 4
+
+    with pytest.raises(AsmaError, match="resume without --concurrency"):
+        saved_concurrency(tmp_path / "empty")

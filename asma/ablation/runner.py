@@ -30,7 +30,7 @@ from asma.errors import ConfigError
 from asma.reports.trial_files import last_error
 from asma.ray_session import check_schedulable, init_ray
 from asma.trial_progress import TrialProgress, active
-from asma.tune_restore import restore_tuner
+from asma.tune_restore import restore_tuner, set_saved_concurrency
 
 TUNE_NAME = "tune"
 
@@ -179,6 +179,10 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
             failure_config=tune.FailureConfig(max_failures=specs[pending[0]]["config"]["ray"]["max_failures"]),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=specs[pending[0]]["config"]["ray"]["num_to_keep"]))
         if restore:
+            if concurrency is not None:  # else the concurrency the experiment was started with
+                before = set_saved_concurrency(run_dir / TUNE_NAME, concurrency)
+                if before != concurrency:
+                    console.print(f"trials at a time: {before or 'as many as fit'} -> {concurrency}", highlight=False)
             tuner = restore_tuner(str(run_dir / TUNE_NAME), trainable, resume_unfinished=True, resume_errored=True)
         else:
             tuner = tune.Tuner(

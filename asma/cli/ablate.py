@@ -44,7 +44,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output root; the study goes to OUT/ablations/<name> (default: the config's out_dir)")
     p.add_argument("--resume", action="store_true", help="also continue interrupted trials from their last checkpoint")
     p.add_argument("--address", default=None, help=ADDRESS_HELP)
-    p.add_argument("--concurrency", type=int, default=None, help="most trials at once (default: as many as fit)")
+    p.add_argument("--concurrency", type=int, default=None, help="most trials at once (default: as many as fit; with --resume, the study's own)")
     add_tracking_args(p)
 
 

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("space", help="search-space YAML (see search_spaces/)")
     p.add_argument("--trials", type=int, default=None, help="trials in all (default: the file's budget.trials); "
                    "with --resume, raise it to run more")
-    p.add_argument("--concurrency", type=int, default=2, help="trials at a time (default 2)")
+    p.add_argument("--concurrency", type=int, default=None, help="trials at a time (default: 2; with --resume, "
+                   "the search's own)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search: finished trials are kept, "
                    "unfinished ones continue from their last epoch")
     p.add_argument("--storage", default=None, metavar="URL", help="RDB URL for the Optuna study (e.g. "
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from asma.search.tuner import run_search
     from asma.tracking import check_tracking
 
-    if args.concurrency < 1:
+    if args.concurrency is not None and args.concurrency < 1:
         raise ConfigError("--concurrency", str(args.concurrency), "must be at least 1")
     if args.trials is not None and args.trials < 1:
         raise ConfigError("--trials", str(args.trials), "must be at least 1")

@@ -35,7 +35,7 @@ from asma.search.space import DefineByRun, SearchSpace, SpaceFile
 from asma.search.study import StudyLocation, create_study, fail_orphans, resumed_location, study_location, write_record
 from asma.search.trial import search_trial
 from asma.trial_progress import TrialProgress, active
-from asma.tune_restore import restore_tuner
+from asma.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
 
 try:  # the classes below subclass Ray's; keep the module importable without Ray
     from ray.tune import Callback
@@ -260,12 +260,16 @@ class SearchOutcome:
     study: StudyLocation | None  # None: a search started before studies were stored (in Tune's state only)
 
 
-def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, address: str | None = None,
+DEFAULT_CONCURRENCY = 2  # trials at a time of a new search
+
+
+def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None = None, address: str | None = None,
                console: Console | None = None, num_cpus: int | None = None,
                storage: str | None = None) -> SearchOutcome:
     """Run (or resume) the search; returns Tune's result grid, the run folder and where its study is.
 
     `storage`: an RDB URL for the Optuna study; default a journal file in the run folder.
+    `concurrency`: trials at a time; None: 2 for a new search, a resumed one keeps its own.
     """
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
@@ -312,6 +316,12 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int = 2, a
         # the metric comes with the last epoch only (FinalMetricOptunaSearch); Tune's controller would
         # refuse the first epoch's report for lacking it (Ray's documented switch for that check)
         os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    if restoring and concurrency is not None:
+        set_saved_concurrency(experiment, concurrency)
+    elif restoring:  # the concurrency the search was started with
+        concurrency = saved_concurrency(experiment)
+    else:
+        concurrency = concurrency or DEFAULT_CONCURRENCY
     _describe(space, concurrency, console, restoring, study)
     train_fn = trainable(space)
     with SearchProgress(console, space.trials, space.epochs):
