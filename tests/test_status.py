@@ -183,7 +183,7 @@ def test_a_search_s_trials_are_read_from_its_optuna_study_and_trial_folders(tmp_
                                                 "stopped", "repeat", "complete"]
     assert [t.epoch for t in status.trials] == [5, 1, 1, 3, 2, 0, 5]
     assert status.trials[5].repeat_of == 0 and status.trials[4].resumes_from == 2
-    assert status.budget == 12 and status.epochs == 5 and status.epochs_spent == 17
+    assert status.budget == 12 and status.epochs == 5 and status.epochs_spent == 17 and status.started == 6
     # the best is a full-budget trial: 55.0 was read at the rung that stopped its trial
     assert [(t.number, t.values) for t in status.best()] == [(6, [45.0])]
 
@@ -209,7 +209,7 @@ def test_status_prints_a_study_and_a_search(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "study s: 9 runs: 4 done, 1 running, 1 stopped, 1 failed, 2 pending" in " ".join(out.split())
     assert "failed m__d__seed4: RuntimeError: boom" in out
-    assert "search q: 7 of 12 trials" in out and "best (knn_top1, full budget): #6 45" in out
+    assert "search q: 6 of 12 trials started" in out  # the repeat ran nothing of the budget and "best (knn_top1, full budget): #6 45" in out
 
 
 def test_a_distillation_search_s_budget_is_its_base_config_s_distill_epochs(tmp_path):

@@ -89,7 +89,7 @@ def show_search(console: Console, folder: Path) -> None:
     status = search_status(folder)
     states = ("complete", "stopped early", "running", "stopped", "failed", "repeat", "lost", "queued")
     counts = ", ".join(f"{status.count(s)} {s}" for s in states if status.count(s))
-    console.print(f"[bold]search {status.name}[/]: {len(status.trials)} of {status.budget} trials ({counts or 'none yet'}); "
+    console.print(f"[bold]search {status.name}[/]: {status.started} of {status.budget} trials started ({counts or 'none yet'}); "
                   f"{status.epochs_spent} epochs trained; study: optuna-dashboard {status.study}", highlight=False)
     if status.remaining_s is not None:
         console.print(f"to go: about {duration(status.remaining_s)} of trial time (unstarted and unfinished trials at "

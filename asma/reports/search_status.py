@@ -42,6 +42,7 @@ class SearchStatus:
     trials: list[TrialStatus]
     study: str  # where the Optuna study lives (what optuna-dashboard opens)
     remaining_s: float | None = None  # expected trial time still to go (None: no epoch timed yet)
+    started: int = 0  # trials of the budget started: repeats the searcher skipped are not among them
 
     def count(self, state: str) -> int:
         return sum(t.state == state for t in self.trials)
@@ -158,4 +159,4 @@ def search_status(run_dir: str | Path, now: float | None = None) -> SearchStatus
                    if t.number in files_of or (t.number not in lost and "epochs" in t.user_attrs)})
     return SearchStatus(saved.get("name", run_dir.name), run_dir, int(budget), full,
                         [str(m) for m in _listed(space["metric"])], [str(m) for m in _listed(space["mode"])],
-                        trials, location.shown, _remaining_s(space, full, int(budget), trials, times, started))
+                        trials, location.shown, _remaining_s(space, full, int(budget), trials, times, started), started)
