@@ -320,6 +320,34 @@ def test_reuse_refuses_a_run_that_is_not_the_same(tmp_path, case, reason):
     assert not Path(specs[run_id]["result_path"]).exists()
 
 
+@pytest.mark.parametrize("student_record", [True, False])
+def test_reuse_takes_a_distillation_run_by_its_student_s_record(tmp_path, student_record):
+    """A run that distils a fixed teacher writes no evals/<run>.json: its evaluation is the student's
+    record, evals/<run>.student/distill.json. Such a run is reused when that record is there (it was
+    refused as 'not evaluated with distill' whatever it held), and refused when it is not."""
+    from asma.ablation.reuse import reuse_runs
+
+    teacher = fake_teacher_record(tmp_path)
+    fixed = {**TINY, "overrides": {"distill.teacher": str(teacher)}, "protocols": ["distill"]}
+    study = load_study(write_study(tmp_path, fixed))
+    specs = run_specs(study, tmp_path / "here")
+    source = finished_source(tmp_path, study, specs)
+    for run_id in specs:
+        (source / "evals" / f"{run_id}.json").unlink()
+        student = source / "evals" / f"{run_id}.student"
+        student.mkdir(exist_ok=True)
+        if student_record:
+            (student / "distill.json").write_text("{}")
+        else:
+            (student / "distill.json").unlink(missing_ok=True)
+    outcome = reuse_runs(specs, list(specs), [source])
+    if student_record:
+        assert set(outcome.copied) == set(specs) and not outcome.differ
+        assert all((tmp_path / "here" / "evals" / f"{r}.student" / "distill.json").exists() for r in specs)
+    else:
+        assert not outcome.copied and all("not evaluated with distill" in why for why in outcome.differ.values())
+
+
 def test_reuse_names_a_folder_that_is_not_a_study(tmp_path):
     from asma.ablation.reuse import reuse_runs
     from asma.errors import InputFileError

@@ -49,8 +49,9 @@ def source_references(sources: list[Path]) -> dict[Path, dict[str, str | None]]:
     return roles
 
 
-def why_not(spec: dict, result: dict, evals: dict | None, reference: str | None) -> str | None:
-    """None when `result` (with its evaluation record, made as `reference`) is this spec's run; else why not."""
+def why_not(spec: dict, result: dict, evaluated: set[str], reference: str | None) -> str | None:
+    """None when `result` (evaluated with the protocols `evaluated`, made as `reference`) is this
+    spec's run; else why not."""
     if "config" not in result:
         return "not a run result"
     if reference != spec.get("reference"):  # a floor row has the config of the pretrained row it floors
@@ -58,7 +59,6 @@ def why_not(spec: dict, result: dict, evals: dict | None, reference: str | None)
     changed = changed_config_keys(result["config"], spec, result.get("data_fingerprint"))
     if changed:
         return f"config differs in {', '.join(changed[:5])}"
-    evaluated = (evals or {}).get("protocols", {})
     if spec.get("reference") == "ceiling":  # trained with labels once; its `supervised` top-1 stands in each column
         missing = [] if "supervised" in evaluated else ["supervised"]
         missing += [p for p in spec["protocols"] if p in FROZEN_PROTOCOLS and p not in result.get("metrics", {})]
@@ -67,6 +67,16 @@ def why_not(spec: dict, result: dict, evals: dict | None, reference: str | None)
     if missing:
         return f"not evaluated with {', '.join(missing)}"
     return None
+
+
+def evaluated_protocols(source: Path, run_id: str, evals: dict | None) -> set[str]:
+    """The protocols a finished run of study folder `source` was evaluated with: those of its
+    evaluation record, and `distill` when its distilled student's record is there (a distillation
+    writes evals/<run>.student/distill.json, not a protocol of evals/<run>.json)."""
+    evaluated = set((evals or {}).get("protocols", {}))
+    if (source / "evals" / f"{run_id}.student" / "distill.json").exists():
+        evaluated.add("distill")
+    return evaluated
 
 
 def reuse_runs(specs: dict[str, dict], pending: list[str], sources: list[Path]) -> Reused:
@@ -85,7 +95,8 @@ def reuse_runs(specs: dict[str, dict], pending: list[str], sources: list[Path]) 
             except json.JSONDecodeError as e:
                 raise InputFileError(result_file if not evals_file.exists() else evals_file, f"not JSON ({e})",
                                      fix="drop this --reuse folder, or delete the damaged file there") from None
-            reason = why_not(spec, result, evals, roles[source].get(spec["variant"]))
+            reason = why_not(spec, result, evaluated_protocols(source, run_id, evals),
+                             roles[source].get(spec["variant"]))
             if reason:
                 reused.differ.setdefault(run_id, f"{result_file}: {reason}")
                 continue
@@ -101,6 +112,7 @@ def copy_run(source: Path, run_id: str, result_path: Path, result: dict, source_
     (where it is named `source_run`, by default `run_id`), then write `result` as its record here."""
     source_run = source_run or run_id
     evals_dir = result_path.parent.parent / "evals"
+    evals_dir.mkdir(parents=True, exist_ok=True)  # a distillation run has no evals/<run>.json to make it
     if (source / "evals" / f"{source_run}.json").exists():
         write_text_atomic(evals_dir / f"{run_id}.json", (source / "evals" / f"{source_run}.json").read_text())
     scores = scores_path(source / "evals" / f"{source_run}.json")  # the probe's per-clip scores (fused rows)
