@@ -105,6 +105,21 @@ def test_a_study_s_runs_are_done_running_stopped_failed_or_pending(tmp_path):
     assert status.count("done") == 4 and status.epochs_from == "study.json"
 
 
+def test_a_run_that_only_evaluates_is_running_while_quiet_for_less_than_twice_the_longest_such_run(tmp_path):
+    """A fixed teacher's distillation pretrains nothing and reports nothing until it ends (its trial
+    folder stays as it started): 25 min into a study whose finished such run took 1000 s it is
+    running, not 'stopped' as the pretraining runs' 10-minute rule read it; past 2 x 1000 s it is stopped."""
+    run_dir = tmp_path / "ablations" / "students"
+    runs = ["w8__d__seed0", "w8__d__seed1", "w4__d__seed1"]
+    run_dir.mkdir(parents=True)
+    (run_dir / "study.json").write_text(json.dumps({"name": "students", "runs": runs, "epochs": dict.fromkeys(runs, 0)}))
+    result(run_dir, "w8__d__seed0", 0, {"student_distilled": 70.0}, eval_s=1000.0)
+    write_trial(run_dir / "tune" / "w8__d__seed1_aaaaa_00001", [], age_s=1500)
+    write_trial(run_dir / "tune" / "w4__d__seed1_aaaaa_00002", [], age_s=2500)
+    states = {r.run: r.state for r in study_status(run_dir).runs}
+    assert states == {"w8__d__seed0": "done", "w8__d__seed1": "running", "w4__d__seed1": "stopped"}
+
+
 def test_the_time_to_go_is_the_remaining_epochs_at_the_study_s_own_epoch_and_evaluation_times(tmp_path):
     status = study_status(make_study(tmp_path))
     runs = {r.run: r for r in status.runs}

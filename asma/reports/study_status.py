@@ -2,7 +2,8 @@
 runs, and the trial time still to go, estimated from the study's own epochs (`asma status`).
 
 A run is done when its result file exists. A run with a trial folder and no result is running while
-its trial keeps writing progress, and stopped otherwise: `asma ablate --resume` continues it from
+its trial keeps writing progress (a run that pretrains nothing writes none until it ends: it counts as
+running for twice the study's longest such run), and stopped otherwise: `asma ablate --resume` continues it from
 its newest checkpoint, `asma ablate` alone from epoch 0. The time still to go is each unfinished
 run's remaining epochs at the median epoch time of its variant on its data set (of any pretraining
 run on that set before any of its variant has run), plus the median evaluation time of its variant's
@@ -22,6 +23,8 @@ from asma.reports.trial_files import read_trial, study_trial_dirs
 
 # a trial that has not written its progress for this long (and 5 of its epochs) is not running
 STALE_AFTER_S = 600.0
+# ... and a run that only evaluates, for this many times the longest evaluation-only run of its study
+EVAL_STALE_FACTOR = 2.0
 
 
 @dataclass
@@ -93,6 +96,12 @@ def study_status(run_dir: str | Path, now: float | None = None) -> StudyStatus:
     now = time.time() if now is None else now
     planned, epochs_from = _planned_epochs(study, run_dir)
     runs = []
+    # a run that pretrains nothing (a fixed teacher's distillation, a floor, a ceiling) reports nothing
+    # until it ends: quiet for as long as the study's longest such run took, it may still be running
+    evaluation_only = [json.loads(r.read_text()).get("eval_time_s") or 0.0 for r in
+                       (run_dir / "runs" / f"{run_id}.json" for run_id in run_ids if planned.get(run_id) == 0)
+                       if r.exists()]
+    quiet_eval = max([STALE_AFTER_S, *(EVAL_STALE_FACTOR * t for t in evaluation_only)])
     for run_id in run_ids:
         variant, dataset = run_id.split("__")[:2]
         status = RunStatus(run_id, variant, dataset, "pending", planned.get(run_id))
@@ -107,7 +116,7 @@ def study_status(run_dir: str | Path, now: float | None = None) -> StudyStatus:
         elif folders:
             trial = read_trial(folders[-1])
             status.epoch, status.resumes_from, status.error = trial.epoch, trial.checkpoint_epoch, trial.error
-            stale = max(STALE_AFTER_S, 5 * (trial.seconds_per_epoch or 0.0))
+            stale = max(STALE_AFTER_S if status.epochs != 0 else quiet_eval, 5 * (trial.seconds_per_epoch or 0.0))
             status.state = "failed" if trial.error else "running" if now - trial.updated < stale else "stopped"
         runs.append(status)
     _estimate(runs, run_dir)
