@@ -95,13 +95,7 @@ def study_status(run_dir: str | Path, now: float | None = None) -> StudyStatus:
                              fix="pass the folder `asma ablate` wrote, e.g. runs/ablations/quick") from None
     now = time.time() if now is None else now
     planned, epochs_from = _planned_epochs(study, run_dir)
-    runs = []
-    # a run that pretrains nothing (a fixed teacher's distillation, a floor, a ceiling) reports nothing
-    # until it ends: quiet for as long as the study's longest such run took, it may still be running
-    evaluation_only = [json.loads(r.read_text()).get("eval_time_s") or 0.0 for r in
-                       (run_dir / "runs" / f"{run_id}.json" for run_id in run_ids if planned.get(run_id) == 0)
-                       if r.exists()]
-    quiet_eval = max([STALE_AFTER_S, *(EVAL_STALE_FACTOR * t for t in evaluation_only)])
+    runs, quiet = [], {}  # quiet: each unfinished run's (seconds since its trial wrote, its usual quiet)
     for run_id in run_ids:
         variant, dataset = run_id.split("__")[:2]
         status = RunStatus(run_id, variant, dataset, "pending", planned.get(run_id))
@@ -116,9 +110,18 @@ def study_status(run_dir: str | Path, now: float | None = None) -> StudyStatus:
         elif folders:
             trial = read_trial(folders[-1])
             status.epoch, status.resumes_from, status.error = trial.epoch, trial.checkpoint_epoch, trial.error
-            stale = max(STALE_AFTER_S if status.epochs != 0 else quiet_eval, 5 * (trial.seconds_per_epoch or 0.0))
-            status.state = "failed" if trial.error else "running" if now - trial.updated < stale else "stopped"
+            status.state = "failed" if trial.error else "running"
+            quiet[run_id] = (now - trial.updated, 5 * (trial.seconds_per_epoch or 0.0))
         runs.append(status)
+    # a run that pretrains nothing (a fixed teacher's distillation, a floor, a ceiling) reports nothing
+    # until it ends: quiet for less than twice the study's longest such run, it may still be running
+    evaluation_only = max([STALE_AFTER_S, *(EVAL_STALE_FACTOR * (r.eval_s or 0.0) for r in runs
+                                            if r.state == "done" and r.epochs == 0)])
+    for run in runs:
+        if run.state == "running":
+            since, epochs = quiet[run.run]
+            if since >= max(evaluation_only if run.epochs == 0 else STALE_AFTER_S, epochs):
+                run.state = "stopped"
     _estimate(runs, run_dir)
     return StudyStatus(study.get("name", run_dir.name), run_dir, runs, epochs_from)
 
