@@ -174,6 +174,22 @@ class MLflowTracker(Tracker):
             self.run_id = self.client.create_run(experiment, run_name=run.name, tags=tags).info.run_id
 
     def _experiment_id(self, name: str) -> str:
+        uri = self.client.tracking_uri
+        if not uri.startswith("file:"):
+            return self._get_or_create_experiment(name)
+        # MLflow's file store checks the name, then creates the experiment under a random id: two
+        # trials starting together would each make an experiment of this name, and a run would be
+        # lost to the second. One process at a time, under a lock beside the store.
+        import fcntl
+        from urllib.parse import unquote, urlparse
+
+        store = Path(unquote(urlparse(uri).path))
+        store.parent.mkdir(parents=True, exist_ok=True)
+        with open(store.parent / f".{store.name}.asma-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._get_or_create_experiment(name)
+
+    def _get_or_create_experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id

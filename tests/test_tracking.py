@@ -128,6 +128,51 @@ def test_a_missing_backend_package_is_an_error_naming_the_extra(monkeypatch, tmp
     assert not (tmp_path / "runs" / "tracked" / "tensorboard").exists()
 
 
+def _open_experiment_in_a_child(uri: str, ready, go) -> None:
+    from mlflow import MlflowClient
+
+    from asma.tracking import MLflowTracker
+
+    tracker = object.__new__(MLflowTracker)
+    tracker.client = MlflowClient(tracking_uri=uri)
+    ready.wait()
+    go.wait()
+    tracker._experiment_id("asma")
+
+
+def test_trials_starting_together_share_one_mlflow_experiment(tmp_path, monkeypatch):
+    """MLflow's file store checks the name and then creates the experiment under a random id; two
+    trials starting together made two experiments named `asma` and one run went missing from the
+    second (a flaky CI failure). The name check is slowed here so that the race always opens."""
+    import multiprocessing
+
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+    from mlflow.store.tracking.file_store import FileStore
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    check = FileStore._validate_experiment_does_not_exist
+
+    def slow_check(self, name):
+        check(self, name)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(FileStore, "_validate_experiment_does_not_exist", slow_check)
+    uri = (tmp_path / "mlruns").resolve().as_uri()
+    context = multiprocessing.get_context("fork")  # the children keep the slowed check
+    ready, go = context.Barrier(3), context.Event()
+    children = [context.Process(target=_open_experiment_in_a_child, args=(uri, ready, go)) for _ in range(2)]
+    for child in children:
+        child.start()
+    ready.wait()
+    go.set()
+    for child in children:
+        child.join(60)
+    assert [child.exitcode for child in children] == [0, 0]
+    named = [e for e in MlflowClient(tracking_uri=uri).search_experiments() if e.name == "asma"]
+    assert len(named) == 1
+
+
 def test_a_failing_backend_does_not_fail_the_run(tmp_path, monkeypatch, caplog):
     calls = []
 
