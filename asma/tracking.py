@@ -6,7 +6,8 @@ Backends (config `tracking.backend`, `--tracking`):
 - `tensorboard`: event files in `<run folder>/tensorboard/` (`tensorboard --logdir runs`)
 - `mlflow`: one MLflow run per asma run, in `tracking.uri` (default `$MLFLOW_TRACKING_URI`, else
   `<out_dir>/mlruns`, a file store); params are the flattened config, metric names use `.` where
-  the others use `/` (`loss.a.spatial`, `eval.linear.top1`)
+  the others use `/` (`loss.a.spatial`, `eval.linear.top1`); with a file store, trials that start
+  together take turns creating the experiment under a lock file beside it (`.mlruns.asma-lock`)
 - `wandb`: W&B runs under `<run folder>/wandb/`, offline unless `WANDB_MODE=online` (`wandb sync`
   uploads an offline run later)
 - `none`
