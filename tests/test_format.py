@@ -51,3 +51,23 @@ def test_a_failing_prepare_leaves_the_previous_output(tmp_path):
         prepare("utkinect", raw, tmp_path / "out", progress=False)
     assert (tmp_path / "out" / "skeletons.npy").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raw"]
+
+
+def test_a_set_another_writer_finishes_first_is_replaced_not_an_error(tmp_path, monkeypatch):
+    """Two trials that fill one cache together: the other writer's folder appears at `out` just before
+    this one is moved in (CI once failed here with 'Directory not empty'). Both writes succeed."""
+    import asma.data.atomic as atomic
+    out, rename = tmp_path / "set", atomic.os.replace
+    raced = []
+
+    def competitor_first(src, dst):
+        if str(dst) == str(out) and not raced:
+            raced.append(True)
+            write(tmp_path / "other", samples(2, seed=1))
+            rename(tmp_path / "other", out)  # the other writer's atomic rename lands first
+        return rename(src, dst)
+    monkeypatch.setattr(atomic.os, "replace", competitor_first)
+    write(out, samples(2))
+    assert raced
+    assert np.array_equal(SkeletonSet.open(out).sample(0), samples(2)[0][2])  # the last writer's set
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]  # neither staging nor the old set is left

@@ -1,6 +1,7 @@
 """Atomic writes: a reader sees the old result or the new one, never half of either."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -38,6 +39,8 @@ def atomic_directory(out: str | Path) -> Iterator[Path]:
     """Yield a fresh staging folder; on success it replaces `out` in one rename.
 
     On an error the staging folder is removed and `out` (a previous result, if any) is untouched.
+    Two writers of one `out` (two trials filling one cache) both succeed and the last one's folder
+    stays: a folder that appears at `out` while this one is being moved in is moved aside and removed.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -47,10 +50,25 @@ def atomic_directory(out: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
+    _move_in(staging, out)
+
+
+def _move_in(staging: Path, out: Path, attempts: int = 10) -> None:
+    """Rename `staging` to `out`, moving any folder at `out` aside first (it may appear at any time)."""
+    for _ in range(attempts):
+        try:
+            os.replace(staging, out)  # atomic; fails while a non-empty folder (or a file) sits at `out`
+            return
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR) or not out.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+        try:
+            os.replace(out, old / out.name)
+        except FileNotFoundError:  # another writer moved it aside already; try again
+            pass
         shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    raise OSError(errno.EBUSY, f"{out}: other writers kept replacing it; {attempts} attempts to move the result "
+                               "in failed. Run again once they have finished.")
