@@ -95,6 +95,7 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
     from asma.data.atomic import write_json_atomic
     from asma.tracking import Tracker
     from asma.training.data import build_run_data
+    from asma.training.precision import cpu_record
     from asma.training.runtime import LocalRuntime, pick_device
 
     spec = group[0]
@@ -117,7 +118,7 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
     device = pick_device(cfg.train.device)
     machine = {"cpus": os.cpu_count(), "load_start": round(load_start, 2), "load_end": round(os.getloadavg()[0], 2),
                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-               "runs_at_once": workers, "runner": "bench/study_pool.py"}
+               "runs_at_once": workers, "runner": "bench/study_pool.py", **cpu_record(cfg.train.precision, device)}
     for member in group:
         # the same run under each study's name: identity from the member, the rest from the run
         member_record = {**record, **{k: member[k] for k in ("run", "variant", "dataset", "split", "seed")},

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+import torch
 
 from asma.ablation.runner import run_study
 from asma.ablation.study import load_study
@@ -52,6 +53,7 @@ def test_every_run_finishes_with_a_result(finished):
     for run in study.runs():
         record = json.loads((outcome.run_dir / "runs" / f"{run.run_id}.json").read_text())
         assert record["machine"]["cpus"] >= 1 and record["machine"]["load_start"] >= 0  # what ran beside it
+        assert record["machine"]["cpu"]["capability"] == torch.backends.cpu.get_cpu_capability()  # and on what
 
 
 def test_report_and_csv_hold_what_each_run_s_protocol_wrote(finished):

@@ -284,6 +284,8 @@ def test_the_compute_section_sums_each_variant_s_trial_time_and_the_load_it_ran_
         record["eval_time_s"] = 60.0
         if run != "mid__syn_data__seed2":  # that one from before the machine record
             record["machine"] = {"cpus": 2, "load_start": float(n), "load_end": float(n) + 0.4}
+        if run.startswith("low"):  # runs with the CPU in their record: one that emulates bfloat16
+            record["machine"].update(cpu={"model": "AMD EPYC", "capability": "AVX2"}, bfloat16_slowdown=17.3)
         if run == "high__syn_data__seed2":
             record["reused_from"] = "runs/ablations/other"
         (run_dir / "runs" / f"{run}.json").write_text(json.dumps(record))
@@ -296,7 +298,8 @@ def test_the_compute_section_sums_each_variant_s_trial_time_and_the_load_it_ran_
     assert "7 h 08 min over 8 runs" in line  # 600 s * (1 + 2 + 4 + ... + 9) + 8 * 60 s
     # the loads of runs 0, 1, 3..7 (the copied run 2 and the unrecorded 8 left out), + 0.4 at the ends
     assert "median 4.2, range 0.0-7.4 (1 runs from before the record have none)" in line
-    assert "2 CPUs" in line and "1 runs copied from another study" in line
+    assert "2 CPUs (AMD EPYC, AVX2; bfloat16 17.3x slower than float32 there);" in line
+    assert "1 runs copied from another study" in line
 
 
 def test_a_fused_row_sums_its_members_linear_probabilities_seed_by_seed(tmp_path):

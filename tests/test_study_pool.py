@@ -63,6 +63,7 @@ def test_planned_runs_run_once_and_count_as_finished(tmp_path):
             assert record["run"] == spec["run"] and record["config"] == spec["config"]
             assert 0.0 <= record["metrics"]["knn"] <= 100.0
             assert record["machine"]["runner"] == "bench/study_pool.py" and record["machine"]["device"] == "cpu"
+            assert record["machine"]["cpu"]["model"]  # the CPU it ran on
             # the trial's own branches: a floor row evaluates random-init encoders, pretrains nothing
             assert (record["pretrain"]["epochs"] == 0) == (spec["variant"] == "floor")
     shared = [json.loads((out / "ablations" / s / "runs" / "asma__synthetic__seed0.json").read_text())

@@ -25,6 +25,7 @@ from asma.models.pretrainer import MaskedPretrainer
 from asma.tracking import TrackedRun, Tracker, open_tracker
 from asma.training.data import RunData, build_run_data
 from asma.training.loop import pretrain
+from asma.training.precision import cpu_record
 from asma.training.runtime import Runtime, pick_device
 from asma.training.tune_runtime import TuneTrialRuntime
 
@@ -96,8 +97,9 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
             cfg.train.device, cfg.data.loader_workers, extra_metrics={"run": run_id}))
         scores = {f"eval/{k}": v for k, v in record["metrics"].items()}
         tracker.log_metrics(scores, record["pretrain"]["epochs"])
-    # what else ran: the machine's 1-minute load average when this attempt started and ended
+    # what else ran: the machine's 1-minute load average when this attempt started and ended; the CPU
     record["machine"] = {"cpus": os.cpu_count(), "load_start": round(load_start, 2),
-                         "load_end": round(os.getloadavg()[0], 2)}
+                         "load_end": round(os.getloadavg()[0], 2),
+                         **cpu_record(cfg.train.precision, pick_device(cfg.train.device))}
     write_json_atomic(result_path, record)
     tune.report({"run": run_id, "done": True, **scores})

@@ -242,7 +242,8 @@ class TrainConfig(Section):
     precision: Literal["float32", "bfloat16"] = Field(
         "float32", description="pretraining step's encoders and projectors: float32, or bfloat16 autocast "
         "(weights, BatchNorm statistics and the Barlow Twins loss stay float32; faster on a CPU with "
-        "AVX512-BF16: docs/benchmarks.md, 'Pretraining step')")
+        "AVX512-BF16 or AMX: docs/benchmarks.md, 'Pretraining step'; 17x slower on one without, which "
+        "pretraining measures and warns about)")
     compile: Literal["eager", "default", "reduce-overhead", "max-autotune"] = Field(
         "eager", description="eager (no compiling), or torch.compile each encoder with fixed shapes (Inductor), in this mode; "
         "reduce-overhead also captures CUDA graphs on a GPU, against a host-bound step. On a CPU it "

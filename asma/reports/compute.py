@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass
 
 from asma.reports.results import StudyResults
+from asma.training.precision import SLOW
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,21 @@ def duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+def cpu_models(machines: list[dict]) -> str:
+    """` (AMD EPYC, AVX2; bfloat16 17.3x slower than float32 there)`: the CPUs the runs recorded, and
+    where a bfloat16 step was measured slower than float32, by how much (asma.training.precision)."""
+    models = []
+    for m in machines:
+        cpu = m.get("cpu") or {}
+        if cpu.get("model"):
+            slow = m.get("bfloat16_slowdown")
+            text = f"{cpu['model']}, {cpu.get('capability', '?')}" + (
+                f"; bfloat16 {slow:.1f}x slower than float32 there" if slow and slow > SLOW else "")
+            if text not in models:
+                models.append(text)
+    return f" ({'; '.join(models)})" if models else ""
+
+
 def machine_line(results: StudyResults) -> str:
     """CPU count and the load averages the trained runs recorded, or how many recorded none."""
     trained = [r for r in results.rows if not r.get("reused_from") and "fused_from" not in r]
@@ -60,8 +76,8 @@ def machine_line(results: StudyResults) -> str:
     if machines:
         loads = [float(m[k]) for m in machines for k in ("load_start", "load_end") if m.get(k) is not None]
         cpus = sorted({int(m["cpus"]) for m in machines if m.get("cpus")})
-        parts.append(f"the machine: {'/'.join(map(str, cpus)) or '?'} CPUs; 1-minute load average at the runs' "
-                     f"starts and ends: median {statistics.median(loads):.1f}, range {min(loads):.1f}-{max(loads):.1f}"
+        parts.append(f"the machine: {'/'.join(map(str, cpus)) or '?'} CPUs{cpu_models(machines)}; 1-minute load average "
+                     f"at the runs' starts and ends: median {statistics.median(loads):.1f}, range {min(loads):.1f}-{max(loads):.1f}"
                      + (f" ({len(trained) - len(machines)} runs from before the record have none)"
                         if len(machines) < len(trained) else ""))
     elif trained:

@@ -25,6 +25,7 @@ from asma.evaluation.knn import knn_accuracy
 from asma.models.pretrainer import MaskedPretrainer
 from asma.tracking import Tracker
 from asma.training.data import RunData
+from asma.training.precision import check_bfloat16
 from asma.training.runtime import Runtime, with_config_threads
 
 
@@ -111,6 +112,8 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
     """Pretrain all encoders of `cfg.masking.views` on `data.pretrain`; report (and track) every epoch."""
     seed_everything(cfg.train.seed)  # the same initial weights on every rank
     device = runtime.device
+    if runtime.rank == 0:
+        check_bfloat16(cfg.train.precision, device)  # a CPU that emulates bfloat16 is said at once, not in a day
     model = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels).to(device)
     optimizer = make_optimizer(model.parameters(), cfg.optim)
     generator = torch.Generator(device=device)
