@@ -51,3 +51,27 @@ def test_pretraining_in_bfloat16_on_a_slow_cpu_says_so_before_the_first_epoch(mo
         pretrain(cfg, build_run_data(cfg), LocalRuntime(tmp_path / "run", device="cpu"))
     assert any("17.3x slower" in r.getMessage() for r in caplog.records)
     assert precision.cpu_record("bfloat16", CPU)["bfloat16_slowdown"] == 17.3
+
+
+def test_a_study_says_it_before_its_trials_start_on_this_machine(monkeypatch):
+    """`asma ablate` keeps the trials' output out of its terminal: the driver says it, once, counting
+    the runs that pretrain in bfloat16 (a floor or ceiling row pretrains nothing)."""
+    from rich.console import Console
+
+    from asma.ablation.runner import warn_if_bfloat16_is_slow_here
+
+    def spec(precision, reference=None):
+        return {"reference": reference, "protocols": ["linear"],
+                "config": {"train": {"precision": precision, "device": "cpu", "epochs": 200}, "distill": {}}}
+    specs = {"a": spec("bfloat16"), "b": spec("bfloat16"), "floor": spec("bfloat16", "floor"), "c": spec("float32")}
+    for measured, expected in ((17.3, "warning 2 runs to go pretrain in bfloat16: train.precision=bfloat16 runs "
+                                       "17.3x slower than float32"), (1.0, "")):
+        monkeypatch.setattr(precision, "cpu_bfloat16_slowdown", lambda: measured)
+        console = Console(record=True, width=400)
+        warn_if_bfloat16_is_slow_here(specs, list(specs), console)
+        text = console.export_text().strip()
+        assert text.startswith(expected) if expected else text == ""
+    console = Console(record=True, width=400)
+    monkeypatch.setattr(precision, "cpu_bfloat16_slowdown", lambda: 17.3)
+    warn_if_bfloat16_is_slow_here(specs, ["floor", "c"], console)  # nothing to go pretrains in bfloat16
+    assert console.export_text() == ""

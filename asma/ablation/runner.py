@@ -128,6 +128,8 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     if not pending:
         return outcome
     prepare_data({r: specs[r] for r in pending})
+    if address is None:  # the trials run on this machine, and their own warnings do not reach this terminal
+        warn_if_bfloat16_is_slow_here(specs, pending, console)
     init_ray(address, num_cpus=num_cpus, log_to_driver=False)
     check_schedulable({"CPU": study.resources.cpus, "GPU": study.resources.gpus},
                       f"{study.source}: resources (one trial)")
@@ -158,6 +160,19 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
         outcome.failed = {r: e for r in missing if (e := last_error(run_dir / TUNE_NAME, r))}
         outcome.interrupted = [r for r in missing if r not in outcome.failed]
     return outcome
+
+
+def warn_if_bfloat16_is_slow_here(specs: dict[str, dict], pending: list[str], console: Console) -> None:
+    """Before trials that pretrain in bfloat16 start on this machine: say so if its CPU emulates the
+    type (asma.training.precision), once, naming how many runs it concerns."""
+    from asma.training.precision import bfloat16_warning
+    from asma.training.runtime import pick_device
+
+    slow = [r for r in pending if pretraining_epochs(specs[r]) and specs[r]["config"]["train"]["precision"] == "bfloat16"]
+    devices = {pick_device(specs[r]["config"]["train"]["device"]).type for r in slow}
+    message = bfloat16_warning("bfloat16", pick_device("cpu")) if "cpu" in devices else None
+    if message:
+        console.print(f"[yellow]warning[/] {len(slow)} runs to go pretrain in bfloat16: {message}", highlight=False)
 
 
 def _errors(run_dir: Path, missing: list[str]) -> dict[str, str]:

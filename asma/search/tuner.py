@@ -307,6 +307,13 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
     from asma.training.data import open_dataset
 
     open_dataset(space.base.data)  # generate the synthetic set once here, not in every trial at once
+    if address is None:  # the trials run on this machine: a CPU that emulates bfloat16 is said before they start
+        from asma.training.precision import bfloat16_warning
+        from asma.training.runtime import pick_device
+
+        message = bfloat16_warning(space.base.train.precision, pick_device(space.base.train.device))
+        if message:
+            console.print(f"[yellow]warning[/] {message}", highlight=False)
     init_ray(address, num_cpus=num_cpus)
     r = space.spec.resources
     check_schedulable({"CPU": r.cpus, "GPU": r.gpus}, f"{space.source}: resources (one trial or worker)")

@@ -59,19 +59,27 @@ def cpu_bfloat16_slowdown() -> float:
     return round(_seconds(layer, x, True) / max(float32, 1e-9), 2)
 
 
-def check_bfloat16(precision: str, device: torch.device) -> float | None:
-    """For a bfloat16 step on a CPU: its slowdown against float32 here, with a warning when it is
-    over SLOW; None where nothing was measured (float32, or a GPU)."""
+def bfloat16_warning(precision: str, device: torch.device) -> str | None:
+    """What to say about a bfloat16 step on this machine's CPU: None where it pays (or nothing was
+    measured: float32, or a GPU)."""
     if precision != "bfloat16" or device.type != "cpu":
         return None
     slowdown = cpu_bfloat16_slowdown()
-    if slowdown > SLOW:
-        cpu = cpu_description()
-        log.warning("train.precision=bfloat16 runs %.1fx slower than float32 on this CPU (%s, torch dispatches %s: "
-                    "no native bfloat16). Run it on a CPU with AVX512-BF16 or AMX, or on a GPU; or set "
-                    "train.precision=float32 (another config: runs finished in bfloat16 are not reused)",
-                    slowdown, cpu["model"], cpu["capability"])
-    return slowdown
+    if slowdown <= SLOW:
+        return None
+    cpu = cpu_description()
+    return (f"train.precision=bfloat16 runs {slowdown:.1f}x slower than float32 on this CPU ({cpu['model']}, torch "
+            f"dispatches {cpu['capability']}: no native bfloat16). Run it on a CPU with AVX512-BF16 or AMX, or on a "
+            "GPU; or set train.precision=float32 (another config: runs finished in bfloat16 are not reused)")
+
+
+def check_bfloat16(precision: str, device: torch.device) -> float | None:
+    """For a bfloat16 step on a CPU: its slowdown against float32 here, logged as a warning when it is
+    over SLOW; None where nothing was measured (float32, or a GPU)."""
+    message = bfloat16_warning(precision, device)
+    if message:
+        log.warning(message)
+    return cpu_bfloat16_slowdown() if precision == "bfloat16" and device.type == "cpu" else None
 
 
 def cpu_record(precision: str, device: torch.device) -> dict:
