@@ -142,3 +142,16 @@ def test_the_proxy_is_the_calibrated_knn_and_leaves_training_statistics_alone(se
     raw = cfg.model_copy(deep=True)
     raw.eval.precise_bn = False
     assert proxy_knn(model, data, raw, torch.device("cpu"))["knn_top1"] != pytest.approx(proxy["knn_top1"])  # 42.9 vs 71.4
+
+
+def test_compiling_on_a_cpu_is_refused_with_the_fix(setup, tmp_path):
+    """train.compile on a CPU gave a wrong gradient (asma.training.loop.COMPILE_ON_CPU): refused
+    before anything trains, naming the key and the fix."""
+    from asma.errors import ConfigError
+
+    cfg, data = setup
+    compiled = cfg.model_copy(update={"train": cfg.train.model_copy(update={"compile": "default"})})
+    with pytest.raises(ConfigError, match="train.compile=eager") as refused:
+        pretrain(compiled, data, LocalRuntime(tmp_path / "run", device="cpu"))
+    assert refused.value.key == "train.compile"
+    assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())

@@ -246,8 +246,9 @@ class TrainConfig(Section):
         "pretraining measures and warns about)")
     compile: Literal["eager", "default", "reduce-overhead", "max-autotune"] = Field(
         "eager", description="eager (no compiling), or torch.compile each encoder with fixed shapes (Inductor), in this mode; "
-        "reduce-overhead also captures CUDA graphs on a GPU, against a host-bound step. On a CPU it "
-        "measured slower than eager: docs/benchmarks.md, 'Compiled step'")
+        "reduce-overhead also captures CUDA graphs on a GPU, against a host-bound step. A GPU option: on a "
+        "CPU pretraining refuses it (a wrong gradient on one CPU, slower on another: docs/benchmarks.md, "
+        "'Compiled step')")
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
     eval_every: int = Field(0, ge=0, description="epochs between proxy evaluations (kNN), 0 = only at the end")
     eval_epochs: list[int] = Field([], description="epochs (counted from 1) after which the proxy is measured too: "

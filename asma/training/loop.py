@@ -20,6 +20,7 @@ import torch
 
 from asma.config.loading import config_to_dict
 from asma.config.schema import Config, OptimConfig, TrainConfig
+from asma.errors import ConfigError
 from asma.evaluation.features import extract_features
 from asma.evaluation.knn import knn_accuracy
 from asma.models.pretrainer import MaskedPretrainer
@@ -27,6 +28,12 @@ from asma.tracking import Tracker
 from asma.training.data import RunData
 from asma.training.precision import check_bfloat16
 from asma.training.runtime import Runtime, with_config_threads
+
+
+# why a compiled step is refused on a CPU (docs/benchmarks.md, "Compiled step")
+COMPILE_ON_CPU = ("compiled encoders are for a GPU: on a CPU (torch 2.13, an AVX2 EPYC) Inductor's kernels gave one "
+                  "residual convolution's weight gradient 8-55% off eager's, where finite differences side with "
+                  "eager, and the compiled step measured 0.83x eager's speed; set train.compile=eager")
 
 
 @dataclass
@@ -127,6 +134,8 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
         start_epoch = int(checkpoint["epoch"])
         # wall time of the attempts before this one, up to their last checkpoint (0 in older checkpoints)
         earlier_s = float(checkpoint.get("metrics", {}).get("wall_s", 0.0))
+    if cfg.train.compile != "eager" and device.type == "cpu":
+        raise ConfigError("train.compile", "train.compile", COMPILE_ON_CPU)
     model.compile_encoders(cfg.train.compile)
     wrapped = runtime.wrap(model)
     if runtime.world_size > 1 and cfg.train.batch_size % runtime.world_size:
