@@ -59,10 +59,15 @@ def cpu_bfloat16_slowdown() -> float:
     return round(_seconds(layer, x, True) / max(float32, 1e-9), 2)
 
 
+def _bfloat16_on_cpu(precision: str, device: torch.device) -> bool:
+    """The one case measured: a bfloat16 step on a CPU."""
+    return precision == "bfloat16" and device.type == "cpu"
+
+
 def bfloat16_warning(precision: str, device: torch.device) -> str | None:
     """What to say about a bfloat16 step on this machine's CPU: None where it pays (or nothing was
     measured: float32, or a GPU)."""
-    if precision != "bfloat16" or device.type != "cpu":
+    if not _bfloat16_on_cpu(precision, device):
         return None
     slowdown = cpu_bfloat16_slowdown()
     if slowdown <= SLOW:
@@ -79,13 +84,13 @@ def check_bfloat16(precision: str, device: torch.device) -> float | None:
     message = bfloat16_warning(precision, device)
     if message:
         log.warning(message)
-    return cpu_bfloat16_slowdown() if precision == "bfloat16" and device.type == "cpu" else None
+    return cpu_bfloat16_slowdown() if _bfloat16_on_cpu(precision, device) else None
 
 
 def cpu_record(precision: str, device: torch.device) -> dict:
     """What a run's result keeps about the CPU (in `machine`): its model and instruction set, and for
     a bfloat16 step on it, the slowdown against float32 measured here (cached: measured once)."""
     record: dict = {"cpu": cpu_description()}
-    if precision == "bfloat16" and device.type == "cpu":
+    if _bfloat16_on_cpu(precision, device):
         record["bfloat16_slowdown"] = cpu_bfloat16_slowdown()
     return record
