@@ -14,7 +14,8 @@ its GPU and CPU cores as plain processes. It is two steps:
 With --out at the studies' ablations/ folder (or a copy of <out>/<study>/ put there), `asma ablate
 --resume` skips those runs (their config and data fingerprint are the planned ones; a trial Tune
 starts finds the record and repeats nothing) and `asma report` counts them. Each record's
-`machine` says where it ran (device name, processes at once).
+`machine` says where it ran (device name, processes at once) and, with --precision, the number type
+that ran where it is not the planned one.
 
   python bench/study_pool.py plan --out records --to /tmp/plan.json \\
       ablations/real_warmup.yaml:10 ablations/real_converged.yaml:10
@@ -74,7 +75,7 @@ def plan(studies: list[str], out: str, to: Path, datasets: list[str] | None) -> 
         print("  " + " = ".join(f"{s['study']}/{s['run']}" for s in group))
 
 
-def _run_group(args: tuple[list[dict], str, str, int, str | None]) -> dict:
+def _run_group(args: tuple[list[dict], str, str, int, str | None, str | None]) -> dict:
     """One run (and its copies' records), or its error as text: asma's errors need arguments to be
     rebuilt, so they do not cross a process boundary as exceptions."""
     try:
@@ -86,7 +87,8 @@ def _run_group(args: tuple[list[dict], str, str, int, str | None]) -> dict:
                 "traceback": traceback.format_exc(limit=-3)}
 
 
-def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: str | None) -> dict:
+def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: str | None,
+             precision: str | None = None) -> dict:
     import torch
 
     from asma.ablation.reuse import copy_run
@@ -108,6 +110,9 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
         config["data"]["cache_dir"] = str(Path(work) / "cache")
     if device_name:  # where it runs, not what it is: the record keeps the planned config
         config["train"]["device"] = device_name
+    planned_precision = config["train"].get("precision", "float32")
+    if precision:  # numerics the machine can afford (bfloat16 is emulated on a CPU without it): said in the record
+        config["train"]["precision"] = precision
     cfg = config_from_dict(config, source=f"run {spec['run']}")
     torch.set_num_threads(max(1, cfg.train.threads or 1))
     data = build_run_data(cfg)
@@ -119,6 +124,8 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
     machine = {"cpus": os.cpu_count(), "load_start": round(load_start, 2), "load_end": round(os.getloadavg()[0], 2),
                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "runs_at_once": workers, "runner": "bench/study_pool.py", **cpu_record(cfg.train.precision, device)}
+    if cfg.train.precision != planned_precision:  # the report names these runs (asma.reports.compute)
+        machine["precision"] = {"ran": cfg.train.precision, "planned": planned_precision}
     for member in group:
         # the same run under each study's name: identity from the member, the rest from the run
         member_record = {**record, **{k: member[k] for k in ("run", "variant", "dataset", "split", "seed")},
@@ -133,7 +140,8 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
             "wall_s": round(time.perf_counter() - started, 1)}
 
 
-def run(plan_path: Path, out: str, work: str, workers: int, deadline: float, device: str | None = None) -> dict:
+def run(plan_path: Path, out: str, work: str, workers: int, deadline: float, device: str | None = None,
+        precision: str | None = None) -> dict:
     """Each spec in its own process, `workers` at once. With a deadline (seconds from the start), a run
     starts only when the longest run so far would end before it: runs are not cut off half done."""
     groups = json.loads(plan_path.read_text())
@@ -151,7 +159,7 @@ def run(plan_path: Path, out: str, work: str, workers: int, deadline: float, dev
             fits = (not running and longest is None) or (longest is not None and now + 1.1 * longest < deadline) \
                 or (longest is None and now < 5)  # the first wave starts together
             while pending and len(running) < workers and fits:
-                running.append(pool.submit(_run_group, (pending.pop(0), out, work, workers, device)))
+                running.append(pool.submit(_run_group, (pending.pop(0), out, work, workers, device, precision)))
             if not running:
                 break
             done, _ = wait(running, timeout=2, return_when=FIRST_COMPLETED)
@@ -188,13 +196,17 @@ def main() -> None:
     r.add_argument("--device", default=None,
                    help="run on this device (cuda, cpu) instead of the config's train.device (a study "
                         "with resources.gpus 0 plans cpu); the record keeps the planned config, its machine.device says where it ran")
+    r.add_argument("--precision", choices=["float32", "bfloat16"], default=None,
+                   help="train in this precision instead of the config's train.precision (float32 on a CPU that "
+                        "emulates bfloat16, 17x slower there); the record keeps the planned config, its "
+                        "machine.precision says what ran, and the report's compute line counts those runs")
     r.add_argument("--deadline", type=float, default=float("inf"),
                    help="seconds from the start by which every run must end: start none that would not")
     args = parser.parse_args()
     if args.step == "plan":
         plan(args.studies, args.out, args.to, args.datasets)
     else:
-        outcome = run(args.plan, args.out, args.work, args.workers, args.deadline, args.device)
+        outcome = run(args.plan, args.out, args.work, args.workers, args.deadline, args.device, args.precision)
         for run_id, error in outcome["failed"].items():
             print(f"failed {run_id}: {error} (the traceback is in {args.work}/pool.jsonl)")
         sys.exit(1 if outcome["failed"] else 0)

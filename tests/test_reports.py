@@ -286,10 +286,16 @@ def test_the_compute_section_sums_each_variant_s_trial_time_and_the_load_it_ran_
             record["machine"] = {"cpus": 2, "load_start": float(n), "load_end": float(n) + 0.4}
         if run.startswith("low"):  # runs with the CPU in their record: one that emulates bfloat16
             record["machine"].update(cpu={"model": "AMD EPYC", "capability": "AVX2"}, bfloat16_slowdown=17.3)
+        if run == "low__syn_data__seed0":  # pretrained in float32 where the study planned bfloat16
+            record["machine"]["precision"] = {"ran": "float32", "planned": "bfloat16"}
+            record["config"] = {"train": {"precision": "bfloat16"}}
+        if run == "low__syn_data__seed1":
+            record["config"] = {"train": {"precision": "bfloat16"}}
         if run == "high__syn_data__seed2":
             record["reused_from"] = "runs/ablations/other"
         (run_dir / "runs" / f"{run}.json").write_text(json.dumps(record))
-    text = write_report(run_dir).markdown.read_text()
+    files = write_report(run_dir)
+    text = files.markdown.read_text()
     rows = {r[0]: r for r in table_rows(text, "Compute")}
     # sorted: high 0, 1, 2 are runs 1-3 (600-1800 s of pretraining), low 4-6, mid 7-9; + 60 s each
     assert rows["ratio_high"] == ["ratio_high", "syn_data", "2", "200", "16 min", "32 min"]  # seed 2 copied
@@ -300,6 +306,10 @@ def test_the_compute_section_sums_each_variant_s_trial_time_and_the_load_it_ran_
     assert "median 4.2, range 0.0-7.4 (1 runs from before the record have none)" in line
     assert "2 CPUs (AMD EPYC, AVX2; bfloat16 17.3x slower than float32 there);" in line
     assert "1 runs copied from another study" in line
+    assert "1 runs pretrained in float32 instead of the planned bfloat16" in line
+    precision = {r["run"]: r["precision"] for r in csv.DictReader(files.csv.open())}
+    assert precision["low__syn_data__seed0"] == "float32" and precision["low__syn_data__seed1"] == "bfloat16"
+    assert precision["mid__syn_data__seed0"] == ""  # no config in the record: not known
 
 
 def test_a_fused_row_sums_its_members_linear_probabilities_seed_by_seed(tmp_path):

@@ -2,6 +2,7 @@
 writes are the ones `asma ablate` accepts as finished, and a run shared by two studies runs once."""
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -101,3 +102,31 @@ def test_a_failed_run_is_reported_and_the_others_go_on(tmp_path):
     outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=1, deadline=float("inf"))
     assert outcome["finished"] == len(groups) - 1 and list(outcome["failed"]) == [groups[0][0]["run"]]
     assert "no_such_set" in outcome["failed"][groups[0][0]["run"]]
+
+
+def test_a_run_in_another_precision_keeps_its_planned_config_and_the_report_names_it(tmp_path):
+    """`--precision float32` on a CPU that emulates bfloat16: the run trains in float32, its record
+    keeps the planned config (so `asma ablate --resume` counts it) and says what ran, and the
+    report's CSV and compute line name it."""
+    from asma.reports.report import write_report
+
+    out = tmp_path / "records"
+    study = write(tmp_path, "bf16", {**STUDY, "variants": {"asma": {"masking.views": ["a", "b"], "default": True}},
+                                     "factors": [{"name": "s", "variants": ["asma"]}]})
+    study.write_text(study.read_text().replace("overrides:\n", "overrides:\n  train.precision: bfloat16\n"))
+    planned = tmp_path / "plan.json"
+    plan([str(study)], str(out), planned, None)
+    outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=1, deadline=float("inf"),
+                  precision="float32")
+    assert outcome == {"finished": 1, "failed": {}, "not_started": 0}
+    specs = specs_of(study, out)
+    assert finished_runs(specs) == set(specs)
+    record = json.loads(Path(specs["asma__synthetic__seed0"]["result_path"]).read_text())
+    assert record["config"]["train"]["precision"] == "bfloat16"  # as planned
+    assert record["machine"]["precision"] == {"ran": "float32", "planned": "bfloat16"}
+    assert "bfloat16_slowdown" not in record["machine"]  # float32 ran: nothing was emulated
+    # what `asma ablate --resume` writes beside the runs before it finds them all finished
+    (out / "ablations" / "bf16" / "study.json").write_text(json.dumps({**load_study(study).to_dict(), "runs": list(specs)}))
+    files = write_report(out / "ablations" / "bf16")
+    assert [r["precision"] for r in csv.DictReader(files.csv.open())] == ["float32"]
+    assert "1 runs pretrained in float32 instead of the planned bfloat16" in files.markdown.read_text()

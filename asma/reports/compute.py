@@ -68,7 +68,8 @@ def cpu_models(machines: list[dict]) -> str:
 
 
 def machine_line(results: StudyResults) -> str:
-    """CPU count and the load averages the trained runs recorded, or how many recorded none."""
+    """CPU count and the load averages the trained runs recorded, or how many recorded none, and
+    the runs that pretrained in another precision than their config's."""
     trained = [r for r in results.rows if not r.get("reused_from") and "fused_from" not in r]
     machines = [r["machine"] for r in trained if isinstance(r.get("machine"), dict)]
     reused = len([r for r in results.rows if r.get("reused_from")])
@@ -82,6 +83,11 @@ def machine_line(results: StudyResults) -> str:
                         if len(machines) < len(trained) else ""))
     elif trained:
         parts.append("the machine's load was not recorded (runs from before the record)")
+    other = [m["precision"] for m in machines if isinstance(m.get("precision"), dict)]
+    for ran, planned in sorted({(p["ran"], p["planned"]) for p in other}):
+        n = sum(1 for p in other if (p["ran"], p["planned"]) == (ran, planned))
+        parts.append(f"{n} runs pretrained in {ran} instead of the planned {planned} "
+                     "(`bench/study_pool.py --precision`; the CSV's `precision` column names them)")
     if reused:
         parts.append(f"{reused} runs copied from another study (`--reuse`), not counted")
     return "; ".join(parts)

@@ -99,10 +99,20 @@ def load_results(run_dir: str | Path) -> StudyResults:
     return StudyResults(study, rows + fused, [r for r in planned if r not in done], unfused)
 
 
+def pretrain_precision(row: dict) -> str:
+    """The number type a run pretrained in: its config's `train.precision`, or what the machine ran
+    instead (`machine.precision`, bench/study_pool.py --precision); empty for a run that pretrains
+    nothing (a floor or ceiling row) and a record without its config."""
+    if not (row.get("pretrain") or {}).get("epochs"):
+        return ""
+    ran = ((row.get("machine") or {}).get("precision") or {}).get("ran")
+    return ran or ((row.get("config") or {}).get("train") or {}).get("precision", "")
+
+
 def results_csv(results: StudyResults) -> str:
     """One row per run: identity (with `reference`: floor, ceiling or empty), each metric column,
-    pretraining cost, the machine's load average as the run started and ended (what ran beside it),
-    the study a run was copied from (`asma ablate --reuse`), and in a distillation study the
+    pretraining cost and number type (pretrain_precision), the machine's load average as the run
+    started and ended (what ran beside it), the study a run was copied from (`asma ablate --reuse`), and in a distillation study the
     student's and teacher's costs."""
     metrics = results.metrics
     costs = DISTILL_COSTS if any("distill_costs" in r for r in results.rows) else ()
@@ -110,7 +120,7 @@ def results_csv(results: StudyResults) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["run", "variant", "label", "default", "reference", "dataset", "split", "seed", *metrics,
-                     "final_loss", "pretrain_time_s", "eval_time_s", "load_start", "load_end", "reused_from",
+                     "final_loss", "pretrain_time_s", "precision", "eval_time_s", "load_start", "load_end", "reused_from",
                      *(["fused_from"] if fused else []), *costs])
     for row in sorted(results.rows, key=lambda r: (r["dataset"], r["variant"], r["seed"])):
         variant = results.study["variants"][row["variant"]]
@@ -118,7 +128,7 @@ def results_csv(results: StudyResults) -> str:
         writer.writerow([row["run"], row["variant"], variant["label"], variant["default"],
                          variant.get("reference") or "", row["dataset"],
                          row.get("split", ""), row["seed"], *[row["metrics"].get(m, "") for m in metrics],
-                         pre.get("final_loss", ""), pre.get("time_s", ""), row.get("eval_time_s", ""),
+                         pre.get("final_loss", ""), pre.get("time_s", ""), pretrain_precision(row), row.get("eval_time_s", ""),
                          row.get("machine", {}).get("load_start", ""), row.get("machine", {}).get("load_end", ""),
                          row.get("reused_from", ""), *([" + ".join(row.get("fused_from", []))] if fused else []),
                          *[row.get("distill_costs", {}).get(c, "") for c in costs]])
