@@ -27,6 +27,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -140,6 +141,24 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
             "wall_s": round(time.perf_counter() - started, 1)}
 
 
+def _stop_workers_with_the_pool(pool: ProcessPoolExecutor):
+    """A SIGTERM to the pool (`kill`, `pkill -f "study_pool.py run"`) stops its runs too: without this
+    the executor's workers, which the signal does not reach, train on to the end. Each run resumes
+    from its last epoch's checkpoint in --work when the plan is run again. Returns the handler it
+    replaced, for the caller to restore."""
+    def stop(signum: int, frame: object) -> None:
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # pid -> Process (CPython)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=30)
+        print(f"stopped by SIGTERM with {len(processes)} runs under way: they resume from their "
+              "checkpoints in --work", flush=True)
+        os._exit(128 + signum)  # not sys.exit: the executor's shutdown would wait for the workers
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
 def run(plan_path: Path, out: str, work: str, workers: int, deadline: float, device: str | None = None,
         precision: str | None = None) -> dict:
     """Each spec in its own process, `workers` at once. With a deadline (seconds from the start), a run
@@ -154,27 +173,31 @@ def run(plan_path: Path, out: str, work: str, workers: int, deadline: float, dev
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), max_tasks_per_child=1) as pool:
         pending = list(groups)
         running: list = []
-        while pending or running:
-            now = time.perf_counter() - started
-            fits = (not running and longest is None) or (longest is not None and now + 1.1 * longest < deadline) \
-                or (longest is None and now < 5)  # the first wave starts together
-            while pending and len(running) < workers and fits:
-                running.append(pool.submit(_run_group, (pending.pop(0), out, work, workers, device, precision)))
-            if not running:
-                break
-            done, _ = wait(running, timeout=2, return_when=FIRST_COMPLETED)
-            for job in done:
-                running.remove(job)
-                result = job.result()
-                if "error" in result:
-                    failed[result["run"]] = result["error"]
-                else:
-                    finished += 1
-                    longest = max(longest or 0.0, result["wall_s"])
-                result["at_s"] = round(time.perf_counter() - started, 1)
-                with open(log, "a") as f:
-                    f.write(json.dumps(result) + "\n")
-                print(json.dumps({k: v for k, v in result.items() if k != "traceback"}), flush=True)
+        previous = _stop_workers_with_the_pool(pool)
+        try:
+            while pending or running:
+                now = time.perf_counter() - started
+                fits = (not running and longest is None) or (longest is not None and now + 1.1 * longest < deadline) \
+                    or (longest is None and now < 5)  # the first wave starts together
+                while pending and len(running) < workers and fits:
+                    running.append(pool.submit(_run_group, (pending.pop(0), out, work, workers, device, precision)))
+                if not running:
+                    break
+                done, _ = wait(running, timeout=2, return_when=FIRST_COMPLETED)
+                for job in done:
+                    running.remove(job)
+                    result = job.result()
+                    if "error" in result:
+                        failed[result["run"]] = result["error"]
+                    else:
+                        finished += 1
+                        longest = max(longest or 0.0, result["wall_s"])
+                    result["at_s"] = round(time.perf_counter() - started, 1)
+                    with open(log, "a") as f:
+                        f.write(json.dumps(result) + "\n")
+                    print(json.dumps({k: v for k, v in result.items() if k != "traceback"}), flush=True)
+        finally:  # a pool run inside another program (a test) leaves its SIGTERM as it was
+            signal.signal(signal.SIGTERM, previous)
     print(f"{finished} of {len(groups)} planned runs finished in {time.perf_counter() - started:.0f} s "
           f"with {workers} at once; {len(failed)} failed; {len(pending)} not started", flush=True)
     return {"finished": finished, "failed": failed, "not_started": len(pending)}

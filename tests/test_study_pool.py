@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from asma.ablation.finished import finished_runs
@@ -116,8 +120,10 @@ def test_a_run_in_another_precision_keeps_its_planned_config_and_the_report_name
     study.write_text(study.read_text().replace("overrides:\n", "overrides:\n  train.precision: bfloat16\n"))
     planned = tmp_path / "plan.json"
     plan([str(study)], str(out), planned, None)
+    handler = signal.getsignal(signal.SIGTERM)
     outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=1, deadline=float("inf"),
                   precision="float32")
+    assert signal.getsignal(signal.SIGTERM) == handler  # the pool's own SIGTERM handler is gone with it
     assert outcome == {"finished": 1, "failed": {}, "not_started": 0}
     specs = specs_of(study, out)
     assert finished_runs(specs) == set(specs)
@@ -130,3 +136,58 @@ def test_a_run_in_another_precision_keeps_its_planned_config_and_the_report_name
     files = write_report(out / "ablations" / "bf16")
     assert [r["precision"] for r in csv.DictReader(files.csv.open())] == ["float32"]
     assert "1 runs pretrained in float32 instead of the planned bfloat16" in files.markdown.read_text()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc (Linux)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_stopping_the_pool_stops_its_runs(tmp_path):
+    """SIGTERM to the pool's process (what `kill` or `pkill -f "study_pool.py run"` sends) ends the
+    runs its workers train too, instead of leaving them to train on unseen (each keeps its last
+    epoch's checkpoint in --work, from which the plan run again resumes it)."""
+    out, work = tmp_path / "records", tmp_path / "work"
+    study = write(tmp_path, "long", {**STUDY, "variants": {"asma": {"masking.views": ["a", "b"], "default": True}},
+                                     "factors": [{"name": "s", "variants": ["asma"]}]})
+    study.write_text(study.read_text().replace("overrides:\n", "overrides:\n  train.epochs: 100000\n"))
+    planned = tmp_path / "plan.json"
+    plan([str(study)], str(out), planned, None)
+    pool = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[1] / "bench" / "study_pool.py"),
+                             "run", str(planned), "--workers", "1", "--out", str(out / "ablations"), "--work", str(work)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics = work / "long" / "asma__synthetic__seed0" / "metrics.jsonl"
+    deadline = time.monotonic() + 240
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2) and time.monotonic() < deadline:
+        assert pool.poll() is None, pool.stdout.read()
+        time.sleep(0.5)
+    assert metrics.exists(), "the run wrote no epoch in 240 s"
+    workers = [pid for pid in _children(pool.pid) if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()]
+    assert workers, "no worker process under the pool"
+    pool.send_signal(signal.SIGTERM)
+    output = pool.communicate(timeout=60)[0]
+    assert pool.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM with 1 runs under way" in output
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_running(pid) for pid in workers), "the run trains on after its pool was stopped"
+    epochs = len(metrics.read_text().splitlines())
+    time.sleep(3)
+    assert len(metrics.read_text().splitlines()) == epochs  # nothing writes epochs any more
+    assert not (out / "ablations" / "long" / "runs" / "asma__synthetic__seed0.json").exists()  # not a finished run
