@@ -291,6 +291,13 @@ def test_the_compute_section_sums_each_variant_s_trial_time_and_the_load_it_ran_
             record["config"] = {"train": {"precision": "bfloat16"}}
         if run == "low__syn_data__seed1":
             record["config"] = {"train": {"precision": "bfloat16"}}
+        if run == "low__syn_data__seed2":  # the same CPU measured again, and once not at all
+            record["machine"]["bfloat16_slowdown"] = 20.1
+        if run == "mid__syn_data__seed0":
+            record["machine"]["cpu"] = {"model": "AMD EPYC", "capability": "AVX2"}
+        if run == "high__syn_data__seed0":  # another precision, but it pretrained nothing: not counted
+            record["pretrain"]["epochs"] = 0
+            record["machine"]["precision"] = {"ran": "float32", "planned": "bfloat16"}
         if run == "high__syn_data__seed2":
             record["reused_from"] = "runs/ablations/other"
         (run_dir / "runs" / f"{run}.json").write_text(json.dumps(record))
@@ -304,7 +311,7 @@ def test_the_compute_section_sums_each_variant_s_trial_time_and_the_load_it_ran_
     assert "7 h 08 min over 8 runs" in line  # 600 s * (1 + 2 + 4 + ... + 9) + 8 * 60 s
     # the loads of runs 0, 1, 3..7 (the copied run 2 and the unrecorded 8 left out), + 0.4 at the ends
     assert "median 4.2, range 0.0-7.4 (1 runs from before the record have none)" in line
-    assert "2 CPUs (AMD EPYC, AVX2; bfloat16 17.3x slower than float32 there);" in line
+    assert "2 CPUs (AMD EPYC, AVX2; bfloat16 17.3-20.1x slower than float32 there);" in line  # one CPU, once
     assert "1 runs copied from another study" in line
     assert "1 runs pretrained in float32 instead of the planned bfloat16" in line
     precision = {r["run"]: r["precision"] for r in csv.DictReader(files.csv.open())}

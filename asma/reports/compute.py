@@ -53,17 +53,22 @@ def duration(seconds: float) -> str:
 
 
 def cpu_models(machines: list[dict]) -> str:
-    """` (AMD EPYC, AVX2; bfloat16 17.3x slower than float32 there)`: the CPUs the runs recorded, and
-    where a bfloat16 step was measured slower than float32, by how much (asma.training.precision)."""
-    models = []
+    """` (AMD EPYC, AVX2; bfloat16 13.3-28.3x slower than float32 there)`: the CPUs the runs recorded,
+    and where a bfloat16 step was measured slower than float32 on one, by how much (the range over
+    the runs that measured it: asma.training.precision)."""
+    slowdowns: dict[str, list[float]] = {}
     for m in machines:
         cpu = m.get("cpu") or {}
         if cpu.get("model"):
-            slow = m.get("bfloat16_slowdown")
-            text = f"{cpu['model']}, {cpu.get('capability', '?')}" + (
-                f"; bfloat16 {slow:.1f}x slower than float32 there" if slow and slow > SLOW else "")
-            if text not in models:
-                models.append(text)
+            found = slowdowns.setdefault(f"{cpu['model']}, {cpu.get('capability', '?')}", [])
+            if m.get("bfloat16_slowdown"):
+                found.append(float(m["bfloat16_slowdown"]))
+    models = []
+    for text, slow in slowdowns.items():
+        if slow and max(slow) > SLOW:
+            span = f"{min(slow):.1f}" if min(slow) == max(slow) else f"{min(slow):.1f}-{max(slow):.1f}"
+            text += f"; bfloat16 {span}x slower than float32 there"
+        models.append(text)
     return f" ({'; '.join(models)})" if models else ""
 
 
@@ -83,7 +88,8 @@ def machine_line(results: StudyResults) -> str:
                         if len(machines) < len(trained) else ""))
     elif trained:
         parts.append("the machine's load was not recorded (runs from before the record)")
-    other = [m["precision"] for m in machines if isinstance(m.get("precision"), dict)]
+    other = [r["machine"]["precision"] for r in trained if isinstance(r.get("machine"), dict)
+             and isinstance(r["machine"].get("precision"), dict) and (r.get("pretrain") or {}).get("epochs")]
     for ran, planned in sorted({(p["ran"], p["planned"]) for p in other}):
         n = sum(1 for p in other if (p["ran"], p["planned"]) == (ran, planned))
         parts.append(f"{n} runs pretrained in {ran} instead of the planned {planned} "
