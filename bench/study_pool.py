@@ -142,7 +142,7 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
 
 
 def _stop_workers_with_the_pool(pool: ProcessPoolExecutor):
-    """A SIGTERM to the pool (`kill`, `pkill -f "study_pool.py run"`) stops its runs too: without this
+    """A SIGTERM to the pool (`kill <its pid>`) stops its runs too: without this
     the executor's workers, which the signal does not reach, train on to the end. Each run resumes
     from its last epoch's checkpoint in --work when the plan is run again. Returns the handler it
     replaced, for the caller to restore."""

@@ -160,7 +160,7 @@ def _running(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_stopping_the_pool_stops_its_runs(tmp_path):
-    """SIGTERM to the pool's process (what `kill` or `pkill -f "study_pool.py run"` sends) ends the
+    """SIGTERM to the pool's process (what `kill <its pid>` sends) ends the
     runs its workers train too, instead of leaving them to train on unseen (each keeps its last
     epoch's checkpoint in --work, from which the plan run again resumes it)."""
     out, work = tmp_path / "records", tmp_path / "work"
