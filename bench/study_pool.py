@@ -5,7 +5,9 @@ its GPU and CPU cores as plain processes. It is two steps:
 
   plan  (where the studies live) writes the unfinished runs' specs, exactly as `asma ablate` makes
         them (asma.ablation.runner.run_specs: the same config, run ids and data fingerprint), into
-        one JSON, in the order given. Runs of the same config in several studies are run once.
+        one JSON, in the order given. Runs of the same config in several studies are run once. A
+        study that no `asma ablate` has started gets its study.json, which `asma report` and
+        `asma status` read.
   run   (on the other machine) runs each spec as a Tune trial does (asma.ablation.trial.execute_run)
         but in a LocalRuntime, and writes the trial's run record to <out>/<study>/runs/<run id>.json,
         with its evaluation record in <out>/<study>/evals/ (copied for the same run in other studies,
@@ -45,7 +47,7 @@ def _config_key(spec: dict) -> str:
 
 def plan(studies: list[str], out: str, to: Path, datasets: list[str] | None) -> None:
     from asma.ablation.finished import finished_runs
-    from asma.ablation.runner import in_seed_order, run_specs, study_dir
+    from asma.ablation.runner import in_seed_order, run_specs, study_dir, write_study_record
     from asma.ablation.study import load_study
 
     groups: dict[str, list[dict]] = {}
@@ -58,6 +60,8 @@ def plan(studies: list[str], out: str, to: Path, datasets: list[str] | None) -> 
         specs = run_specs(study, run_dir)
         for spec in specs.values():
             spec["config"]["out_dir"] = str(run_dir.parent.parent)
+        if not (run_dir / "study.json").exists():  # a study no `asma ablate` started: `asma report` and `asma status` read it
+            write_study_record(study, run_dir, specs)
         done = finished_runs(specs)
         finished_elsewhere |= {_config_key(specs[r]) for r in done}
         loaded.append((study, specs, done))

@@ -16,7 +16,7 @@ import pytest
 from asma.cli.main import main
 from asma.reports.search_status import asha_rungs, expected_epochs_left, search_status
 from asma.reports.study_status import STALE_AFTER_S, study_status
-from asma.reports.trial_files import last_error, read_trial, study_trial_dirs
+from asma.reports.trial_files import last_error, read_local_run, read_run_folder, read_trial, study_trial_dirs
 
 FIELDS = ["loss", "epoch", "checkpoint_dir_name", "done", "run", "time_this_iter_s", "eval/knn"]
 
@@ -161,6 +161,53 @@ def test_status_names_a_folder_that_is_neither_a_study_nor_a_search(tmp_path, ca
     (tmp_path / "study.json").write_text("{}")
     assert main(["status", str(tmp_path)]) == 2
     assert "not an ablation study folder (no readable study.json with runs)" in " ".join(capsys.readouterr().err.split())
+
+
+def write_pool_run(folder: Path, epoch_times: list[float], checkpoint: int | None, age_s: float = 0.0) -> Path:
+    """A LocalRuntime folder as bench/study_pool.py leaves it: a metrics.jsonl line per epoch (the last
+    one cut off, as a kill mid-write leaves it) and checkpoints/latest.json naming the newest checkpoint."""
+    (folder / "checkpoints").mkdir(parents=True)
+    lines = [json.dumps({"loss": 1.0, "epoch": e, "epoch_time_s": t}) for e, t in enumerate(epoch_times, start=1)]
+    (folder / "metrics.jsonl").write_text("\n".join(lines) + '\n{"loss": 1.0, "ep')
+    if checkpoint is not None:
+        (folder / "checkpoints" / "latest.json").write_text(json.dumps({"path": f"epoch_{checkpoint:04d}.pt",
+                                                                        "epoch": checkpoint}))
+    stamp = time.time() - age_s
+    os.utime(folder / "metrics.jsonl", (stamp, stamp))
+    return folder
+
+
+def test_a_pool_run_s_folder_gives_its_last_epoch_checkpoint_and_median_epoch_time(tmp_path):
+    run = read_local_run(write_pool_run(tmp_path / "r", [30.0, 28.0, 29.0, 90.0], checkpoint=3))
+    assert (run.epoch, run.checkpoint_epoch, run.seconds_per_epoch, run.error) == (4, 3, 29.5, None)
+    assert read_run_folder(tmp_path / "r") == run  # told from a Tune trial folder by its files
+    assert read_run_folder(write_trial(tmp_path / "t", [10.0], kept=(1,))).checkpoint_epoch == 1
+    fresh = read_local_run(write_pool_run(tmp_path / "f", [], checkpoint=None))
+    assert (fresh.epoch, fresh.checkpoint_epoch, fresh.seconds_per_epoch) == (0, 0, None)
+
+
+def test_runs_the_pool_trains_count_when_status_is_given_its_work_folder(tmp_path, capsys):
+    """A run stopped under Tune (its last trial slow and quiet) that the pool now trains in --work:
+    without --work it reads as stopped at its Tune checkpoint; with it, running at the pool's epoch and
+    pace. A pool run quiet past the stale limit is stopped at its checkpoint; another study's is not read."""
+    run_dir = make_study(tmp_path)
+    work = tmp_path / "pool"
+    write_pool_run(work / "s" / "m__d__seed3", [8.0] * 7, checkpoint=7)  # newer than its Tune trial
+    write_pool_run(work / "s" / "m__e__seed0", [20.0] * 3, checkpoint=2, age_s=2 * STALE_AFTER_S)
+    write_pool_run(work / "other" / "m__d__seed4", [8.0] * 9, checkpoint=9)
+    before = {r.run: r for r in study_status(run_dir).runs}
+    assert (before["m__d__seed3"].state, before["m__d__seed3"].resumes_from) == ("stopped", 5)
+    assert before["m__e__seed0"].state == "pending"
+    runs = {r.run: r for r in study_status(run_dir, work=work).runs}
+    assert (runs["m__d__seed3"].state, runs["m__d__seed3"].epoch) == ("running", 7)
+    assert runs["m__d__seed3"].remaining_s == pytest.approx((10 - 7) * 8 + 7)  # at its own 8 s an epoch
+    assert (runs["m__e__seed0"].state, runs["m__e__seed0"].resumes_from) == ("stopped", 2)
+    assert runs["m__e__seed0"].remaining_s == pytest.approx((10 - 2) * 20)  # the pool's epochs on set e
+    assert runs["m__d__seed4"].state == "failed"  # the other study's pool run is not this one
+    assert main(["status", str(run_dir), "--work", str(work)]) == 0
+    assert "4 done, 2 running, 1 stopped, 1 failed, 1 pending" in " ".join(capsys.readouterr().out.split())
+    assert main(["status", str(run_dir), "--work", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder (--work)" in " ".join(capsys.readouterr().err.split())
 
 
 def make_search(tmp_path: Path) -> Path:

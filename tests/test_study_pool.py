@@ -16,6 +16,7 @@ import yaml
 from asma.ablation.finished import finished_runs
 from asma.ablation.runner import run_specs, study_dir
 from asma.ablation.study import load_study
+from asma.reports.study_status import STALE_AFTER_S, study_status
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from study_pool import plan, run  # noqa: E402
@@ -191,3 +192,6 @@ def test_stopping_the_pool_stops_its_runs(tmp_path):
     time.sleep(3)
     assert len(metrics.read_text().splitlines()) == epochs  # nothing writes epochs any more
     assert not (out / "ablations" / "long" / "runs" / "asma__synthetic__seed0.json").exists()  # not a finished run
+    # `asma status --work` reads the stopped run from the pool's folder: where it resumes, once quiet
+    quiet = study_status(out / "ablations" / "long", now=time.time() + 2 * STALE_AFTER_S, work=work).runs[0]
+    assert (quiet.state, quiet.epoch, quiet.resumes_from) == ("stopped", epochs, epochs)

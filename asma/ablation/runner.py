@@ -92,6 +92,13 @@ class StudyOutcome:
     interrupted: list[str] = field(default_factory=list)  # runs a stop signal (Ctrl-C) left unfinished
 
 
+def write_study_record(study: Study, run_dir: Path, specs: dict[str, dict]) -> None:
+    """study.json, what `asma report` and `asma status` read: the study, its run ids, and the epochs
+    each run pretrains (0: a floor, a ceiling, a fixed teacher)."""
+    write_json_atomic(run_dir / "study.json", {**study.to_dict(), "runs": list(specs),
+                                               "epochs": {r: pretraining_epochs(s) for r, s in specs.items()}})
+
+
 def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = False,
               address: str | None = None, concurrency: int | None = None,
               console: Console | None = None, num_cpus: int | None = None,
@@ -117,9 +124,7 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
         console.print(f"{len(shared.copied)} finished runs copied from {', '.join(sources)}", highlight=False)
         for run_id, reason in sorted(shared.differ.items()):
             console.print(f"[yellow]not reused[/] {run_id}: {reason}", highlight=False)
-    # the epochs each run pretrains (0: a floor, a ceiling, a fixed teacher): what `asma status` counts
-    write_json_atomic(run_dir / "study.json", {**study.to_dict(), "runs": list(specs),
-                                               "epochs": {r: pretraining_epochs(s) for r, s in specs.items()}})
+    write_study_record(study, run_dir, specs)
     outcome = StudyOutcome(run_dir, skipped=sorted(done))
     pending = in_seed_order([r for r in specs if r not in done], specs)
     console.print(f"study [bold]{study.name}[/]: {len(specs)} runs ({len(study.variants)} variants x "

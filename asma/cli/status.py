@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a study folder (runs/ablations/<name>) or a search folder (runs/tune/<name>)")
     p.add_argument("--concurrency", type=int, default=1,
                    help="trials at a time, for the wall time left (default 1)")
+    p.add_argument("--work", type=Path, default=None, metavar="DIR",
+                   help="a `bench/study_pool.py run --work DIR` folder: a study's runs that the pool trains "
+                        "there count as running or stopped, from their epochs and checkpoints")
     p.set_defaults(func=run_status)
 
 
@@ -31,17 +34,19 @@ def run_status(args: argparse.Namespace) -> int:
         if (folder / "space.json").exists():
             show_search(console, folder)
         elif (folder / "study.json").exists():
-            show_study(console, folder, args.concurrency)
+            show_study(console, folder, args.concurrency, args.work)
         else:
             raise InputFileError(folder, "neither a study folder (no study.json) nor a search folder (no space.json)",
                                  fix="pass what `asma ablate` or `asma tune` wrote, e.g. runs/ablations/quick")
     return 0
 
 
-def show_study(console: Console, folder: Path, concurrency: int) -> None:
+def show_study(console: Console, folder: Path, concurrency: int, work: Path | None = None) -> None:
     from asma.reports.study_status import study_status
 
-    status = study_status(folder)
+    if work is not None and not work.is_dir():
+        raise InputFileError(work, "no such folder (--work)", fix="pass the --work folder `bench/study_pool.py run` was given")
+    status = study_status(folder, work=work)
     counts = ", ".join(f"{status.count(s)} {s}" for s in ("done", "running", "stopped", "failed", "pending"))
     console.print(f"[bold]study {status.name}[/]: {len(status.runs)} runs: {counts}", highlight=False)
     left = status.remaining_s

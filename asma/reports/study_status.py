@@ -3,11 +3,16 @@ runs, and the trial time still to go, estimated from the study's own epochs (`as
 
 A run is done when its result file exists. A run with a trial folder and no result is running while
 its trial keeps writing progress (a run that pretrains nothing writes none until it ends: it counts as
-running for twice the study's longest such run), and stopped otherwise: `asma ablate --resume` continues it from
-its newest checkpoint, `asma ablate` alone from epoch 0. The time still to go is each unfinished
-run's remaining epochs at the median epoch time of its variant on its data set (of any pretraining
-run on that set before any of its variant has run), plus the median evaluation time of its variant's
-finished runs; a run without such a figure yet is counted apart.
+running for twice the study's longest such run), and stopped otherwise: `asma ablate --resume`
+continues it from its newest checkpoint, `asma ablate` alone from epoch 0. The time still to go is
+each unfinished run's remaining epochs at the median epoch time of its variant on its data set (of
+any pretraining run on that set before any of its variant has run; a running run at its own pace),
+plus the median evaluation time of its variant's finished runs; a run without such a figure yet is
+counted apart.
+
+Runs that `bench/study_pool.py run --work WORK` trains outside Tune are read from their LocalRuntime
+folders (`WORK/<study>/<run id>/`) when `work` is given (`asma status --work WORK`): such a folder
+counts as one more attempt of its run, the newest attempt saying where the run stands.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asma.errors import AsmaError, InputFileError
-from asma.reports.trial_files import read_trial, study_trial_dirs
+from asma.reports.trial_files import folder_updated, read_run_folder, study_trial_dirs
 
 # a trial that has not written its progress for this long (and 5 of its epochs) is not running
 STALE_AFTER_S = 600.0
@@ -40,6 +45,7 @@ class RunStatus:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     eval_s: float | None = None  # a done run's evaluation time, from its record
+    seconds_per_epoch: float | None = None  # an unfinished run's own, from its newest attempt
 
 
 @dataclass
@@ -84,7 +90,16 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def study_status(run_dir: str | Path, now: float | None = None) -> StudyStatus:
+def _attempts(run_dir: Path, run_id: str, pool_dir: Path | None) -> list[Path]:
+    """A run's folders, oldest first: its Tune trials, and its study_pool folder when there is one."""
+    folders = study_trial_dirs(run_dir / "tune", run_id)
+    if pool_dir is not None and (pool_dir / run_id / "metrics.jsonl").exists():
+        folders = sorted([*folders, pool_dir / run_id], key=folder_updated)
+    return folders
+
+
+def study_status(run_dir: str | Path, now: float | None = None, work: str | Path | None = None) -> StudyStatus:
+    """`work`: a `bench/study_pool.py run --work` folder whose runs of this study count too."""
     run_dir = Path(run_dir)
     record_path = run_dir / "study.json"
     try:
@@ -95,12 +110,14 @@ def study_status(run_dir: str | Path, now: float | None = None) -> StudyStatus:
                              fix="pass the folder `asma ablate` wrote, e.g. runs/ablations/quick") from None
     now = time.time() if now is None else now
     planned, epochs_from = _planned_epochs(study, run_dir)
+    name = study.get("name", run_dir.name)
+    pool_dir = Path(work) / name if work is not None else None
     runs, quiet = [], {}  # quiet: each unfinished run's (seconds since its trial wrote, its usual quiet)
     for run_id in run_ids:
         variant, dataset = run_id.split("__")[:2]
         status = RunStatus(run_id, variant, dataset, "pending", planned.get(run_id))
         result = run_dir / "runs" / f"{run_id}.json"
-        folders = study_trial_dirs(run_dir / "tune", run_id)
+        folders = _attempts(run_dir, run_id, pool_dir)
         if result.exists():
             done = json.loads(result.read_text())
             status.state, status.metrics = "done", dict(done.get("metrics", {}))
@@ -108,8 +125,9 @@ def study_status(run_dir: str | Path, now: float | None = None) -> StudyStatus:
             status.remaining_s = 0.0
             status.eval_s = float(done["eval_time_s"]) if "eval_time_s" in done else None
         elif folders:
-            trial = read_trial(folders[-1])
+            trial = read_run_folder(folders[-1])
             status.epoch, status.resumes_from, status.error = trial.epoch, trial.checkpoint_epoch, trial.error
+            status.seconds_per_epoch = trial.seconds_per_epoch
             status.state = "failed" if trial.error else "running"
             quiet[run_id] = (now - trial.updated, 5 * (trial.seconds_per_epoch or 0.0))
         runs.append(status)
@@ -122,19 +140,19 @@ def study_status(run_dir: str | Path, now: float | None = None) -> StudyStatus:
             since, epochs = quiet[run.run]
             if since >= max(evaluation_only if run.epochs == 0 else STALE_AFTER_S, epochs):
                 run.state = "stopped"
-    _estimate(runs, run_dir)
-    return StudyStatus(study.get("name", run_dir.name), run_dir, runs, epochs_from)
+    _estimate(runs, run_dir, pool_dir)
+    return StudyStatus(name, run_dir, runs, epochs_from)
 
 
-def _estimate(runs: list[RunStatus], run_dir: Path) -> None:
+def _estimate(runs: list[RunStatus], run_dir: Path, pool_dir: Path | None) -> None:
     """Fill each unfinished run's remaining trial time from the study's own epoch and evaluation times
     (a stopped run is counted from its newest checkpoint, as `asma ablate --resume` continues it)."""
     per_epoch: dict[tuple[str, str], list[float]] = defaultdict(list)
     per_set: dict[str, list[float]] = defaultdict(list)
     evals: dict[tuple[str, str], list[float]] = defaultdict(list)
     for run in runs:
-        for folder in study_trial_dirs(run_dir / "tune", run.run):
-            spe = read_trial(folder).seconds_per_epoch
+        for folder in _attempts(run_dir, run.run, pool_dir):
+            spe = read_run_folder(folder).seconds_per_epoch
             if spe is not None:
                 per_epoch[run.variant, run.dataset].append(spe)
                 per_set[run.dataset].append(spe)
@@ -144,6 +162,8 @@ def _estimate(runs: list[RunStatus], run_dir: Path) -> None:
         if run.state == "done" or run.epochs is None:
             continue
         spe = _median(per_epoch[run.variant, run.dataset]) or _median(per_set[run.dataset])
+        if run.state == "running" and run.seconds_per_epoch:  # its own pace, on the machine it runs on
+            spe = run.seconds_per_epoch
         evaluation = _median(evals[run.variant, run.dataset])
         if run.epochs == 0:  # a reference row: its evaluation is all of it (a ceiling trains there)
             run.remaining_s = evaluation

@@ -4,10 +4,15 @@ A trial folder (`<experiment>/<run id>_<trial id>/` for a study, `<experiment>/t
 search) holds `progress.csv` (a row per report: every epoch, then the evaluation), the newest
 `checkpoint_*` folders Tune keeps, and `error.txt` when the trial failed. Nothing here imports Ray:
 `asma status` reads a study that another machine is running, or that nothing runs any more.
+
+A run that `bench/study_pool.py` (or `asma pretrain`) runs without Tune leaves a LocalRuntime folder
+instead (`<work>/<study>/<run id>/`): `metrics.jsonl` (a line per epoch with its `epoch_time_s`) and
+`checkpoints/latest.json` naming the newest checkpoint. `read_run_folder` reads either kind.
 """
 from __future__ import annotations
 
 import csv
+import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +31,15 @@ class TrialFiles:
 def study_trial_dirs(tune_dir: Path, run_id: str) -> list[Path]:
     """A study run's trial folders (`<run id>_<trial id>`), oldest first: a run has several when the
     study was started again. A run id ends in its seed, so `x__seed1_*` never takes `x__seed10`'s."""
-    return sorted((p for p in tune_dir.glob(f"{run_id}_*") if p.is_dir()), key=_updated)
+    return sorted((p for p in tune_dir.glob(f"{run_id}_*") if p.is_dir()), key=folder_updated)
 
 
-def _updated(path: Path) -> float:
-    progress = path / "progress.csv"
-    return (progress if progress.exists() else path).stat().st_mtime
+def folder_updated(path: Path) -> float:
+    """When a run folder last wrote its progress (progress.csv, metrics.jsonl, else the folder)."""
+    for progress in (path / "progress.csv", path / "metrics.jsonl"):
+        if progress.exists():
+            return progress.stat().st_mtime
+    return path.stat().st_mtime
 
 
 def _int(value: str | None) -> int | None:
@@ -62,7 +70,41 @@ def read_trial(path: Path) -> TrialFiles:
     lines = error.read_text().strip().splitlines() if error.exists() else []
     return TrialFiles(path=path, epoch=max(epochs, default=0), checkpoint_epoch=max(kept, default=0),
                       seconds_per_epoch=statistics.median(times) if times else None,
-                      updated=_updated(path), error=lines[-1] if lines else None)
+                      updated=folder_updated(path), error=lines[-1] if lines else None)
+
+
+def read_local_run(path: Path) -> TrialFiles:
+    """A LocalRuntime folder: its epochs from metrics.jsonl (appended to on resume), its newest
+    checkpoint from checkpoints/latest.json. It has no error file: a failed pool run reads as stopped."""
+    epochs: list[int] = []
+    times: list[float] = []
+    metrics = path / "metrics.jsonl"
+    if metrics.exists():
+        for line in metrics.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut off by a kill mid-write
+                continue
+            if isinstance(row, dict) and _int(row.get("epoch")) is not None:
+                epochs.append(_int(row["epoch"]))
+                if row.get("epoch_time_s") is not None:
+                    times.append(float(row["epoch_time_s"]))
+    checkpoint_epoch = 0
+    pointer = path / "checkpoints" / "latest.json"
+    try:
+        checkpoint_epoch = int(json.loads(pointer.read_text())["epoch"]) if pointer.exists() else 0
+    except (OSError, ValueError, KeyError, TypeError):  # being replaced, or unreadable: as if none
+        pass
+    return TrialFiles(path=path, epoch=max(epochs, default=0), checkpoint_epoch=checkpoint_epoch,
+                      seconds_per_epoch=statistics.median(times) if times else None,
+                      updated=folder_updated(path), error=None)
+
+
+def read_run_folder(path: Path) -> TrialFiles:
+    """A Tune trial folder or a LocalRuntime one, whichever `path` is."""
+    if not (path / "progress.csv").exists() and (path / "metrics.jsonl").exists():
+        return read_local_run(path)
+    return read_trial(path)
 
 
 def last_error(tune_dir: Path, run_id: str) -> str | None:
