@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asma.errors import AsmaError, InputFileError
-from asma.reports.trial_files import folder_updated, read_run_folder, study_trial_dirs
+from asma.reports.trial_files import TrialFiles, folder_updated, read_run_folder, study_trial_dirs
 
 # a trial that has not written its progress for this long (and 5 of its epochs) is not running
 STALE_AFTER_S = 600.0
@@ -90,12 +90,13 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _attempts(run_dir: Path, run_id: str, pool_dir: Path | None) -> list[Path]:
-    """A run's folders, oldest first: its Tune trials, and its study_pool folder when there is one."""
+def _attempts(run_dir: Path, run_id: str, pool_dir: Path | None) -> list[TrialFiles]:
+    """A run's attempts, oldest first, each folder read once: its Tune trials, and its study_pool
+    folder when there is one."""
     folders = study_trial_dirs(run_dir / "tune", run_id)
     if pool_dir is not None and (pool_dir / run_id / "metrics.jsonl").exists():
         folders = sorted([*folders, pool_dir / run_id], key=folder_updated)
-    return folders
+    return [read_run_folder(f) for f in folders]
 
 
 def study_status(run_dir: str | Path, now: float | None = None, work: str | Path | None = None) -> StudyStatus:
@@ -112,20 +113,20 @@ def study_status(run_dir: str | Path, now: float | None = None, work: str | Path
     planned, epochs_from = _planned_epochs(study, run_dir)
     name = study.get("name", run_dir.name)
     pool_dir = Path(work) / name if work is not None else None
+    attempts = {run_id: _attempts(run_dir, run_id, pool_dir) for run_id in run_ids}
     runs, quiet = [], {}  # quiet: each unfinished run's (seconds since its trial wrote, its usual quiet)
     for run_id in run_ids:
         variant, dataset = run_id.split("__")[:2]
         status = RunStatus(run_id, variant, dataset, "pending", planned.get(run_id))
         result = run_dir / "runs" / f"{run_id}.json"
-        folders = _attempts(run_dir, run_id, pool_dir)
         if result.exists():
             done = json.loads(result.read_text())
             status.state, status.metrics = "done", dict(done.get("metrics", {}))
             status.epochs = status.epoch = int(done.get("pretrain", {}).get("epochs", status.epochs or 0))
             status.remaining_s = 0.0
             status.eval_s = float(done["eval_time_s"]) if "eval_time_s" in done else None
-        elif folders:
-            trial = read_run_folder(folders[-1])
+        elif attempts[run_id]:
+            trial = attempts[run_id][-1]
             status.epoch, status.resumes_from, status.error = trial.epoch, trial.checkpoint_epoch, trial.error
             status.seconds_per_epoch = trial.seconds_per_epoch
             status.state = "failed" if trial.error else "running"
@@ -140,19 +141,19 @@ def study_status(run_dir: str | Path, now: float | None = None, work: str | Path
             since, epochs = quiet[run.run]
             if since >= max(evaluation_only if run.epochs == 0 else STALE_AFTER_S, epochs):
                 run.state = "stopped"
-    _estimate(runs, run_dir, pool_dir)
+    _estimate(runs, attempts)
     return StudyStatus(name, run_dir, runs, epochs_from)
 
 
-def _estimate(runs: list[RunStatus], run_dir: Path, pool_dir: Path | None) -> None:
+def _estimate(runs: list[RunStatus], attempts: dict[str, list[TrialFiles]]) -> None:
     """Fill each unfinished run's remaining trial time from the study's own epoch and evaluation times
     (a stopped run is counted from its newest checkpoint, as `asma ablate --resume` continues it)."""
     per_epoch: dict[tuple[str, str], list[float]] = defaultdict(list)
     per_set: dict[str, list[float]] = defaultdict(list)
     evals: dict[tuple[str, str], list[float]] = defaultdict(list)
     for run in runs:
-        for folder in _attempts(run_dir, run.run, pool_dir):
-            spe = read_run_folder(folder).seconds_per_epoch
+        for attempt in attempts[run.run]:
+            spe = attempt.seconds_per_epoch
             if spe is not None:
                 per_epoch[run.variant, run.dataset].append(spe)
                 per_set[run.dataset].append(spe)
