@@ -13,7 +13,7 @@ from scipy import stats
 from asma.reports.render import latex_escape
 from asma.reports.report import write_report
 from asma.reports.stats import paired_p_value, summarize
-from asma.reports.tables import format_summary
+from asma.reports.tables import format_p, format_summary
 
 SCORES = {  # variant -> seed -> (knn, linear)
     "low": {0: (40.0, 50.0), 1: (42.0, 51.0), 2: (41.0, 55.0)},
@@ -64,7 +64,7 @@ def test_markdown_cells_match_the_scores(tmp_path):
         assert cell == f"{np.mean(knn):.1f} ± {np.std(knn, ddof=1):.1f}"
     # best of each column in bold, only there: mid for kNN, high for linear
     assert rows[1][1].startswith("**") and not rows[0][1].startswith("**") and not rows[2][1].startswith("**")
-    assert rows[2][4].startswith("**") and not rows[1][4].startswith("**")
+    assert rows[2][5].startswith("**") and not rows[1][5].startswith("**")
     # paired difference to the default with its 95% CI, and p (paired t over seeds); empty for the default
     low_knn = [SCORES["low"][s][0] for s in range(3)]
     mid_knn = [SCORES["mid"][s][0] for s in range(3)]
@@ -72,7 +72,7 @@ def test_markdown_cells_match_the_scores(tmp_path):
     low, high = stats.t.interval(0.95, 2, loc=diff.mean(), scale=stats.sem(diff))
     assert rows[0][2] == f"{diff.mean():+.1f} [{low:+.1f}, {high:+.1f}]" == "-21.0 [-27.6, -14.4]"  # sd sqrt(7), t(0.975, 2) = 4.303
     assert rows[0][3] == f"{stats.ttest_rel(low_knn, mid_knn).pvalue:.3f}"
-    assert rows[1][2] == rows[1][3] == ""
+    assert rows[1][2] == rows[1][3] == rows[1][4] == ""
     # the default row is added to factors that do not list it
     assert [r[0] for r in table_rows(files.markdown.read_text(), "plain")] == ["ratio_mid *(default)*", "ratio_high"]
     assert "3 seeds (0, 1, 2)" in files.markdown.read_text()
@@ -189,6 +189,53 @@ def test_reference_rows_are_shown_but_never_best_nor_tested(tmp_path):
     assert all(c.difference is None for c in ceiling.cells) and high.cells[1].difference.mean == pytest.approx(18.0)
     rows = list(csv.DictReader(write_report(run_dir).csv.open()))
     assert {r["variant"]: r["reference"] for r in rows} == {"low": "", "mid": "", "high": "", "ceiling": "ceiling"}
+
+
+def test_holm_adjusts_a_family_by_rank_and_keeps_the_order():
+    from asma.reports.stats import holm_adjust
+
+    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> raised to 0.06
+    assert holm_adjust([0.01, 0.04, None, 0.03, 0.005]) == pytest.approx([0.03, 0.06, None, 0.06, 0.02])
+    assert holm_adjust([0.6, 0.7]) == [1.0, 1.0]  # capped at 1
+    assert holm_adjust([0.02]) == [0.02] and holm_adjust([None]) == [None]
+
+
+def test_each_p_is_also_given_holm_adjusted_over_the_table_s_tests(tmp_path):
+    from asma.reports.stats import holm_adjust
+
+    files = write_report(make_run_dir(tmp_path))
+    text = files.markdown.read_text()
+    rows = table_rows(text, "mask ratio")
+    header = next(line for line in text.split("## mask ratio\n", 1)[1].splitlines() if line.startswith("| variant"))
+    assert header.count("| p (Holm) |") == 2
+    # the family: low and high against the default, on kNN and on linear (4 tests)
+    raw = {(v, j): stats.ttest_rel([SCORES[v][s][j] for s in range(3)], [SCORES["mid"][s][j] for s in range(3)]).pvalue
+           for v in ("low", "high") for j in (0, 1)}
+    adjusted = dict(zip(raw, holm_adjust(list(raw.values()))))
+    assert "Holm-Bonferroni over the table's 4 tests" in text
+    for row, v in ((rows[0], "low"), (rows[2], "high")):
+        assert row[3] == format_p(raw[(v, 0)]) and row[4] == format_p(adjusted[(v, 0)])
+        assert row[7] == format_p(raw[(v, 1)]) and row[8] == format_p(adjusted[(v, 1)])
+    assert format_p(adjusted[("low", 0)]) != format_p(raw[("low", 0)])  # the adjustment changes a figure here
+    # --adjust none shows raw p only
+    none = write_report(make_run_dir(tmp_path / "raw"), adjust="none").markdown.read_text()
+    assert "p (Holm)" not in none and "Holm" not in none
+    with pytest.raises(ValueError, match="adjustment"):
+        write_report(make_run_dir(tmp_path / "bad"), adjust="bonferroni")
+
+
+def test_a_column_equal_to_the_default_s_on_every_seed_is_not_in_holm_s_family(tmp_path):
+    from asma.reports.results import load_results
+    from asma.reports.tables import study_tables
+
+    # a shared teacher: every row's kNN is the default's own; only the linear column tests anything
+    shared = {v: {s: (SCORES["mid"][s][0], x[1]) for s, x in by_seed.items()} for v, by_seed in SCORES.items()}
+    table = study_tables(load_results(make_run_dir(tmp_path, shared)))[0]
+    low, high = table.rows[0], table.rows[2]
+    assert low.cells[0].p == 1.0 and low.cells[0].p_adjusted is None and table.tests == 2
+    # linear: high's p (< 0.001) is the smaller of the two, times 2; low's (0.58) times 1
+    assert high.cells[1].p_adjusted == pytest.approx(2 * high.cells[1].p)
+    assert low.cells[1].p_adjusted == pytest.approx(low.cells[1].p)
 
 
 def test_paired_difference_ci_matches_scipy_and_needs_three_seeds():

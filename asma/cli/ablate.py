@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="tables (Markdown, LaTeX, CSV), plots and tests of an ablation run folder")
     p.add_argument("run_dir", help="the folder `asma ablate` wrote, e.g. runs/ablations/quick")
     p.add_argument("--test", choices=["t", "wilcoxon"], default="t", help="paired test against the default (>= 3 seeds)")
+    p.add_argument("--adjust", choices=["holm", "none"], default="holm",
+                   help="multiple comparisons: each table's p-values also given Holm-Bonferroni adjusted over the "
+                        "table's tests (holm), or raw p only (none)")
     p.set_defaults(func=run_report)
 
     p = sub.add_parser("demo", help="the main job: a small ablation (ablations/quick.yaml) on synthetic skeletons")
@@ -86,7 +89,7 @@ def run_ablate(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from asma.reports.report import write_report
 
-    files = write_report(args.run_dir, test=args.test)
+    files = write_report(args.run_dir, test=args.test, adjust=args.adjust)
     print(f"wrote {files.markdown}, {files.latex}, {files.csv}" + "".join(f", {p}" for p in files.plots))
     if files.missing:
         print(f"{len(files.missing)} planned runs have no result yet: {', '.join(files.missing)}")

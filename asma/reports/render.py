@@ -18,6 +18,8 @@ def caption(table: Table) -> str:
         name = "paired t-test" if table.test == "t" else "Wilcoxon signed-rank test"
         text += (f"; Δ: paired difference to the default over matched seeds [95% CI]; p: {name} against the "
                  "default over matched seeds")
+    if table.show_adjusted:
+        text += f"; p (Holm): p adjusted by Holm-Bonferroni over the table's {table.tests} tests"
     return text
 
 
@@ -26,8 +28,13 @@ def _header(table: Table) -> list[str]:
     for column in table.columns:
         cols.append(column.title)
         if table.show_p:
-            cols += ["Δ [95% CI]", "p"]
+            cols += ["Δ [95% CI]", "p"] + (["p (Holm)"] if table.show_adjusted else [])
     return cols
+
+
+def _cell_width(table: Table) -> int:
+    """Columns each data column takes: the value, then Δ, p and Holm's p where shown."""
+    return 1 + (2 + table.show_adjusted if table.show_p else 0)
 
 
 def _cells(table: Table, row, bold, mark) -> list[str]:
@@ -36,7 +43,10 @@ def _cells(table: Table, row, bold, mark) -> list[str]:
         text = format_summary(cell.summary, len(table.seeds))
         out.append(bold(text) if cell.best else text)
         if table.show_p:
-            out += ["", ""] if row.default else [format_difference(cell.difference), format_p(cell.p)]
+            tested = [format_difference(cell.difference), format_p(cell.p)]
+            if table.show_adjusted:
+                tested.append(format_p(cell.p_adjusted))
+            out += [""] * len(tested) if row.default else tested
     return out
 
 
@@ -60,7 +70,7 @@ def latex_table(table: Table, label: str) -> str:
     for row in table.rows:
         cells = _cells(table, row, lambda t: t, DEFAULT_MARK)
         escaped = [latex_escape(c) for c in cells]
-        bold = [False] + [flag for cell in row.cells for flag in ([cell.best, False, False] if table.show_p else [cell.best])]
+        bold = [False] + [flag for cell in row.cells for flag in [cell.best] + [False] * (_cell_width(table) - 1)]
         rows.append(" & ".join(rf"\textbf{{{c}}}" if b else c for c, b in zip(escaped, bold)) + r" \\")
     spec = "l" + "r" * (len(header) - 1)
     return "\n".join([

@@ -75,11 +75,11 @@ def _latex(results: StudyResults, tables: list[Table]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_report(run_dir: str | Path, test: str = "t") -> ReportFiles:
+def write_report(run_dir: str | Path, test: str = "t", adjust: str = "holm") -> ReportFiles:
     """Write every report file into `run_dir` from its result files; atomic, safe to re-run."""
     run_dir = Path(run_dir)
     results = load_results(run_dir)
-    tables = study_tables(results, test)
+    tables = study_tables(results, test, adjust)
     plots = {t.factor: plot_factor(t, run_dir / f"plot_{slug(t.factor)}.png") for t in tables if has_values(t)}
     files = ReportFiles(run_dir / "report.md", run_dir / "report.tex", run_dir / "results.csv",
                         list(plots.values()), tables, results.missing)

@@ -8,6 +8,7 @@ import numpy as np
 
 MIN_PAIRED_SEEDS = 3
 TESTS = ("t", "wilcoxon")
+ADJUSTMENTS = ("holm", "none")
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,20 @@ def paired_difference(variant: dict[int, float], default: dict[int, float]) -> D
     mean, n = float(diff.mean()), len(diff)
     half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / math.sqrt(n))
     return Difference(mean, mean - half, mean + half, n)
+
+
+def holm_adjust(p_values: list[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values of one family of tests, in the given order.
+
+    The m tests (None: no test, left out of the family) are sorted by p; the k-th smallest
+    (k = 1..m) gets min(1, (m - k + 1) p), raised to the largest adjusted p before it so the order
+    is kept. Rejecting where the adjusted p < alpha holds the family-wise error rate at alpha.
+    """
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    m = len(tested)
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for k, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - k) * p))
+        out[i] = running
+    return out

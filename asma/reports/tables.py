@@ -3,7 +3,9 @@
 Cells are top-1 accuracy (%) as mean ± sample std over seeds; the best mean of each column is
 marked, the default variant's row too, and with >= 3 seeds each column gets the row's paired
 difference to the default with its 95% confidence interval, and the paired p-value, over the seeds
-both have. Rendering (Markdown, LaTeX) is separate
+both have; with more than one test in a table, each p is also given Holm-Bonferroni adjusted over
+the table's tests (every compared row x column, less cells whose scores are the default's own on
+every seed), the family a reader scans for a winner. Rendering (Markdown, LaTeX) is separate
 from the numbers, so both formats always show the same table.
 """
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from asma.reports.results import STREAM_PREFIX, StudyResults
-from asma.reports.stats import MIN_PAIRED_SEEDS, Difference, Summary, paired_difference, paired_p_value, summarize
+from asma.reports.stats import (ADJUSTMENTS, MIN_PAIRED_SEEDS, Difference, Summary, holm_adjust, paired_difference,
+                                paired_p_value, summarize)
 
 METRIC_NAMES = {"knn": "kNN", "linear": "linear", "finetune": "fine-tune", "transfer": "transfer",
                 "supervised": "supervised", "random_init": "random init", "teacher_linear": "teacher (linear)",
@@ -35,8 +38,15 @@ class Column:
 class Cell:
     summary: Summary | None
     p: float | None = None
+    p_adjusted: float | None = None  # Holm over the table's tests
     best: bool = False
     difference: Difference | None = None  # to the default, over matched seeds
+
+    @property
+    def identical(self) -> bool:
+        """The default's own scores on every matched seed (e.g. a shared teacher): p = 1, not a test."""
+        d = self.difference
+        return d is not None and d.mean == d.low == d.high == 0.0
 
 
 @dataclass
@@ -58,10 +68,20 @@ class Table:
     seeds: list[int]
     test: str
     compare: bool = True  # rows get their paired difference to the default (with enough seeds)
+    adjust: str = "holm"  # multiple-comparison adjustment of the table's p-values: holm | none
 
     @property
     def show_p(self) -> bool:
         return self.compare and len(self.seeds) >= MIN_PAIRED_SEEDS
+
+    @property
+    def tests(self) -> int:
+        """The family Holm's adjustment runs over: every p, less the cells identical to the default."""
+        return sum(cell.p is not None and not cell.identical for row in self.rows for cell in row.cells)
+
+    @property
+    def show_adjusted(self) -> bool:
+        return self.show_p and self.adjust != "none" and self.tests > 1
 
 
 def columns_of(results: StudyResults, streams: bool = False) -> list[Column]:
@@ -81,8 +101,10 @@ def scores(results: StudyResults, variant: str, column: Column) -> dict[int, flo
 
 
 def factor_table(results: StudyResults, factor: dict, test: str = "t", columns: list[Column] | None = None,
-                 compare: bool = True) -> Table:
+                 compare: bool = True, adjust: str = "holm") -> Table:
     """One factor's rows (the default's first when it is not one of them and rows are compared)."""
+    if adjust not in ADJUSTMENTS:
+        raise ValueError(f"unknown p-value adjustment {adjust!r}; choose from {', '.join(ADJUSTMENTS)}")
     study = results.study
     default = study["default"]
     names = list(factor["variants"])
@@ -90,7 +112,7 @@ def factor_table(results: StudyResults, factor: dict, test: str = "t", columns: 
         names.insert(0, default)
     values = factor["variants"] if isinstance(factor["variants"], dict) else {}
     columns = columns_of(results) if columns is None else columns
-    table = Table(factor["name"], factor.get("axis"), columns, [], list(study["seeds"]), test, compare)
+    table = Table(factor["name"], factor.get("axis"), columns, [], list(study["seeds"]), test, compare, adjust)
     for name in names:
         variant = study["variants"][name]
         row = Row(name, variant["label"], name == default, values.get(name), variant.get("reference"))
@@ -103,6 +125,10 @@ def factor_table(results: StudyResults, factor: dict, test: str = "t", columns: 
                 cell.difference = paired_difference(mine, theirs)
             row.cells.append(cell)
         table.rows.append(row)
+    if adjust == "holm":
+        cells = [cell for row in table.rows for cell in row.cells if cell.p is not None and not cell.identical]
+        for cell, adjusted in zip(cells, holm_adjust([cell.p for cell in cells])):
+            cell.p_adjusted = adjusted
     for j in range(len(columns)):
         compared = [row for row in table.rows if not row.reference]
         means = [row.cells[j].summary.mean for row in compared if row.cells[j].summary]
@@ -112,11 +138,11 @@ def factor_table(results: StudyResults, factor: dict, test: str = "t", columns: 
     return table
 
 
-def study_tables(results: StudyResults, test: str = "t") -> list[Table]:
+def study_tables(results: StudyResults, test: str = "t", adjust: str = "holm") -> list[Table]:
     """A table per factor; then, when a run trained several supervised streams, one of each stream
     and each fusion of the leading streams (the same models: not compared with the default)."""
     factors = results.study.get("factors") or [{"name": "all variants", "variants": list(results.study["variants"])}]
-    tables = [factor_table(results, f, test) for f in factors]
+    tables = [factor_table(results, f, test, adjust=adjust) for f in factors]
     streams = columns_of(results, streams=True)
     if streams:
         have = {r["variant"] for r in results.rows if any(c.metric in r["metrics"] for c in streams)}
