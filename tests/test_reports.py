@@ -224,6 +224,27 @@ def test_each_p_is_also_given_holm_adjusted_over_the_table_s_tests(tmp_path):
         write_report(make_run_dir(tmp_path / "bad"), adjust="bonferroni")
 
 
+def test_tables_csv_holds_every_cell_unrounded_as_the_markdown_shows_it(tmp_path):
+    files = write_report(make_run_dir(tmp_path))
+    cells = list(csv.DictReader(files.tables_csv.open()))
+    ratio = [c for c in cells if c["table"] == "mask ratio"]
+    assert len(ratio) == 3 * 2 and len(cells) == 3 * 2 + 2 * 2  # rows x columns of both tables
+    markdown = {r[0]: r for r in table_rows(files.markdown.read_text(), "mask ratio")}
+    for c in ratio:
+        k = ["knn", "linear"].index(c["metric"])  # SCORES' tuple index
+        j = 1 + 4 * k  # its Markdown column: value, Δ, p, p (Holm) per metric
+        values = [SCORES[c["variant"]][s][k] for s in range(3)]
+        assert float(c["mean"]) == pytest.approx(np.mean(values)) and float(c["std"]) == pytest.approx(np.std(values, ddof=1))
+        row = markdown[c["label"] + (" *(default)*" if c["default"] == "True" else "")]
+        assert row[j].strip("*") == f"{float(c['mean']):.1f} ± {float(c['std']):.1f}"
+        assert (row[j].startswith("**")) == (c["best"] == "True")
+        if c["default"] == "True":
+            assert c["delta"] == c["p"] == c["p_holm"] == c["test"] == ""
+        else:
+            assert row[j + 2] == format_p(float(c["p"])) and row[j + 3] == format_p(float(c["p_holm"]))
+            assert float(c["ci_low"]) <= float(c["delta"]) <= float(c["ci_high"]) and c["test"] == "t"
+
+
 def test_a_column_equal_to_the_default_s_on_every_seed_is_not_in_holm_s_family(tmp_path):
     from asma.reports.results import load_results
     from asma.reports.tables import study_tables

@@ -90,7 +90,7 @@ def run_report(args: argparse.Namespace) -> int:
     from asma.reports.report import write_report
 
     files = write_report(args.run_dir, test=args.test, adjust=args.adjust)
-    print(f"wrote {files.markdown}, {files.latex}, {files.csv}" + "".join(f", {p}" for p in files.plots))
+    print(f"wrote {files.markdown}, {files.latex}, {files.csv}, {files.tables_csv}" + "".join(f", {p}" for p in files.plots))
     if files.missing:
         print(f"{len(files.missing)} planned runs have no result yet: {', '.join(files.missing)}")
     return 0
@@ -106,5 +106,6 @@ def run_demo(args: argparse.Namespace) -> int:
     for table in files.tables:
         console.print(f"\n[bold]{table.factor}[/]")
         console.print(markdown_table(table), highlight=False, markup=False)
-    console.print(f"\nreport: {files.markdown}\nLaTeX:  {files.latex}\nCSV:    {files.csv}", highlight=False)
+    console.print(f"\nreport: {files.markdown}\nLaTeX:  {files.latex}\nCSV:    {files.csv} (runs), {files.tables_csv} "
+                  "(table cells)", highlight=False)
     return code

@@ -1,6 +1,8 @@
-"""Tables as Markdown and as LaTeX (booktabs)."""
+"""Tables as Markdown, as LaTeX (booktabs) and as CSV (one line per cell, unrounded)."""
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 from asma.reports.tables import Table, format_difference, format_p, format_summary
@@ -87,3 +89,32 @@ def latex_table(table: Table, label: str) -> str:
         r"  \end{tabular}",
         r"\end{table}",
     ])
+
+
+TABLE_CSV_FIELDS = ["table", "variant", "label", "default", "reference", "dataset", "split", "metric", "n", "mean",
+                    "std", "best", "delta", "ci_low", "ci_high", "p", "p_holm", "test"]
+
+
+def tables_csv(tables: list[Table]) -> str:
+    """Every cell of the tables, unrounded: the numbers behind report.md and report.tex for other tools.
+
+    delta / ci_low / ci_high / p are empty where a row is not tested (the default, a reference row,
+    fewer than 3 matched seeds); p_holm where Holm's family leaves the cell out or has one test.
+    """
+    out = io.StringIO()
+    writer = csv.DictWriter(out, TABLE_CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for table in tables:
+        for row in table.rows:
+            for column, cell in zip(table.columns, row.cells):
+                s, d = cell.summary, cell.difference
+                writer.writerow({
+                    "table": table.factor, "variant": row.variant, "label": row.label, "default": row.default,
+                    "reference": row.reference or "", "dataset": column.dataset, "split": column.split,
+                    "metric": column.metric, "n": s.n if s else 0, "mean": s.mean if s else "",
+                    "std": "" if s is None or s.std is None else s.std, "best": cell.best,
+                    "delta": d.mean if d else "", "ci_low": d.low if d else "", "ci_high": d.high if d else "",
+                    "p": "" if cell.p is None else cell.p,
+                    "p_holm": "" if cell.p_adjusted is None or not table.show_adjusted else cell.p_adjusted,
+                    "test": table.test if cell.p is not None else ""})
+    return out.getvalue()

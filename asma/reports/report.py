@@ -1,4 +1,4 @@
-"""`asma report RUN_DIR`: report.md, report.tex, results.csv and plots of an ablation run folder."""
+"""`asma report RUN_DIR`: report.md, report.tex, results.csv, tables.csv and plots of an ablation run folder."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ from asma.data.atomic import write_text_atomic
 from asma.reports.compute import compute_markdown
 from asma.reports.distill_costs import CostRow, cost_markdown, cost_rows
 from asma.reports.plots import has_values, plot_factor
-from asma.reports.render import caption, latex_escape, latex_table, markdown_table
+from asma.reports.render import caption, latex_escape, latex_table, markdown_table, tables_csv
 from asma.reports.results import StudyResults, load_results, write_results_csv
 from asma.reports.tables import Table, study_tables
 
@@ -19,6 +19,7 @@ class ReportFiles:
     markdown: Path
     latex: Path
     csv: Path
+    tables_csv: Path  # every table cell unrounded (mean, std, Δ and its CI, p, Holm's p)
     plots: list[Path] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -82,8 +83,9 @@ def write_report(run_dir: str | Path, test: str = "t", adjust: str = "holm") -> 
     tables = study_tables(results, test, adjust)
     plots = {t.factor: plot_factor(t, run_dir / f"plot_{slug(t.factor)}.png") for t in tables if has_values(t)}
     files = ReportFiles(run_dir / "report.md", run_dir / "report.tex", run_dir / "results.csv",
-                        list(plots.values()), tables, results.missing)
+                        run_dir / "tables.csv", list(plots.values()), tables, results.missing)
     write_results_csv(results, files.csv)
+    write_text_atomic(files.tables_csv, tables_csv(tables))
     write_text_atomic(files.markdown, _markdown(results, tables, plots, cost_rows(results)))
     write_text_atomic(files.latex, _latex(results, tables))
     return files
