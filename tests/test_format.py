@@ -71,3 +71,26 @@ def test_a_set_another_writer_finishes_first_is_replaced_not_an_error(tmp_path, 
     assert raced
     assert np.array_equal(SkeletonSet.open(out).sample(0), samples(2)[0][2])  # the last writer's set
     assert [p.name for p in tmp_path.iterdir()] == ["set"]  # neither staging nor the old set is left
+
+
+def test_a_cache_another_writer_finishes_first_stays_under_its_readers(tmp_path, monkeypatch):
+    """keep_existing (caches): the first set moved in stays and this writer drops its own, so a
+    reader that opened the set keeps every file of it (a pool's worker once failed on
+    'No such file: offsets.npy' when a second worker's set replaced the one it was opening)."""
+    import asma.data.atomic as atomic
+    out, rename = tmp_path / "set", atomic.os.replace
+    raced = []
+
+    def competitor_first(src, dst):
+        if str(dst) == str(out) and not raced:
+            raced.append(True)
+            write(tmp_path / "other", samples(2, seed=1))
+            rename(tmp_path / "other", out)
+        return rename(src, dst)
+    monkeypatch.setattr(atomic.os, "replace", competitor_first)
+    write_skeleton_set(out, samples(2), splits={"all": {"train": [0], "test": [1]}},
+                       meta={"dataset": "t", "layout": "ntu25", "num_classes": 2, "skipped": []},
+                       num_persons=2, num_joints=25, channels=3, keep_existing=True)
+    assert raced
+    assert np.array_equal(SkeletonSet.open(out).sample(0), samples(2, seed=1)[0][2])  # the first writer's set
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]  # this writer's staging is gone

@@ -92,6 +92,23 @@ def test_one_person_and_other_layouts(tmp_path):
     assert not np.isnan(rest_pose(load_layout("ntu25"))).any()
 
 
+def test_a_second_builder_of_the_cache_leaves_the_first_set_in_place(tmp_path):
+    """Workers that start together may all build the cache; the one that lands second keeps the
+    first's folder, so a reader holding that path never sees its files go."""
+    first = ensure_synthetic(tmp_path, num_classes=3, samples_per_class=2)
+    inode = first.stat().st_ino
+    make_synthetic(first, num_classes=3, samples_per_class=2, keep_existing=True)  # the late builder
+    assert first.stat().st_ino == inode and len(SkeletonSet.open(first)) == 6
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]
+
+
+def test_a_stale_cache_folder_without_meta_is_built_again(tmp_path):
+    first = ensure_synthetic(tmp_path, num_classes=3, samples_per_class=2)
+    (first / "meta.json").unlink()
+    assert ensure_synthetic(tmp_path, num_classes=3, samples_per_class=2) == first
+    assert len(SkeletonSet.open(first)) == 6
+
+
 def test_ensure_synthetic_creates_once_and_reuses(tmp_path):
     first = ensure_synthetic(tmp_path, num_classes=3, samples_per_class=2)
     stamp = (first / "skeletons.npy").stat().st_mtime_ns

@@ -35,12 +35,15 @@ def write_json_atomic(path: str | Path, obj: object) -> None:
 
 
 @contextmanager
-def atomic_directory(out: str | Path) -> Iterator[Path]:
+def atomic_directory(out: str | Path, keep_existing: bool = False) -> Iterator[Path]:
     """Yield a fresh staging folder; on success it replaces `out` in one rename.
 
     On an error the staging folder is removed and `out` (a previous result, if any) is untouched.
-    Two writers of one `out` (two trials filling one cache) both succeed and the last one's folder
-    stays: a folder that appears at `out` while this one is being moved in is moved aside and removed.
+    Two writers of one `out` both succeed. By default the last one's folder stays: a folder that
+    appears at `out` while this one is being moved in is moved aside and removed (a result the
+    user makes again). With `keep_existing` (a cache that every writer fills the same way) the
+    first folder moved in stays and later writers drop theirs, so a reader that found the folder
+    never has it replaced under it (a pool worker reading a cache another worker also built).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +53,20 @@ def atomic_directory(out: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _move_in(staging, out)
+    if keep_existing:
+        _move_in_unless_present(staging, out)
+    else:
+        _move_in(staging, out)
+
+
+def _move_in_unless_present(staging: Path, out: Path) -> None:
+    """Rename `staging` to `out`; where another writer's folder is already there, drop `staging`."""
+    try:
+        os.replace(staging, out)  # atomic; fails while a non-empty folder sits at `out`
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
 
 
 def _move_in(staging: Path, out: Path, attempts: int = 10) -> None:

@@ -114,9 +114,12 @@ def write_skeleton_set(
     num_persons: int,
     num_joints: int,
     channels: int,
+    keep_existing: bool = False,
 ) -> Path:
-    """Write (name, label, frames (T, M, V, C)) samples as one prepared set, atomically."""
-    with atomic_directory(out) as staging:
+    """Write (name, label, frames (T, M, V, C)) samples as one prepared set, atomically.
+
+    keep_existing: a set another writer moved in first stays (a cache; see `atomic_directory`)."""
+    with atomic_directory(out, keep_existing) as staging:
         writer = SkeletonSetWriter(staging, num_persons, num_joints, channels)
         for name, label, frames in samples:
             writer.append(name, label, frames)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,8 +228,10 @@ def synthesize_sample(rng: np.random.Generator, rest: np.ndarray, parts: BodyPar
 
 def make_synthetic(out: str | Path, num_classes: int = 10, samples_per_class: int = 40, persons: int = 2,
                    seed: int = 0, layout: str = "ntu25", min_len: int = 40, max_len: int = 120,
-                   view_jitter_deg: float = 5.0) -> Path:
+                   view_jitter_deg: float = 5.0, keep_existing: bool = False) -> Path:
     """Write a synthetic set to `out`: samples (T, M=persons, V, C=3), splits xsub and xview.
+
+    keep_existing: where a set is already at `out` when this one is done, keep it (a cache).
 
     `view_jitter_deg`: the spread (std) of each sample's camera yaw about its camera's angle; a
     wider spread makes the set harder for encoders that are not rotation-invariant."""
@@ -268,8 +271,8 @@ def make_synthetic(out: str | Path, num_classes: int = 10, samples_per_class: in
                               "noise_std_m": 0.008, "camera_yaw_deg": CAMERA_YAW_DEG,
                               "mirrored_share": 0.5},
             "skipped": []}
-    return write_skeleton_set(out, samples(), splits=splits, meta=meta,
-                              num_persons=persons, num_joints=lay.num_joints, channels=3)
+    return write_skeleton_set(out, samples(), splits=splits, meta=meta, num_persons=persons,
+                              num_joints=lay.num_joints, channels=3, keep_existing=keep_existing)
 
 
 def ensure_synthetic(cache_dir: str | Path, **kwargs) -> Path:
@@ -278,5 +281,9 @@ def ensure_synthetic(cache_dir: str | Path, **kwargs) -> Path:
     key = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:10]
     out = Path(cache_dir) / f"synthetic-{key}"
     if not (out / "meta.json").exists():  # meta.json is written last, inside an atomic rename
-        make_synthetic(out, **kwargs)
+        if out.is_dir() and not (out / "meta.json").exists():  # ours move in whole: a stale folder
+            shutil.rmtree(out, ignore_errors=True)
+        # processes that start together (a pool's workers, Tune's trials) may all build it: the
+        # first set moved in stays, so none of them has the set it opened replaced under it
+        make_synthetic(out, keep_existing=True, **kwargs)
     return out
