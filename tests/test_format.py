@@ -53,20 +53,27 @@ def test_a_failing_prepare_leaves_the_previous_output(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raw"]
 
 
-def test_a_set_another_writer_finishes_first_is_replaced_not_an_error(tmp_path, monkeypatch):
-    """Two trials that fill one cache together: the other writer's folder appears at `out` just before
-    this one is moved in (CI once failed here with 'Directory not empty'). Both writes succeed."""
+def another_writer_lands_first(monkeypatch, out):
+    """Just before this writer's rename into `out`, another writer's set (samples(2, seed=1)) is
+    renamed there; returns a list that holds True once that happened."""
     import asma.data.atomic as atomic
-    out, rename = tmp_path / "set", atomic.os.replace
-    raced = []
+    rename, raced = atomic.os.replace, []
 
     def competitor_first(src, dst):
         if str(dst) == str(out) and not raced:
             raced.append(True)
-            write(tmp_path / "other", samples(2, seed=1))
-            rename(tmp_path / "other", out)  # the other writer's atomic rename lands first
+            write(out.parent / "other", samples(2, seed=1))
+            rename(out.parent / "other", out)  # the other writer's atomic rename lands first
         return rename(src, dst)
     monkeypatch.setattr(atomic.os, "replace", competitor_first)
+    return raced
+
+
+def test_a_set_another_writer_finishes_first_is_replaced_not_an_error(tmp_path, monkeypatch):
+    """Two trials that fill one cache together: the other writer's folder appears at `out` just before
+    this one is moved in (CI once failed here with 'Directory not empty'). Both writes succeed."""
+    out = tmp_path / "set"
+    raced = another_writer_lands_first(monkeypatch, out)
     write(out, samples(2))
     assert raced
     assert np.array_equal(SkeletonSet.open(out).sample(0), samples(2)[0][2])  # the last writer's set
@@ -77,17 +84,8 @@ def test_a_cache_another_writer_finishes_first_stays_under_its_readers(tmp_path,
     """keep_existing (caches): the first set moved in stays and this writer drops its own, so a
     reader that opened the set keeps every file of it (a pool's worker once failed on
     'No such file: offsets.npy' when a second worker's set replaced the one it was opening)."""
-    import asma.data.atomic as atomic
-    out, rename = tmp_path / "set", atomic.os.replace
-    raced = []
-
-    def competitor_first(src, dst):
-        if str(dst) == str(out) and not raced:
-            raced.append(True)
-            write(tmp_path / "other", samples(2, seed=1))
-            rename(tmp_path / "other", out)
-        return rename(src, dst)
-    monkeypatch.setattr(atomic.os, "replace", competitor_first)
+    out = tmp_path / "set"
+    raced = another_writer_lands_first(monkeypatch, out)
     write_skeleton_set(out, samples(2), splits={"all": {"train": [0], "test": [1]}},
                        meta={"dataset": "t", "layout": "ntu25", "num_classes": 2, "skipped": []},
                        num_persons=2, num_joints=25, channels=3, keep_existing=True)
