@@ -54,6 +54,10 @@ def test_every_run_finishes_with_a_result(finished):
         record = json.loads((outcome.run_dir / "runs" / f"{run.run_id}.json").read_text())
         assert record["machine"]["cpus"] >= 1 and record["machine"]["load_start"] >= 0  # what ran beside it
         assert record["machine"]["cpu"]["capability"] == torch.backends.cpu.get_cpu_capability()  # and on what
+    # two at a time, the later trials ran in the processes the first two left (TuneConfig(reuse_actors=True))
+    pids = {json.loads(line)["pid"] for trial in (outcome.run_dir / "tune").glob("*/result.json")
+            for line in trial.read_text().splitlines()}
+    assert 1 <= len(pids) < len(study.runs()), pids
 
 
 def test_report_and_csv_hold_what_each_run_s_protocol_wrote(finished):

@@ -207,7 +207,7 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
         else:
             tuner = tune.Tuner(
                 trainable, param_space={"run": tune.grid_search(pending)}, run_config=run_config,
-                tune_config=tune.TuneConfig(max_concurrent_trials=concurrency,
+                tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, reuse_actors=True,
                                             trial_dirname_creator=lambda t: f"{t.config['run']}_{t.trial_id}"))
         handler = signal.getsignal(signal.SIGINT)
         tuner.fit()

@@ -24,7 +24,7 @@ from typing import Any
 from asma.config.loading import apply_overrides, config_from_dict
 from asma.config.schema import Config
 from asma.tracking import Tracker, TrackedRun, mlflow_uri, open_tracker
-from asma.training.tune_runtime import TuneTrialRuntime
+from asma.training.tune_runtime import TuneTrialRuntime, wait_for_the_last_trial_when_reused
 
 try:  # subclassed below; keep the module importable where Ray Train is absent
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -95,6 +95,7 @@ def search_trial(config: dict, run: dict) -> None:
     """Tune function trainable; `config` holds the params Optuna chose ({dotted key: value})."""
     from ray import tune
 
+    wait_for_the_last_trial_when_reused()
     logging.getLogger("ray").setLevel(logging.WARNING)
     cfg = trial_config(config, run)
     trial_dir = Path(tune.get_context().get_trial_dir())

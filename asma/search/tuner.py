@@ -348,8 +348,8 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
             seed_rungs(scheduler, earlier)
             tuner = tune.Tuner(
                 train_fn,
-                tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler,
-                                            num_samples=to_run, trial_dirname_creator=trial_dirname),
+                tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=to_run,
+                                            trial_dirname_creator=trial_dirname, reuse_actors=True),
                 run_config=tune.RunConfig(
                     name=EXPERIMENT, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback()],
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),

@@ -6,6 +6,7 @@ restores them on resume and ASHA can pause/stop trials between epochs.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,18 @@ from torch.utils.data import DataLoader, Dataset
 from asma.training.runtime import epoch_loader, load_checkpoint_file, pick_device, save_checkpoint_file
 
 CHECKPOINT_FILE = "checkpoint.pt"
+
+# Studies and searches keep a finished trial's process for the next trial (TuneConfig(reuse_actors=True)
+# in asma.ablation.runner and asma.search.tuner): no new Python, torch import and data loading per trial.
+# Before it reuses a process, Tune waits TUNE_FUNCTION_THREAD_TIMEOUT_S for the last trial's thread to
+# end; its default, 2 s, is shorter than a stopped trial's tracker may take to finish (a W&B upload), and
+# then Tune fails the next trial instead of waiting.
+REUSE_WAIT_S = 120
+
+
+def wait_for_the_last_trial_when_reused() -> None:
+    """Called first in a trial function, in the trial's process: Tune reads the setting there."""
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", str(REUSE_WAIT_S))
 
 
 class TuneTrialRuntime:
