@@ -13,7 +13,7 @@ from asma.training.tune_runtime import wait_for_the_last_trial_when_reused
 pytestmark = pytest.mark.slow
 
 
-def two_trials_one_at_a_time(tmp_path, wait: bool):
+def two_trials_one_at_a_time(tmp_path):
     from ray import tune
 
     def slow_to_end(config: dict) -> None:  # defined here, so Ray ships it by value to the trial
@@ -21,8 +21,7 @@ def two_trials_one_at_a_time(tmp_path, wait: bool):
         a tracker uploading its run would."""
         from ray import tune
 
-        if config["wait"]:
-            wait_for_the_last_trial_when_reused()  # what asma's trial functions call first
+        wait_for_the_last_trial_when_reused()  # what asma's trial functions call first
         try:
             for step in range(3):
                 tune.report({"pid": os.getpid(), "step": step})
@@ -31,16 +30,16 @@ def two_trials_one_at_a_time(tmp_path, wait: bool):
 
     return tune.Tuner(
         tune.with_resources(slow_to_end, {"cpu": 1}),
-        param_space={"wait": wait, "trial": tune.grid_search([0, 1])},
+        param_space={"trial": tune.grid_search([0, 1])},
         tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=1),
         run_config=tune.RunConfig(name="reuse", storage_path=str(tmp_path), stop={"training_iteration": 1},
                                   verbose=0)).fit()
 
 
 def test_the_next_trial_waits_for_a_slowly_ending_one_and_takes_its_process(ray_session, tmp_path):
-    """Without the wait (Tune's 2 s), Tune logs "Could not re-use actor" for the second trial and the
-    fit never ends (seen with Ray 2.60): hence the bound on the fit here."""
-    fit = ThreadPoolExecutor(1).submit(two_trials_one_at_a_time, tmp_path, True)
+    """Without the wait (Tune's 2 s; the call above left out), Tune logs "Could not re-use actor" for
+    the second trial and the fit never ends (seen with Ray 2.60): hence the bound on the fit here."""
+    fit = ThreadPoolExecutor(1).submit(two_trials_one_at_a_time, tmp_path)
     results = fit.result(timeout=120)
     assert results.num_errors == 0
     assert [r.metrics["step"] for r in results] == [0, 0]

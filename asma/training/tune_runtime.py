@@ -22,7 +22,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 # in asma.ablation.runner and asma.search.tuner): no new Python, torch import and data loading per trial.
 # Before it reuses a process, Tune waits TUNE_FUNCTION_THREAD_TIMEOUT_S for the last trial's thread to
 # end; its default, 2 s, is shorter than a stopped trial's tracker may take to finish (a W&B upload), and
-# then Tune fails the next trial instead of waiting.
+# then Tune fails the next trial and, with Ray 2.60, the fit never ends (tests/test_trial_reuse.py).
 REUSE_WAIT_S = 120
 
 
