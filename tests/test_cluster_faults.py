@@ -19,6 +19,7 @@ import pytest
 
 from asma.cluster.local_head import BIN, LocalHead, LocalNode
 from test_ablate_end_to_end import tiny_study  # tests/ is on sys.path under pytest
+from test_study_pool import plan, run  # bench/study_pool.py
 
 pytestmark = pytest.mark.slow
 
@@ -100,10 +101,14 @@ def scores(result: dict) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def undisturbed(cluster, study, tmp_path_factory) -> dict[str, dict]:
-    cluster.node()
+def undisturbed(study, tmp_path_factory) -> dict[str, dict]:
+    """The study's 4 runs without Ray (bench/study_pool.py, 2 at a time), what every fault here must
+    end with: so these tests also hold a Tune trial's figures to the pool's, which records/ mixes
+    (the confirmation study's seed-5 runs)."""
     out = tmp_path_factory.mktemp("undisturbed")
-    cluster.asma(out / "driver.log", "ablate", str(study), "--out", str(out)).finish()
+    plan([str(study)], str(out), out / "plan.json", None)
+    assert run(out / "plan.json", str(out / "ablations"), str(out / "work"), 2, float("inf")) == {
+        "finished": 4, "failed": {}, "not_started": 0}
     found = results(out)
     assert sorted(found) == sorted(ALL_RUNS)
     return found
