@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from asma.ablation.runner import run_study  # noqa: E402
+from asma.ablation.runner import prepare_data, run_specs, run_study, study_dir  # noqa: E402
 from asma.ablation.study import load_study  # noqa: E402
 from asma.reports.report import write_report  # noqa: E402
 
@@ -43,6 +43,10 @@ def bench_study(out: Path, seeds: int, epochs: int) -> dict:
     try:
         study = load_study(ROOT / "ablations" / "quick.yaml", seeds=seeds,
                            overrides=[f"train.epochs={epochs}", f"data.cache_dir={out / 'cache'}"])
+        prepare_data(run_specs(study, study_dir(study, out)))  # the synthetic cache, outside both timings
+        started = time.perf_counter()  # a process per trial first, then the default: trials reuse processes
+        run_study(study, out_dir=out / "process_per_trial", reuse_processes=False)
+        wall_fresh = time.perf_counter() - started
         started = time.perf_counter()
         outcome = run_study(study, out_dir=out)
         wall = time.perf_counter() - started
@@ -53,11 +57,15 @@ def bench_study(out: Path, seeds: int, epochs: int) -> dict:
         ray.shutdown()
     records = [json.loads(p.read_text()) for p in sorted((outcome.run_dir / "runs").glob("*.json"))]
     work = sum(r["pretrain"]["time_s"] + r["eval_time_s"] for r in records)
+    fresh = [json.loads(p.read_text()) for p in sorted((out / "process_per_trial" / "ablations" / "quick" / "runs").glob("*.json"))]
+    work_fresh = sum(r["pretrain"]["time_s"] + r["eval_time_s"] for r in fresh)
     started = time.perf_counter()
     write_report(outcome.run_dir)
     report = time.perf_counter() - started
     return {"where": where, "runs": len(records), "failed": len(outcome.failed), "wall_s": wall, "work_s": work,
             "overhead_per_run_s": (wall - work / 2) / max(1, len(records)), "rerun_s": rerun,
+            "wall_fresh_s": wall_fresh, "work_fresh_s": work_fresh,
+            "overhead_fresh_s": (wall_fresh - work_fresh / 2) / max(1, len(fresh)),
             "rerun_skipped": len(again.skipped), "report_s": report, "epochs": epochs, "seeds": seeds}
 
 
@@ -99,6 +107,8 @@ def markdown(study: dict, report: dict, command: str) -> str:
         f"| wall time of `asma ablate`, Ray start excluded | {study['wall_s']:.1f} s |",
         f"| trials' own pretraining + evaluation, summed | {study['work_s']:.1f} s |",
         f"| Ray/Tune cost per run: (wall - work / 2 CPUs) / runs | {study['overhead_per_run_s']:.1f} s |",
+        f"| the same study with a process per trial (no reuse_actors): wall | {study['wall_fresh_s']:.1f} s |",
+        f"| its trials' own work, summed; its cost per run | {study['work_fresh_s']:.1f} s; {study['overhead_fresh_s']:.1f} s |",
         f"| re-running the finished study (all {study['rerun_skipped']} skipped) | {study['rerun_s']:.2f} s |",
         f"| report of this study (md, tex, csv) | {study['report_s'] * 1000:.0f} ms |",
         f"| report of {report['runs']} hand-made runs: {report['tables']} tables, {report['plots']} plots | {report['report_s']:.2f} s |",

@@ -102,11 +102,12 @@ def write_study_record(study: Study, run_dir: Path, specs: dict[str, dict]) -> N
 def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = False,
               address: str | None = None, concurrency: int | None = None,
               console: Console | None = None, num_cpus: int | None = None,
-              reuse: list[Path] | tuple[Path, ...] = ()) -> StudyOutcome:
+              reuse: list[Path] | tuple[Path, ...] = (), reuse_processes: bool = True) -> StudyOutcome:
     """Run every unfinished run of `study` on Ray; returns what finished, was skipped, failed.
 
     `reuse`: other study folders whose finished runs of the same config are copied in, not re-run
-    (asma.ablation.reuse)."""
+    (asma.ablation.reuse). `reuse_processes`: a trial runs in a finished trial's process (Tune's
+    reuse_actors; off only to measure what that saves, bench/bench_ablate.py)."""
     console = console or Console()
     check_protocols(study.protocols, study.source)
     run_dir = study_dir(study, out_dir)
@@ -148,11 +149,11 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     ended = True
     if resume and tune.Tuner.can_restore(str(tune_dir)):
         console.print(f"resuming interrupted trials from {tune_dir}")
-        ended = _fit(study, specs, pending, run_dir, concurrency, console, restore=True)
+        ended = _fit(study, specs, pending, run_dir, concurrency, console, restore=True, reuse_processes=reuse_processes)
         # interrupted (Ctrl-C): stop here, not start a fresh experiment over the saved one
         pending = in_seed_order([r for r in specs if not Path(specs[r]["result_path"]).exists()], specs) if ended else []
     if pending:
-        ended = _fit(study, specs, pending, run_dir, concurrency, console, restore=False)
+        ended = _fit(study, specs, pending, run_dir, concurrency, console, restore=False, reuse_processes=reuse_processes)
     for run_id in specs:
         if run_id in done:
             continue
@@ -186,7 +187,7 @@ def _errors(run_dir: Path, missing: list[str]) -> dict[str, str]:
 
 
 def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path,
-         concurrency: int | None, console: Console, restore: bool) -> bool:
+         concurrency: int | None, console: Console, restore: bool, reuse_processes: bool = True) -> bool:
     """Fit (or restore and fit) the pending runs; False when a stop signal (Ctrl-C) ended the fit."""
     from ray import tune
 
@@ -207,7 +208,7 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
         else:
             tuner = tune.Tuner(
                 trainable, param_space={"run": tune.grid_search(pending)}, run_config=run_config,
-                tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, reuse_actors=True,
+                tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, reuse_actors=reuse_processes,
                                             trial_dirname_creator=lambda t: f"{t.config['run']}_{t.trial_id}"))
         handler = signal.getsignal(signal.SIGINT)
         tuner.fit()
