@@ -35,6 +35,12 @@ from benchdocs import provenance, publish  # noqa: E402
 SECTION = "## Ablation runner"
 
 
+def own_work(run_dir: Path) -> tuple[list[dict], float]:
+    """A study's run records and its trials' own pretraining + evaluation time, summed."""
+    records = [json.loads(p.read_text()) for p in sorted((run_dir / "runs").glob("*.json"))]
+    return records, sum(r["pretrain"]["time_s"] + r["eval_time_s"] for r in records)
+
+
 def bench_study(out: Path, seeds: int, epochs: int) -> dict:
     import ray
 
@@ -45,7 +51,7 @@ def bench_study(out: Path, seeds: int, epochs: int) -> dict:
                            overrides=[f"train.epochs={epochs}", f"data.cache_dir={out / 'cache'}"])
         prepare_data(run_specs(study, study_dir(study, out)))  # the synthetic cache, outside both timings
         started = time.perf_counter()  # a process per trial first, then the default: trials reuse processes
-        run_study(study, out_dir=out / "process_per_trial", reuse_processes=False)
+        fresh_outcome = run_study(study, out_dir=out / "process_per_trial", reuse_processes=False)
         wall_fresh = time.perf_counter() - started
         started = time.perf_counter()
         outcome = run_study(study, out_dir=out)
@@ -55,10 +61,8 @@ def bench_study(out: Path, seeds: int, epochs: int) -> dict:
         rerun = time.perf_counter() - started
     finally:
         ray.shutdown()
-    records = [json.loads(p.read_text()) for p in sorted((outcome.run_dir / "runs").glob("*.json"))]
-    work = sum(r["pretrain"]["time_s"] + r["eval_time_s"] for r in records)
-    fresh = [json.loads(p.read_text()) for p in sorted((out / "process_per_trial" / "ablations" / "quick" / "runs").glob("*.json"))]
-    work_fresh = sum(r["pretrain"]["time_s"] + r["eval_time_s"] for r in fresh)
+    records, work = own_work(outcome.run_dir)
+    fresh, work_fresh = own_work(fresh_outcome.run_dir)
     started = time.perf_counter()
     write_report(outcome.run_dir)
     report = time.perf_counter() - started

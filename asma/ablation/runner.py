@@ -187,7 +187,7 @@ def _errors(run_dir: Path, missing: list[str]) -> dict[str, str]:
 
 
 def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path,
-         concurrency: int | None, console: Console, restore: bool, reuse_processes: bool = True) -> bool:
+         concurrency: int | None, console: Console, restore: bool, reuse_processes: bool) -> bool:
     """Fit (or restore and fit) the pending runs; False when a stop signal (Ctrl-C) ended the fit."""
     from ray import tune
 
