@@ -21,7 +21,7 @@ from asma.data.readers.base import Reader, Sample
 from asma.errors import ConfigError, InputFileError
 from asma.skeleton.layout import squashed_name
 
-DATASETS = ("ntu60", "ntu120", "pku1", "pku2", "msr_action3d", "utkinect", "nw_ucla")
+DATASETS = ("ntu60", "ntu120", "pku1", "pku2", "msr_action3d", "utkinect", "nw_ucla", "msrc12")
 
 
 def dataset_name(text: str) -> str:
@@ -31,8 +31,10 @@ def dataset_name(text: str) -> str:
     return next((name for name in DATASETS if squashed_name(name) == key), text)
 
 
-def make_reader(name: str, *, missing: Path | None = None, splits_dir: Path | None = None) -> Reader:
-    """The reader of data set `name` (one of DATASETS, or a spelling `dataset_name` accepts)."""
+def make_reader(name: str, *, missing: Path | None = None, splits_dir: Path | None = None,
+                window: tuple[int, int] | None = None) -> Reader:
+    """The reader of data set `name` (one of DATASETS, or a spelling `dataset_name` accepts);
+    `window`: MSRC-12's frames (before, after) each action point, its reader's default if None."""
     name = dataset_name(name)
     if name in ("ntu60", "ntu120"):
         from asma.data.readers.ntu import NTUReader
@@ -46,6 +48,9 @@ def make_reader(name: str, *, missing: Path | None = None, splits_dir: Path | No
     if name == "utkinect":
         from asma.data.readers.utkinect import UTKinectReader
         return UTKinectReader()
+    if name == "msrc12":
+        from asma.data.readers.msrc12 import MSRC12Reader
+        return MSRC12Reader(*window) if window else MSRC12Reader()
     if name == "nw_ucla":
         from asma.data.readers.nw_ucla import NWUCLAReader
         return NWUCLAReader()
@@ -79,14 +84,15 @@ def read_all(reader: Reader, items: list[Any], workers: int) -> Iterator[tuple[l
 
 
 def prepare(name: str, raw: str | Path, out: str | Path, *, workers: int = 1, missing: Path | None = None,
-            splits_dir: Path | None = None, console: Console | None = None, progress: bool = True) -> dict:
+            splits_dir: Path | None = None, console: Console | None = None, progress: bool = True,
+            window: tuple[int, int] | None = None) -> dict:
     """Prepare data set `name` from folder `raw` into `out`; returns the meta.json written."""
     raw, out = Path(raw), Path(out)
     if not raw.is_dir():
         raise InputFileError(raw, "raw data folder not found")
     console = console or Console(stderr=True)
     name = dataset_name(name)
-    reader = make_reader(name, missing=missing, splits_dir=splits_dir)
+    reader = make_reader(name, missing=missing, splits_dir=splits_dir, window=window)
     items, skipped = reader.list_sources(raw)
     if not items:
         raise InputFileError(raw, f"no {name} files found", fix="point --raw at the folder holding the data set's files")
@@ -133,6 +139,8 @@ def print_summary(console: Console, name: str, out: Path, meta: dict, splits: di
         table.add_row("leave-one-sequence-out splits", f"{len(loso)} ({', '.join(loso[:2])}, ...)")
     table.add_row("seconds", str(meta["source"]["seconds"]))
     console.print(table)
+    for flaw in meta.get("flaws", []):
+        console.print(f"  [yellow]flaw[/] {flaw}", highlight=False)
     for s in meta["skipped"][:10]:
         console.print(f"  [yellow]skipped[/] {s['reason']}", highlight=False)
     if len(meta["skipped"]) > 10:

@@ -43,6 +43,21 @@ def split_by(names: Iterable[str], is_train: Callable[[str], bool]) -> dict[str,
     return {"train": [i for i, f in enumerate(flags) if f], "test": [i for i, f in enumerate(flags) if not f]}
 
 
+VALIDATION_EVERY = 5  # one training subject in five is held out as validation
+
+
+def validation_split(names: list[str], subject_of: Callable[[str], int],
+                     split: dict[str, list[int]]) -> dict[str, list[int]]:
+    """A validation split carved from `split`'s training subjects: every VALIDATION_EVERY-th of them
+    in sorted order (from the third, so that the held-out ones spread over the range) becomes the
+    "test" part, the rest train. Searches and model choices read it; the test subjects stay unseen.
+    """
+    subjects = sorted({subject_of(names[i]) for i in split["train"]})
+    held_out = set(subjects[2::VALIDATION_EVERY] or subjects[-1:])
+    return {"train": [i for i in split["train"] if subject_of(names[i]) not in held_out],
+            "test": [i for i in split["train"] if subject_of(names[i]) in held_out]}
+
+
 def centre_on_origin(frames: np.ndarray, origin: int) -> np.ndarray:
     """(T, M, V, C) -> the same, minus joint `origin` of person 1 in its first non-zero frame.
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from asma.data.format import SkippedFile
-from asma.data.readers.base import Sample, centre_on_origin, first_nan_row, parse_number_rows, read_text, split_by
+from asma.data.readers.base import (Sample, centre_on_origin, first_nan_row, parse_number_rows, read_text, split_by,
+                                    validation_split)
 from asma.errors import InputFileError
 from asma.skeleton.layout import load_layout
 
@@ -83,6 +84,7 @@ class MSRAction3DReader:
         action = {n: int(NAME_PATTERN.match(n)[1]) for n in names}
         odd_subject = {n: int(NAME_PATTERN.match(n)[2]) % 2 == 1 for n in names}
         splits = {"xsub": split_by(names, odd_subject.get)}
+        splits["xsub_val"] = validation_split(names, lambda n: int(NAME_PATTERN.match(n)[2]), splits["xsub"])
         for subset, actions in ACTION_SETS.items():
             inside = [i for i, n in enumerate(names) if action[n] in actions]
             splits[subset] = {"train": [i for i in inside if odd_subject[names[i]]],
@@ -95,4 +97,5 @@ class MSRAction3DReader:
                 "preprocessing": {"used_list": self.used_list, "files_found": self.files_found,
                                   "channels": "x y z (confidence dropped)",
                                   "centre": "hip centre (joint 7) of the first frame",
-                                  "splits": "xsub: odd subjects train; as1-as3: Li et al. subsets, cross-subject"}}
+                                  "splits": "xsub: odd subjects train; xsub_val: xsub's training subjects, subject 5 held out as "
+                                            "validation; as1-as3: Li et al. subsets, cross-subject"}}

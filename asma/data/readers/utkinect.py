@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from asma.data.format import SkippedFile
-from asma.data.readers.base import Sample, centre_on_origin, first_nan_row, parse_number_rows, read_text, split_by
+from asma.data.readers.base import (Sample, centre_on_origin, first_nan_row, parse_number_rows, read_text, split_by,
+                                    validation_split)
 from asma.errors import InputFileError
 from asma.skeleton.layout import load_layout
 
@@ -132,6 +133,7 @@ class UTKinectReader:
     def splits(self, names: list[str]) -> dict[str, dict[str, list[int]]]:
         recording = [n[:7] for n in names]  # sSS_eEE
         splits = {"xsub": split_by(names, lambda n: int(n[1:3]) in XSUB_TRAIN_SUBJECTS)}
+        splits["xsub_val"] = validation_split(names, lambda n: int(n[1:3]), splits["xsub"])
         for held_out in sorted(set(recording)):
             splits[f"loso_{held_out}"] = {"train": [i for i, r in enumerate(recording) if r != held_out],
                                           "test": [i for i, r in enumerate(recording) if r == held_out]}
@@ -142,4 +144,4 @@ class UTKinectReader:
                 "class_names": list(ACTIONS),
                 "preprocessing": {"segments": "frames whose id lies in the labelled range, repeated ids once",
                                   "centre": "spine (joint 2) of the first frame",
-                                  "splits": "xsub: subjects 1,3,5,7,9 train; loso_sSS_eEE: leave that recording out"}}
+                                  "splits": "xsub: subjects 1,3,5,7,9 train; xsub_val: those, subject 5 held out as validation; loso_sSS_eEE: leave that recording out"}}
