@@ -5,9 +5,10 @@ Every command that uses Ray takes `--address`. None starts a private Ray sized t
 address would join a head started on this machine, or fail on the address a killed head left in
 Ray's current-cluster file, so the private Ray is asked for with `address="local"`. 'auto',
 'HOST:PORT' or 'ray://HOST:10001' joins a cluster, as does RAY_ADDRESS (which `ray job submit` sets
-for its entrypoint). An address is checked before ray.init (its form, then a TCP connect to its port):
-ray.init retries a head that is not there for minutes, and a malformed one is a traceback. Paths in configs are made absolute before work is shipped to Ray workers,
-whose working directory is their trial folder.
+for its entrypoint). An address is checked before ray.init (its form, then a TCP connect to its
+port): ray.init retries a head that is not there for minutes, and a malformed one is a traceback.
+Paths in configs are made absolute before work is shipped to Ray workers, whose working directory
+is their trial folder.
 """
 from __future__ import annotations
 
