@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
+from asma.cluster.job_dir import check_outside_ray_folders
 from asma.config.loading import config_to_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_text_atomic
@@ -34,6 +35,8 @@ def pretrain_locally(cfg: Config, run_dir: Path | None = None, data: RunData | N
     when the config is the one it trained with (asma/training/resume.py)."""
     console = console or Console()
     check_tracking(cfg.tracking)
+    if run_dir is None:  # a caller's own run folder is its own affair
+        check_outside_ray_folders(cfg.out_dir, "out_dir")
     run_dir = Path(run_dir or run_dir_for(cfg))
     check_resume(cfg, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
