@@ -111,7 +111,10 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     reuse_actors; off only to measure what that saves, bench/bench_ablate.py)."""
     console = console or Console()
     check_protocols(study.protocols, study.source)
-    check_outside_ray_folders(*((out_dir, "--out") if out_dir is not None else (study.base["out_dir"], "out_dir")))
+    if out_dir is not None:
+        check_outside_ray_folders(out_dir, "--out")
+    else:
+        check_outside_ray_folders(study.base["out_dir"], "out_dir")
     run_dir = study_dir(study, out_dir)
     specs = run_specs(study, run_dir)
     if out_dir is not None:
