@@ -29,7 +29,10 @@ def test_no_address_asks_ray_for_a_new_local_instance(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    import asma.ray_session
     from asma.ray_session import init_ray
+
+    monkeypatch.setattr(asma.ray_session, "check_reachable", lambda address, where: None)  # no head listens here
 
     init_ray(None, num_cpus=2)
     init_ray("127.0.0.1:6379")
@@ -89,3 +92,82 @@ def test_a_stale_current_cluster_file_is_ignored(tmp_path):
         assert f"{os.cpu_count()}" in done.stdout and "ok" in done.stdout
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: bound, then released."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_head_that_is_not_there_is_said_in_seconds(scheme, monkeypatch):
+    """ray.init retried 127.0.0.1:1 for more than 2 minutes, ray:// for 34 s, then a traceback; the
+    check before it names the address and how to look at the head, at once."""
+    import time
+
+    import ray
+
+    from asma.errors import AsmaError
+    from asma.ray_session import init_ray
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: pytest.fail("ray.init was reached"))
+    address = f"{scheme}127.0.0.1:{closed_port()}"
+    started = time.perf_counter()
+    with pytest.raises(AsmaError) as e:
+        init_ray(address)
+    assert time.perf_counter() - started < 5
+    assert str(e.value).startswith(f"cannot reach a Ray head at {address} (--address: ")
+    assert "`ray status --address 127.0.0.1:" in str(e.value)
+
+
+def test_an_address_ray_cannot_read_names_the_forms_it_takes(monkeypatch):
+    """`--address bogus` was Ray's `ValueError: Invalid address format` traceback; a dashboard URL, too."""
+    from asma.errors import AsmaError
+    from asma.ray_session import split_address
+
+    for address in ("bogus", "ray://host", "127.0.0.1:0", "host:port"):
+        with pytest.raises(AsmaError, match=f"--address {address}: not a Ray address; give HOST:PORT"):
+            split_address(address)
+    with pytest.raises(AsmaError, match="a dashboard or job-submission address"):
+        split_address("http://127.0.0.1:8265")
+    assert split_address("ray://10.0.0.2:10001") == ("10.0.0.2", 10001)
+    assert split_address("[::1]:6379") == ("::1", 6379)
+
+
+def test_a_listening_port_passes_and_ray_address_is_checked_too(monkeypatch):
+    """A port something listens on is left to ray.init; RAY_ADDRESS (set by `ray job submit`) is named."""
+    import socket
+
+    from asma.errors import AsmaError
+    from asma.ray_session import check_reachable
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        check_reachable(f"127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{closed_port()}")
+    with pytest.raises(AsmaError, match=r"\(--address auto: Connection refused\)"):
+        check_reachable("auto")
+
+
+def test_the_cli_ends_a_wrong_address_in_one_line(capsys, monkeypatch, tmp_path):
+    """`asma pretrain --address 127.0.0.1:PORT`: exit 2 and one line, no traceback, in seconds."""
+    import time
+
+    from asma.cli.main import main
+
+    import ray
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "init", lambda **kw: pytest.fail("ray.init was reached"))  # it would retry for minutes
+    started = time.perf_counter()
+    code = main(["pretrain", "smoke", "--address", f"127.0.0.1:{closed_port()}", "--set", f"out_dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert code == 2 and time.perf_counter() - started < 10
+    assert len(err.strip().splitlines()) == 1 and "cannot reach a Ray head at 127.0.0.1:" in err, err

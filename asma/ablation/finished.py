@@ -9,32 +9,10 @@ import json
 from pathlib import Path
 
 from asma.ablation.evaluate import needs_pretraining
-from asma.config.loading import config_to_dict
-from asma.config.schema import Config
+from asma.config.compare import changed_keys_that_ran
 from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import dataset_fingerprint
 from asma.errors import AsmaError
-
-MISSING = object()
-
-
-def _changed_keys(old: dict, new: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
-    """Dotted keys whose values differ. A key the old record lacks (the schema gained it after the
-    run) counts as unchanged when the new value is the schema's default: a key is added with the
-    default that keeps the earlier behaviour."""
-    defaults = config_to_dict(Config()) if defaults is None else defaults
-    keys = []
-    for key in sorted(set(old) | set(new)):
-        a, b, default = old.get(key, MISSING), new.get(key, MISSING), defaults.get(key, MISSING)
-        if isinstance(b, dict) and (isinstance(a, dict) or a is MISSING):
-            keys += _changed_keys({} if a is MISSING else a, b, f"{prefix}{key}.",
-                                  default if isinstance(default, dict) else {})
-        elif a is MISSING and b == default:
-            continue
-        elif a != b:
-            keys.append(f"{prefix}{key}")
-    return keys
-
 
 
 def keys_that_did_not_run(spec: dict) -> tuple[str, ...]:
@@ -64,16 +42,8 @@ def changed_config_keys(old_config: dict, spec: dict, old_fingerprint: str | Non
     prepared again at the same path with other options is other data. `old_fingerprint` is the
     one the result recorded; a result without one is compared with what its path holds now, and
     where either side's data cannot be read, by the path itself."""
-    changed = [k for k in _changed_keys(old_config, spec["config"]) if not k.startswith(keys_that_did_not_run(spec))]
-    old_data = (old_config.get("data") or {}).get("path")
-    new_data = spec["config"]["data"]["path"]
-    now = spec.get("data_fingerprint") or dataset_fingerprint(new_data)
-    before = old_fingerprint or (dataset_fingerprint(old_data) if old_data else None)
-    if now is None or before is None:
-        return changed
-    if now == before:
-        return [k for k in changed if k != "data.path"]
-    return changed if "data.path" in changed else sorted([*changed, "data.path (the set there was prepared again)"])
+    return changed_keys_that_ran(old_config, spec["config"], keys_that_did_not_run(spec), old_fingerprint,
+                                 spec.get("data_fingerprint"))
 
 
 def finished_runs(specs: dict[str, dict]) -> set[str]:

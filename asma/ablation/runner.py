@@ -20,6 +20,7 @@ from rich.console import Console
 
 from asma.ablation.evaluate import check_protocols, pretraining_epochs
 from asma.ablation.finished import finished_runs
+from asma.cluster.job_dir import check_outside_ray_folders
 from asma.ablation.reuse import reuse_runs
 from asma.ablation.study import RunSpec, Study
 from asma.ablation.trial import ablation_trial
@@ -110,6 +111,10 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     reuse_actors; off only to measure what that saves, bench/bench_ablate.py)."""
     console = console or Console()
     check_protocols(study.protocols, study.source)
+    if out_dir is not None:
+        check_outside_ray_folders(out_dir, "--out")
+    else:
+        check_outside_ray_folders(study.base["out_dir"], "out_dir")
     run_dir = study_dir(study, out_dir)
     specs = run_specs(study, run_dir)
     if out_dir is not None:

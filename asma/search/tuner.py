@@ -24,6 +24,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from asma.cluster.job_dir import check_outside_ray_folders
 from asma.config.loading import config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import same_data
@@ -275,6 +276,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
     from ray.tune.search import ConcurrencyLimiter
 
     console = console or Console()
+    check_outside_ray_folders(space.base.out_dir, "out_dir")
     run_dir = search_dir(space)
     experiment = run_dir / EXPERIMENT
     restoring = resume and tune.Tuner.can_restore(str(experiment))

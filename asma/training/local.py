@@ -10,12 +10,14 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
+from asma.cluster.job_dir import check_outside_ray_folders
 from asma.config.loading import config_to_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_text_atomic
 from asma.tracking import TrackedRun, check_tracking, open_tracker
 from asma.training.data import RunData, build_run_data
 from asma.training.loop import PretrainResult, pretrain
+from asma.training.resume import check_resume
 from asma.training.runtime import LocalRuntime
 
 
@@ -29,10 +31,14 @@ def save_config(cfg: Config, run_dir: Path) -> None:
 
 def pretrain_locally(cfg: Config, run_dir: Path | None = None, data: RunData | None = None,
                      console: Console | None = None, quiet: bool = False) -> PretrainResult:
-    """Pretrain in this process; re-running with the same run folder resumes from its checkpoint."""
+    """Pretrain in this process; re-running with the same run folder resumes from its checkpoint,
+    when the config is the one it trained with (asma/training/resume.py)."""
     console = console or Console()
     check_tracking(cfg.tracking)
+    if run_dir is None:  # a caller's own run folder is its own affair
+        check_outside_ray_folders(cfg.out_dir, "out_dir")
     run_dir = Path(run_dir or run_dir_for(cfg))
+    check_resume(cfg, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir)
     data = data or build_run_data(cfg)
@@ -47,7 +53,8 @@ def pretrain_locally(cfg: Config, run_dir: Path | None = None, data: RunData | N
 
     runtime = LocalRuntime(run_dir, cfg.train.device, cfg.ray.num_to_keep, cfg.data.loader_workers, on_report=show)
     existing = runtime.latest_checkpoint()
-    if existing is not None and not quiet:
-        console.print(f"resuming {run_dir} from epoch {existing['epoch']}")
+    if not quiet:
+        console.print(f"resuming {run_dir} from epoch {existing['epoch']}" if existing is not None
+                      else f"pretraining into {run_dir}", highlight=False, soft_wrap=True)
     with open_tracker(cfg, TrackedRun(cfg.name, str(run_dir))) as tracker:
         return pretrain(cfg, data, runtime, tracker)

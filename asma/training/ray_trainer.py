@@ -25,6 +25,7 @@ from typing import Any
 
 from rich.console import Console
 
+from asma.cluster.job_dir import check_outside_ray_folders
 from asma.config.loading import config_from_dict, config_to_dict, with_absolute_paths
 from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
@@ -33,6 +34,7 @@ from asma.ray_session import UnschedulableError, check_schedulable, init_ray
 from asma.tracking import Tracker, TrackedRun, check_tracking, open_tracker
 from asma.training.local import run_dir_for, save_config
 from asma.training.ray_runtime import CHECKPOINT_FILE, HISTORY_FILE, KillOnce, RayTrainRuntime
+from asma.training.resume import check_resume
 from asma.training.runtime import load_checkpoint_file, save_checkpoint_file
 
 try:  # the controller callback must subclass Ray's; keep this module importable without Ray
@@ -147,8 +149,13 @@ def pretrain_on_ray(cfg: Config, fault: KillOnce | None = None, callbacks: list 
     from ray.train.torch import TorchTrainer
 
     console = console or Console()
+    check_outside_ray_folders(cfg.out_dir, "out_dir")
+    if "://" not in cfg.ray.storage_path:
+        check_outside_ray_folders(cfg.ray.storage_path, "ray.storage_path")
     cfg = worker_config(cfg)
     check_tracking(cfg.tracking)
+    run_dir = run_dir_for(cfg)
+    trained = check_resume(cfg, run_dir)  # before Ray starts: a refused resume is said at once
     r = cfg.ray
     init_ray(r.address)
     check_cluster_fits(cfg)
@@ -156,13 +163,13 @@ def pretrain_on_ray(cfg: Config, fault: KillOnce | None = None, callbacks: list 
         from asma.training.data import open_dataset
 
         open_dataset(cfg.data)  # generate the synthetic set once here, not in every worker at once
-    run_dir = run_dir_for(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir)
     console.print(f"pretraining [bold]{cfg.name}[/] on {r.workers} Ray Train workers "
                   f"({r.cpus_per_worker:g} CPU, {r.gpus_per_worker:g} GPU each), global batch "
                   f"{cfg.train.batch_size} = {r.workers} x {cfg.train.batch_size // r.workers}; "
-                  f"checkpoints in {r.storage_path}/{cfg.name}", highlight=False, soft_wrap=True)
+                  f"checkpoints in {r.storage_path}/{cfg.name}; run folder {run_dir}"
+                  f"{f' (trained {trained} epochs)' if trained else ''}", highlight=False, soft_wrap=True)
     resources = {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.gpus_per_worker else {})}
     trainer = TorchTrainer(
         train_loop_per_worker,
