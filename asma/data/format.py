@@ -24,6 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from asma.data.atomic import atomic_directory, write_json_atomic
+from asma.data.integrity import check_complete, read_json
 from asma.errors import InputFileError
 from asma.skeleton.layout import Layout, load_layout
 
@@ -149,9 +150,10 @@ class SkeletonSet:
         if missing:
             raise InputFileError(root, f"missing {', '.join(missing)}",
                                  fix="re-run `asma data prepare`; a prepared folder holds " + ", ".join(REQUIRED_FILES))
-        meta = json.loads((root / "meta.json").read_text())
+        meta = read_json(root, "meta.json")
         if meta.get("format") != FORMAT_NAME:
             raise InputFileError(root / "meta.json", f"format is {meta.get('format')!r}, expected {FORMAT_NAME!r}")
+        check_complete(root, meta)
         return cls(
             root=root,
             meta=meta,
@@ -159,7 +161,7 @@ class SkeletonSet:
             offsets=np.load(root / "offsets.npy"),
             labels=np.load(root / "labels.npy"),
             names=(root / "names.txt").read_text().splitlines(),
-            splits=json.loads((root / "splits.json").read_text()),
+            splits=read_json(root, "splits.json"),
         )
 
     def __len__(self) -> int:
