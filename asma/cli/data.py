@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "in --raw or ../shared/data/ntu)")
     p.add_argument("--splits", type=Path, default=None,
                    help="PKU-MMD: folder of the official split lists (cross-subject.txt, cross-view.txt)")
+    p.add_argument("--strict", action="store_true",
+                   help="an unreadable raw file is an error: exit 2 and write nothing (default: skip it, list it "
+                        "by name in the summary and in meta.json)")
     p.set_defaults(func=run_prepare)
 
     from asma.data.external import FORMATS
@@ -64,7 +67,8 @@ def run_synth(args: argparse.Namespace) -> int:
 def run_prepare(args: argparse.Namespace) -> int:
     from asma.data.prepare import prepare
 
-    prepare(args.name, args.raw, args.out, workers=args.workers, missing=args.missing, splits_dir=args.splits)
+    prepare(args.name, args.raw, args.out, workers=args.workers, missing=args.missing, splits_dir=args.splits,
+            strict=args.strict)
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from asma.config.schema import DataConfig
 from asma.data.atomic import atomic_directory, write_json_atomic
 from asma.data.clips import SkeletonClips
-from asma.data.format import SkeletonSet, write_skeleton_set
+from asma.data.format import UNREADABLE, SkeletonSet, write_skeleton_set
 from asma.errors import InputFileError
 from asma.skeleton.layout import load_layout
 
@@ -67,7 +67,7 @@ def _trimmed(x: np.ndarray, names: list[str], labels: np.ndarray, lengths: np.nd
     """(N, T, M, V, C) padded samples -> (name, label, frames (T_i, M, V, C)); empty samples are skipped."""
     for i in range(x.shape[0]):
         if lengths[i] == 0:
-            skipped.append({"file": f"{path}#{names[i]}", "reason": "all frames are zero"})
+            skipped.append({"file": f"{path}#{names[i]}", "reason": "all frames are zero", "kind": UNREADABLE})
             continue
         yield names[i], int(labels[i]), x[i, : lengths[i]]
 

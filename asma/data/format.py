@@ -62,10 +62,21 @@ def set_layout_path(root: Path, recorded: str) -> str:
     return str(found)
 
 
+EXPECTED, UNREADABLE = "expected", "unreadable"  # SkippedFile.kind
+
+
 @dataclass
 class SkippedFile:
+    """A raw file (or part of one) left out of a set, and why.
+
+    kind: `expected` when the data set's protocol excludes it (not in MSR Action3D's list, in NTU's
+    missing-skeleton list): every copy of the set skips it. `unreadable` for anything else (a cut
+    frame, a NaN, a missing file): a damaged copy the user should hear about by name.
+    """
+
     file: str
     reason: str
+    kind: str = UNREADABLE
 
 
 class SkeletonSetWriter:
