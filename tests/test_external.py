@@ -154,3 +154,30 @@ def test_a_lost_layout_names_meta_json_and_the_fix(tmp_path):
     with pytest.raises(InputFileError) as e:
         SkeletonSet.open(root).layout
     assert e.value.path == root / "meta.json" and f"copy the layout YAML to {root / 'layout.yaml'}" in str(e.value)
+
+
+def tiny_pyskl(path, labels):
+    annotations = [{"frame_dir": f"v{i}", "label": y, "keypoint": np.ones((1, 4, 3, 3), np.float32)}
+                   for i, y in enumerate(labels)]
+    path.write_bytes(pickle.dumps({"split": {"xsub_train": ["v0"], "xsub_val": ["v1"]}, "annotations": annotations}))
+    return path
+
+
+def test_class_names_on_import(tmp_path):
+    (tmp_path / "l.yaml").write_text(TRIANGLE)
+    (tmp_path / "names.txt").write_text("wave\nclap\nbow\n")
+    path = tiny_pyskl(tmp_path / "tri.pkl", [0, 1])
+    assert main(["data", "import", "pyskl", str(path), "--layout", str(tmp_path / "l.yaml"),
+                 "--class-names", str(tmp_path / "names.txt"), "--out", str(tmp_path / "set")]) == 0
+    s = SkeletonSet.open(tmp_path / "set")
+    assert s.class_names == ["wave", "clap", "bow"] and s.num_classes == 3  # a class without samples counts
+
+
+def test_too_few_class_names_name_the_file(tmp_path):
+    (tmp_path / "names.txt").write_text("wave\n")
+    (tmp_path / "l.yaml").write_text(TRIANGLE)
+    path = tiny_pyskl(tmp_path / "tri.pkl", [0, 1])
+    with pytest.raises(InputFileError, match="1 class names, but the labels go up to 1") as e:
+        import_external("pyskl", path, tmp_path / "set", layout=str(tmp_path / "l.yaml"),
+                        class_names=tmp_path / "names.txt")
+    assert e.value.path == tmp_path / "names.txt"

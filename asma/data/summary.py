@@ -48,7 +48,8 @@ def print_summary(console: Console, title: str, root: Path, meta: dict, splits: 
     table.add_row("unreadable", f"[red]{len(unreadable)}[/]" if unreadable else "0")
     names = meta.get("class_names") or []
     table.add_row("classes", f"{meta['num_classes']} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
-    table.add_row("layout", f"{meta.get('layout')} ({meta.get('num_joints', '?')} joints)")
+    copied = f", a copy of {meta['layout_source']}" if meta.get("layout_source") else ""
+    table.add_row("layout", f"{meta.get('layout')} ({meta.get('num_joints', '?')} joints{copied})")
     loso = [k for k in splits if k.startswith("loso_")]
     for split, parts in splits.items():
         if split not in loso:
