@@ -136,3 +136,16 @@ def test_a_label_missing_from_the_class_names_names_the_file(layouts, tmp_path):
 def test_text_options_belong_to_the_text_format(tmp_path, capsys):
     assert main(["data", "import", "pyskl", str(tmp_path), "--out", str(tmp_path / "o"), "--pattern", "x"]) == 2
     assert "--pattern: only `asma data import text` takes it" in capsys.readouterr().err
+
+
+def test_classes_in_folders_and_tabs_from_the_cli(layouts, tmp_path):
+    raw = tmp_path / "raw"
+    for label in ("sit", "walk"):
+        (raw / label).mkdir(parents=True)
+        for s in (1, 2):
+            (raw / label / f"s{s}.tsv").write_text("".join("\t".join(map(str, j)) + "\n" for j in frames(s).reshape(-1, 3)))
+    assert main(["data", "import", "text", str(raw), "--layout", str(layouts / "triangle.yaml"), "--pattern",
+                 "{label}/s{subject}.tsv", "--delimiter", "tab", "--out", str(tmp_path / "out")]) == 0
+    s = SkeletonSet.open(tmp_path / "out")
+    assert s.names == ["sit/s1", "sit/s2", "walk/s1", "walk/s2"] and s.labels.tolist() == [0, 0, 1, 1]
+    assert np.allclose(s.sample(3)[:, 0], centred(frames(2)), atol=1e-6)

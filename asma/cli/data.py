@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     text.add_argument("--per-line", choices=("joint", "frame"), help="what one line holds (default joint)")
     text.add_argument("--columns", help="a joint's values in order (default x,y,z); x, y, z, score are kept, "
                                         "other names dropped, e.g. x,y,z,confidence")
-    text.add_argument("--delimiter", help="between values (default: any whitespace), e.g. ,")
+    text.add_argument("--delimiter", help="between values (default: any whitespace), e.g. , or tab")
     text.add_argument("--skip-columns", type=int, help="values to drop at the start of every line (a frame number)")
     text.add_argument("--skip-lines", type=int, help="lines to drop at the top of every file (a CSV header)")
     text.add_argument("--first-label", type=int, help="the number of the first class when labels are numbers "
@@ -129,7 +129,8 @@ def run_import_text(args: argparse.Namespace) -> int:
         if not getattr(args, option):
             raise ConfigError(SOURCE, f"--{option}", "required (docs/your-own-data.md)")
     reader = TextReader(layout=args.layout, pattern=args.pattern, per_line=args.per_line or "joint",
-                        columns=tuple(listed(args.columns or "x,y,z")), delimiter=args.delimiter,
+                        columns=tuple(listed(args.columns or "x,y,z")),
+                        delimiter={"\\t": "\t", "tab": "\t"}.get(args.delimiter, args.delimiter),
                         skip_columns=args.skip_columns or 0, skip_lines=args.skip_lines or 0,
                         first_label=1 if args.first_label is None else args.first_label,
                         class_names_file=args.class_names, train_subjects=listed(args.train_subjects),

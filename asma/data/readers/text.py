@@ -1,7 +1,8 @@
 """`asma data import text DIR`: one text or CSV file per sequence, in any joint layout.
 
 The commonest way a small public set is distributed, and the one no built-in reader covers. The
-file name carries the sample's fields, read with a pattern such as `a{label}_s{subject}_e{rep}.txt`:
+file name (its path under the folder when the pattern holds a `/`) carries the sample's fields,
+read with a pattern such as `a{label}_s{subject}_e{rep}.txt`:
 `{label}` is required, `{subject}` makes the `xsub` split, `{view}` the `xview` split; any other
 `{field}` only has to match. Each line holds one joint (`per_line="joint"`: V lines make a frame, V
 from the layout) or one frame (`per_line="frame"`: the V joints one after another). `columns` names
@@ -106,7 +107,8 @@ class TextReader:
     def list_sources(self, raw: Path) -> tuple[list[Path], list[SkippedFile]]:
         items, skipped = [], []
         for path in sorted(p for p in raw.rglob("*") if p.is_file()):
-            match = self.regex.fullmatch(path.name)
+            # a pattern with a "/" reads folders too (`{label}/s{subject}.txt`); else the file name alone
+            match = self.regex.fullmatch(path.relative_to(raw).as_posix() if "/" in self.pattern else path.name)
             if match is None:
                 skipped.append(SkippedFile(str(path), f"name does not match {self.pattern}", EXPECTED))
                 continue
