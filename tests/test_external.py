@@ -122,3 +122,62 @@ def test_export_pstl_centres_as_configured_and_refuses_other_streams(tmp_path):
     cfg.data.stream = "bone"
     with pytest.raises(InputFileError, match="stream"):
         export_pstl(source, tmp_path / "bone", cfg.data)
+
+
+TRIANGLE = "name: triangle\njoints: [hip, head, hand]\nbones: [[1, 2], [2, 3]]\ncenter: 1\n"
+
+
+def test_an_imported_layout_travels_with_the_set(tmp_path, monkeypatch):
+    """A layout given as a relative path is copied into the set: it opens from any folder."""
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    (here / "my").mkdir(parents=True)
+    elsewhere.mkdir()
+    (here / "my" / "layout.yaml").write_text(TRIANGLE)
+    annotations = [{"frame_dir": f"v{i}", "label": i % 2, "keypoint": np.ones((1, 4, 3, 3), np.float32)}
+                   for i in range(3)]
+    (here / "tri.pkl").write_bytes(pickle.dumps({"split": {"xsub_train": ["v0", "v1"], "xsub_val": ["v2"]},
+                                                 "annotations": annotations}))
+    monkeypatch.chdir(here)
+    assert main(["data", "import", "pyskl", "tri.pkl", "--layout", "my/layout.yaml", "--out", "set"]) == 0
+    monkeypatch.chdir(elsewhere)
+    s = SkeletonSet.open(here / "set")
+    assert s.meta["layout"] == "layout.yaml" and s.layout.joints == ("hip", "head", "hand")
+    assert (here / "set" / "layout.yaml").read_text() == TRIANGLE
+
+
+def test_a_lost_layout_names_meta_json_and_the_fix(tmp_path):
+    (tmp_path / "l.yaml").write_text(TRIANGLE)
+    root = write_skeleton_set(tmp_path / "set", [("a", 0, np.ones((2, 1, 3, 3)))], splits={},
+                              meta={"dataset": "t", "layout": str(tmp_path / "l.yaml"), "num_classes": 1},
+                              num_persons=1, num_joints=3, channels=3)
+    (root / "layout.yaml").unlink()
+    with pytest.raises(InputFileError) as e:
+        SkeletonSet.open(root).layout
+    assert e.value.path == root / "meta.json" and f"copy the layout YAML to {root / 'layout.yaml'}" in str(e.value)
+
+
+def tiny_pyskl(path, labels):
+    annotations = [{"frame_dir": f"v{i}", "label": y, "keypoint": np.ones((1, 4, 3, 3), np.float32)}
+                   for i, y in enumerate(labels)]
+    path.write_bytes(pickle.dumps({"split": {"xsub_train": ["v0"], "xsub_val": ["v1"]}, "annotations": annotations}))
+    return path
+
+
+def test_class_names_on_import(tmp_path):
+    (tmp_path / "l.yaml").write_text(TRIANGLE)
+    (tmp_path / "names.txt").write_text("wave\nclap\nbow\n")
+    path = tiny_pyskl(tmp_path / "tri.pkl", [0, 1])
+    assert main(["data", "import", "pyskl", str(path), "--layout", str(tmp_path / "l.yaml"),
+                 "--class-names", str(tmp_path / "names.txt"), "--out", str(tmp_path / "set")]) == 0
+    s = SkeletonSet.open(tmp_path / "set")
+    assert s.class_names == ["wave", "clap", "bow"] and s.num_classes == 3  # a class without samples counts
+
+
+def test_too_few_class_names_name_the_file(tmp_path):
+    (tmp_path / "names.txt").write_text("wave\n")
+    (tmp_path / "l.yaml").write_text(TRIANGLE)
+    path = tiny_pyskl(tmp_path / "tri.pkl", [0, 1])
+    with pytest.raises(InputFileError, match="1 class names, but the labels go up to 1") as e:
+        import_external("pyskl", path, tmp_path / "set", layout=str(tmp_path / "l.yaml"),
+                        class_names=tmp_path / "names.txt")
+    assert e.value.path == tmp_path / "names.txt"

@@ -92,3 +92,25 @@ def test_a_cache_another_writer_finishes_first_stays_under_its_readers(tmp_path,
     assert raced
     assert np.array_equal(SkeletonSet.open(out).sample(0), samples(2, seed=1)[0][2])  # the first writer's set
     assert [p.name for p in tmp_path.iterdir()] == ["set"]  # this writer's staging is gone
+
+
+@pytest.mark.parametrize("name", ["skeletons.npy", "offsets.npy", "labels.npy", "names.txt", "meta.json"])
+def test_a_partly_copied_set_names_the_file_to_copy_again(tmp_path, name):
+    root = write(tmp_path / "set", samples(3))
+    path = root / name
+    path.write_bytes(path.read_bytes()[: path.stat().st_size - 7])  # a copy cut short
+    with pytest.raises(InputFileError) as e:
+        SkeletonSet.open(root)
+    assert e.value.path == path and f"copy {path} again" in str(e.value)
+
+
+def test_a_cut_set_is_one_line_from_the_cli(tmp_path, capsys, monkeypatch):
+    from asma.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "1000")  # rich would wrap the one line at a narrow terminal's width
+    root = write(tmp_path / "set", samples(3))
+    path = root / "skeletons.npy"
+    path.write_bytes(path.read_bytes()[:200])
+    assert main(["show", str(root), "0", "--config", "smoke", "--out", str(tmp_path / "s.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"error: {path}: 200 bytes") and f"copy {path} again" in err

@@ -48,7 +48,59 @@ def test_msr_prepare_uses_the_list_and_splits(tmp_path):
     s = SkeletonSet.open(tmp_path / "out")
     assert len(s) == 4 and sorted(r["reason"].split(":")[0] for r in meta["skipped"]) == ["line 41", "not in files_used_in_cvpr12_paper.txt"]
     sizes = {k: (len(v["train"]), len(v["test"])) for k, v in s.splits.items()}
-    assert sizes == {"xsub": (2, 2), "as1": (1, 1), "as2": (1, 1), "as3": (1, 1)}
+    assert sizes == {"xsub": (2, 2), "xsub_val": (1, 1), "as1": (1, 1), "as2": (1, 1), "as3": (1, 1)}
+
+
+def msr_with_three_corrupt_files(raw):
+    """10 files the list leaves out, 3 listed files that are corrupt, 2 good ones."""
+    (raw / "skeletons").mkdir(parents=True)
+    listed = []
+    for s in range(1, 16):
+        name = f"a01_s{s:02d}_e01"
+        text = msr_lines(2, seed=s)
+        if s in (11, 12, 13):
+            text = {11: text + "0 0 0 1\n", 12: text.replace("0.", "x.", 1), 13: ""}[s]
+        (raw / "skeletons" / f"{name}_skeleton3D.txt").write_text(text)
+        if s > 10:
+            listed.append(name)
+    (raw / "files_used_in_cvpr12_paper.txt").write_text("\n".join(listed))
+
+
+def test_unreadable_files_are_named_apart_from_expected_skips(tmp_path, capsys, monkeypatch):
+    from asma.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    raw = tmp_path / "raw"
+    msr_with_three_corrupt_files(raw)
+    assert main(["data", "prepare", "msr_action3d", "--raw", str(raw), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    corrupt = [raw / "skeletons" / f"a01_s{s}_e01_skeleton3D.txt" for s in (11, 12, 13)]
+    for path, reason in zip(corrupt, ["line 41: 41 joint lines is not a multiple of 20", "line 1: not a number",
+                                      "no frames"]):
+        assert f"unreadable {path}: {reason}" in err
+    assert err.count("not in files_used_in_cvpr12_paper.txt") == 1
+    assert "10 files excluded by the protocol as expected (10 not in files_used_in_cvpr12_paper.txt)" in err
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    kinds = {Path(s["file"]).name: s["kind"] for s in meta["skipped"]}
+    assert sorted(n for n, k in kinds.items() if k == "unreadable") == [p.name for p in corrupt]
+    assert sum(k == "expected" for k in kinds.values()) == 10 and meta["source"]["unreadable"] == 3
+
+
+def test_strict_refuses_unreadable_files_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    from asma.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    raw = tmp_path / "raw"
+    msr_with_three_corrupt_files(raw)
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "msr_action3d", "--raw", str(raw), "--out", str(out), "--strict"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {raw}: 3 unreadable files") and "--strict: nothing was written" in err[-1]
+    assert sum("unreadable" in line for line in err[:-1]) == 3 and not out.exists()
+    for s in (11, 12, 13):  # repaired, the same command succeeds
+        (raw / "skeletons" / f"a01_s{s}_e01_skeleton3D.txt").write_text(msr_lines(2))
+    assert main(["data", "prepare", "msr_action3d", "--raw", str(raw), "--out", str(out), "--strict"]) == 0
+    assert len(SkeletonSet.open(out)) == 5
 
 
 def utk_recording(ids, seed=0):
@@ -103,6 +155,7 @@ def test_real_msr_action3d(tmp_path):
     meta = prepare("msr_action3d", SHARED / "msr_action3d", tmp_path / "msr", workers=2, progress=False)
     assert meta["preprocessing"]["files_found"] == 567
     assert meta["source"]["samples"] == 557 and len(meta["skipped"]) == 10
+    assert {s["kind"] for s in meta["skipped"]} == {"expected"}  # the list's exclusions, nothing damaged
     s = SkeletonSet.open(tmp_path / "msr")
     assert s.num_classes == 20 and s.skeletons.shape[1:] == (1, 20, 3)
     assert len(s.splits["xsub"]["train"]) + len(s.splits["xsub"]["test"]) == 557

@@ -142,3 +142,14 @@ def test_view_jitter_spreads_the_facing_direction(tmp_path):
 
     narrow, wide = yaw_spread(5.0), yaw_spread(40.0)
     assert narrow < 12 < 25 < wide
+
+
+def test_a_layout_yaml_is_copied_into_the_set(tmp_path, monkeypatch):
+    from asma.skeleton.layout import BUILTIN_DIR
+
+    (tmp_path / "mine.yaml").write_text((BUILTIN_DIR / "kinect_v1.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    out = make_synthetic(tmp_path / "set", num_classes=2, samples_per_class=2, layout="mine.yaml")
+    monkeypatch.chdir(tmp_path / "set")
+    s = SkeletonSet.open(out)
+    assert s.meta["layout"] == "layout.yaml" and s.layout == load_layout("kinect_v1")

@@ -21,8 +21,9 @@ import numpy as np
 
 from asma.config.schema import DataConfig
 from asma.data.atomic import atomic_directory, write_json_atomic
+from asma.data.class_names import class_names_for
 from asma.data.clips import SkeletonClips
-from asma.data.format import SkeletonSet, write_skeleton_set
+from asma.data.format import UNREADABLE, SkeletonSet, write_skeleton_set
 from asma.errors import InputFileError
 from asma.skeleton.layout import load_layout
 
@@ -67,13 +68,13 @@ def _trimmed(x: np.ndarray, names: list[str], labels: np.ndarray, lengths: np.nd
     """(N, T, M, V, C) padded samples -> (name, label, frames (T_i, M, V, C)); empty samples are skipped."""
     for i in range(x.shape[0]):
         if lengths[i] == 0:
-            skipped.append({"file": f"{path}#{names[i]}", "reason": "all frames are zero"})
+            skipped.append({"file": f"{path}#{names[i]}", "reason": "all frames are zero", "kind": UNREADABLE})
             continue
         yield names[i], int(labels[i]), x[i, : lengths[i]]
 
 
 def _write(out: Path, parts: list[tuple[str, np.ndarray, list[str], np.ndarray]], split: str, *, layout: str,
-           dataset: str, path: Path, num_classes: int, fmt: str) -> dict:
+           dataset: str, path: Path, class_names: list[str], fmt: str) -> dict:
     """Write parts ('train'/'test', (N, T, M, V, C) padded, names, labels) as one set with split `split`."""
     skipped: list[dict] = []
     kept: dict[str, list[int]] = {"train": [], "test": []}
@@ -87,8 +88,7 @@ def _write(out: Path, parts: list[tuple[str, np.ndarray, list[str], np.ndarray]]
                 index += 1
                 yield sample
 
-    meta = {"dataset": dataset, "layout": layout, "num_classes": num_classes,
-            "class_names": [str(c) for c in range(num_classes)],
+    meta = {"dataset": dataset, "layout": layout, "num_classes": len(class_names), "class_names": class_names,
             "source": {"raw": str(path.resolve()), "format": fmt, "files": 1},
             "preprocessing": {"imported_from": fmt, "length": "up to the last non-zero frame"},
             "skipped": skipped}
@@ -98,7 +98,7 @@ def _write(out: Path, parts: list[tuple[str, np.ndarray, list[str], np.ndarray]]
             "splits_summary": [f"{split} train {len(kept['train'])}", f"test {len(kept['test'])}"]}
 
 
-def import_ctrgcn_npz(path: Path, out: Path, layout: str | None, dataset: str | None) -> dict:
+def import_ctrgcn_npz(path: Path, out: Path, layout: str | None, dataset: str | None, names_file: Path | None) -> dict:
     try:
         arrays = np.load(path)
         x_train, y_train, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
@@ -112,7 +112,7 @@ def import_ctrgcn_npz(path: Path, out: Path, layout: str | None, dataset: str | 
               y.argmax(axis=1) if y.ndim == 2 else y) for part, x, y in (("train", x_train, y_train), ("test", x_test, y_test))]
     num_classes = y_train.shape[1] if y_train.ndim == 2 else int(max(y_train.max(), y_test.max())) + 1
     return _write(out, parts, split_name(path.stem), layout=layout, dataset=dataset or path.stem.split("_")[0].lower(),
-                  path=path, num_classes=num_classes, fmt="ctrgcn-npz")
+                  path=path, class_names=class_names_for(names_file, num_classes), fmt="ctrgcn-npz")
 
 
 def pyskl_frames(annotation: dict, persons: int) -> np.ndarray:
@@ -127,7 +127,7 @@ def pyskl_frames(annotation: dict, persons: int) -> np.ndarray:
     return frames
 
 
-def import_pyskl(path: Path, out: Path, layout: str | None, dataset: str | None) -> dict:
+def import_pyskl(path: Path, out: Path, layout: str | None, dataset: str | None, names_file: Path | None) -> dict:
     doc = load_pickle(path)
     if not isinstance(doc, dict) or "annotations" not in doc or "split" not in doc:
         raise InputFileError(path, "not a pyskl pickle", fix='expected a dict with "split" and "annotations"')
@@ -144,9 +144,9 @@ def import_pyskl(path: Path, out: Path, layout: str | None, dataset: str | None)
         splits.setdefault(name or key, {"train": [], "test": []})["train" if part == "train" else "test"] = \
             [index[m] for m in members if m in index]
     samples = ((a["frame_dir"], int(a["label"]), pyskl_frames(a, persons)) for a in annotations)
-    num_classes = int(max(a["label"] for a in annotations)) + 1
-    meta = {"dataset": dataset or path.stem, "layout": layout, "num_classes": num_classes,
-            "class_names": [str(c) for c in range(num_classes)],
+    class_names = class_names_for(names_file, int(max(a["label"] for a in annotations)) + 1)
+    meta = {"dataset": dataset or path.stem, "layout": layout, "num_classes": len(class_names),
+            "class_names": class_names,
             "source": {"raw": str(path.resolve()), "format": "pyskl", "files": 1},
             "preprocessing": {"imported_from": "pyskl", "persons": persons,
                               "channels": "x y z" if first.shape[3] == 3 else "x y score"},
@@ -157,7 +157,7 @@ def import_pyskl(path: Path, out: Path, layout: str | None, dataset: str | None)
             "splits_summary": [f"{k} train {len(v['train'])} / test {len(v['test'])}" for k, v in splits.items()]}
 
 
-def import_pstl(path: Path, out: Path, layout: str | None, dataset: str | None) -> dict:
+def import_pstl(path: Path, out: Path, layout: str | None, dataset: str | None, names_file: Path | None) -> dict:
     folder = path if path.is_dir() else path.parent
     parts = []
     for part, prefix in (("train", "train"), ("test", "val")):
@@ -176,7 +176,7 @@ def import_pstl(path: Path, out: Path, layout: str | None, dataset: str | None) 
     layout = choose_layout(folder, parts[0][1].shape[3], coords, layout)
     num_classes = int(max(p[3].max() for p in parts)) + 1
     return _write(out, parts, split_name(folder.name), layout=layout, dataset=dataset or folder.parent.name.lower(),
-                  path=folder, num_classes=num_classes, fmt="pstl")
+                  path=folder, class_names=class_names_for(names_file, num_classes), fmt="pstl")
 
 
 PSTL_PARTS = (("train", "train"), ("test", "val"))  # our part -> PSTL's file prefix
@@ -215,10 +215,12 @@ def export_pstl(path: str | Path, out: str | Path, data: DataConfig) -> dict:
 
 
 def import_external(fmt: str, path: str | Path, out: str | Path, *, layout: str | None = None,
-                    dataset: str | None = None) -> dict:
-    """Convert `path` in format `fmt` (one of FORMATS) into a prepared set at `out`; returns its meta."""
+                    dataset: str | None = None, class_names: str | Path | None = None) -> dict:
+    """Convert `path` in format `fmt` (one of FORMATS) into a prepared set at `out`; returns its meta.
+
+    class_names: a text file naming the classes, one a line, line 1 for label 0 (default: "0", "1", ...)."""
     path, out = Path(path), Path(out)
     if not path.exists():
         raise InputFileError(path, "not found")
     importer = {"ctrgcn-npz": import_ctrgcn_npz, "pyskl": import_pyskl, "pstl": import_pstl}[fmt]
-    return importer(path, out, layout, dataset)
+    return importer(path, out, layout, dataset, Path(class_names) if class_names else None)

@@ -9,6 +9,10 @@ A prepared set is a folder:
 - `splits.json`    {"xsub": {"train": [i, ...], "test": [...]}, ...}
 - `meta.json`      data set, layout, classes, the source and the preprocessing options, and the
                    files that were skipped with the reason
+- `layout.yaml`    only for a layout given as a YAML file: a copy, which meta.json's "layout" names
+                   relative to the set, so the set opens from any folder or machine
+
+Opening a set checks each file against meta.json first (asma/data/integrity.py).
 
 Ragged storage keeps NTU60 at its real size (about 2.7 GB) instead of padding every sample to
 300 frames, and a sample is one slice of a memory map.
@@ -16,6 +20,7 @@ Ragged storage keeps NTU60 at its real size (about 2.7 GB) instead of padding ev
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,18 +29,54 @@ from typing import Iterable
 import numpy as np
 
 from asma.data.atomic import atomic_directory, write_json_atomic
+from asma.data.integrity import check_complete, read_json
 from asma.errors import InputFileError
 from asma.skeleton.layout import Layout, load_layout
 
 FORMAT_NAME = "asma-skeletons"
 FORMAT_VERSION = 1
+SET_LAYOUT = "layout.yaml"
 REQUIRED_FILES = ("skeletons.npy", "offsets.npy", "labels.npy", "names.txt", "splits.json", "meta.json")
+
+
+def store_layout(staging: Path, meta: dict) -> dict:
+    """`meta` with a user's layout YAML copied into the set: a path recorded as given would only
+    resolve from the folder the set was written in."""
+    layout = meta.get("layout")
+    if not layout or not Path(layout).suffix:  # a built-in layout's name (load_layout's rule)
+        return meta
+    shutil.copyfile(layout, staging / SET_LAYOUT)
+    return {**meta, "layout": SET_LAYOUT, "layout_source": str(Path(layout).resolve())}
+
+
+def set_layout_path(root: Path, recorded: str) -> str:
+    """What load_layout takes for a set's recorded layout: a built-in name, or a YAML file found
+    in the set (where it is copied) or, for sets written before that, where the writer ran."""
+    if not Path(recorded).suffix:
+        return recorded
+    found = next((p for p in (root / recorded, Path(recorded)) if p.is_file()), None)
+    if found is None:
+        raise InputFileError(root / "meta.json", f'"layout": {recorded!r}: no such file in {root} or in {Path.cwd()}',
+                             fix=f'copy the layout YAML to {root / SET_LAYOUT} and set "layout": "{SET_LAYOUT}" '
+                                 "in meta.json, or import the set again")
+    return str(found)
+
+
+EXPECTED, UNREADABLE = "expected", "unreadable"  # SkippedFile.kind
 
 
 @dataclass
 class SkippedFile:
+    """A raw file (or part of one) left out of a set, and why.
+
+    kind: `expected` when the data set's protocol excludes it (not in MSR Action3D's list, in NTU's
+    missing-skeleton list): every copy of the set skips it. `unreadable` for anything else (a cut
+    frame, a NaN, a missing file): a damaged copy the user should hear about by name.
+    """
+
     file: str
     reason: str
+    kind: str = UNREADABLE
 
 
 class SkeletonSetWriter:
@@ -92,7 +133,7 @@ class SkeletonSetWriter:
         np.save(self.staging / "labels.npy", np.asarray(self._labels, dtype=np.int64))
         (self.staging / "names.txt").write_text("".join(f"{n}\n" for n in self._names))
         (self.staging / "splits.json").write_text(json.dumps(splits))
-        meta = {
+        meta = store_layout(self.staging, {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
             "num_samples": len(self._names),
@@ -101,7 +142,7 @@ class SkeletonSetWriter:
             "num_joints": self.shape_tail[1],
             "channels": self.shape_tail[2],
             **meta,
-        }
+        })
         write_json_atomic(self.staging / "meta.json", meta)
 
 
@@ -149,9 +190,10 @@ class SkeletonSet:
         if missing:
             raise InputFileError(root, f"missing {', '.join(missing)}",
                                  fix="re-run `asma data prepare`; a prepared folder holds " + ", ".join(REQUIRED_FILES))
-        meta = json.loads((root / "meta.json").read_text())
+        meta = read_json(root, "meta.json")
         if meta.get("format") != FORMAT_NAME:
             raise InputFileError(root / "meta.json", f"format is {meta.get('format')!r}, expected {FORMAT_NAME!r}")
+        check_complete(root, meta)
         return cls(
             root=root,
             meta=meta,
@@ -159,7 +201,7 @@ class SkeletonSet:
             offsets=np.load(root / "offsets.npy"),
             labels=np.load(root / "labels.npy"),
             names=(root / "names.txt").read_text().splitlines(),
-            splits=json.loads((root / "splits.json").read_text()),
+            splits=read_json(root, "splits.json"),
         )
 
     def __len__(self) -> int:
@@ -175,7 +217,7 @@ class SkeletonSet:
 
     @cached_property
     def layout(self) -> Layout:
-        return load_layout(self.meta["layout"])
+        return load_layout(set_layout_path(self.root, self.meta["layout"]))
 
     @cached_property
     def lengths(self) -> np.ndarray:

@@ -1,23 +1,27 @@
 """`asma data prepare NAME`: read a whole raw data set with its reader into the standard format.
 
-Bad files are skipped, counted and listed in meta.json (`skipped`), the output appears atomically
-(a failed run leaves a previous output untouched), and parsing runs across processes with
-`workers > 1` (samples still come back, and are written, in file order, so results are identical).
+Bad files are skipped, counted and listed in meta.json (`skipped`, each with its `kind`: `expected`
+when the data set's protocol excludes it, `unreadable` otherwise; with `strict` an unreadable file
+is an error). The output appears atomically (a failed run leaves a previous output untouched), and
+parsing runs across processes with `workers > 1` (samples still come back, and are written, in file
+order, so results are identical).
 """
 from __future__ import annotations
 
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from asma.data.atomic import atomic_directory
-from asma.data.format import SkeletonSetWriter, SkippedFile
+from asma.data.format import UNREADABLE, SkeletonSetWriter, SkippedFile
+from asma.data.integrity import read_json
 from asma.data.readers.base import Reader, Sample
+from asma.data.summary import print_summary, print_unreadable
 from asma.errors import ConfigError, InputFileError
 from asma.skeleton.layout import squashed_name
 
@@ -63,7 +67,7 @@ def read_safely(reader: Reader, item: Any) -> tuple[list[Sample], list[SkippedFi
         return reader.read(item)
     except InputFileError as e:
         where = f"line {e.line}: " if e.line is not None else ""
-        return [], [SkippedFile(str(e.path), f"{where}{e.problem}")]
+        return [], [SkippedFile(str(e.path), f"{where}{e.problem}", UNREADABLE)]
 
 
 def _read_chunk(reader: Reader, items: list[Any]) -> list[tuple[list[Sample], list[SkippedFile]]]:
@@ -84,15 +88,25 @@ def read_all(reader: Reader, items: list[Any], workers: int) -> Iterator[tuple[l
 
 
 def prepare(name: str, raw: str | Path, out: str | Path, *, workers: int = 1, missing: Path | None = None,
-            splits_dir: Path | None = None, console: Console | None = None, progress: bool = True,
-            window: tuple[int, int] | None = None) -> dict:
+            splits_dir: Path | None = None, strict: bool = False, console: Console | None = None,
+            progress: bool = True, window: tuple[int, int] | None = None) -> dict:
     """Prepare data set `name` from folder `raw` into `out`; returns the meta.json written."""
+    reader = make_reader(dataset_name(name), missing=missing, splits_dir=splits_dir, window=window)
+    return prepare_with(reader, raw, out, workers=workers, strict=strict, console=console, progress=progress)
+
+
+def prepare_with(reader: Reader, raw: str | Path, out: str | Path, *, workers: int = 1, strict: bool = False,
+                 console: Console | None = None, progress: bool = True) -> dict:
+    """Read every file of folder `raw` with `reader` into a prepared set at `out`; returns its meta.json.
+
+    strict: any unreadable file is an error and nothing is written (a previous `out` stays), so a
+    pipeline cannot go on with a set that silently lacks part of its data.
+    """
     raw, out = Path(raw), Path(out)
     if not raw.is_dir():
         raise InputFileError(raw, "raw data folder not found")
     console = console or Console(stderr=True)
-    name = dataset_name(name)
-    reader = make_reader(name, missing=missing, splits_dir=splits_dir, window=window)
+    name = reader.dataset
     items, skipped = reader.list_sources(raw)
     if not items:
         raise InputFileError(raw, f"no {name} files found", fix="point --raw at the folder holding the data set's files")
@@ -109,39 +123,23 @@ def prepare(name: str, raw: str | Path, out: str | Path, *, workers: int = 1, mi
                     names.append(sample_name)
                 skipped.extend(item_skipped)
                 bar.advance(task)
+        unreadable = [s for s in skipped if s.kind == UNREADABLE]
         if len(writer) == 0:
             raise InputFileError(raw, f"every one of the {len(items)} {name} files was skipped",
-                                 fix=f"first reason: {skipped[0].reason}" if skipped else "")
+                                 fix=f"first reason: {skipped[0].file}: {skipped[0].reason}" if skipped else "")
+        if strict and unreadable:
+            print_unreadable(console, [asdict(s) for s in unreadable])
+            first = unreadable[0]
+            raise InputFileError(raw, f"{len(unreadable)} unreadable files (listed above; first {first.file}: "
+                                      f"{first.reason})",
+                                 fix="--strict: nothing was written; repair or remove them, or drop --strict to skip them")
         meta = reader.meta()
         meta["source"] = {"raw": str(raw.resolve()), "work_items": len(items), "samples": len(writer),
-                          "skipped": len(skipped), "workers": workers,
+                          "skipped": len(skipped), "unreadable": len(unreadable), "workers": workers,
                           "seconds": round(time.perf_counter() - started, 2)}
-        meta["skipped"] = [{"file": s.file, "reason": s.reason} for s in skipped]
+        meta["skipped"] = [asdict(s) for s in skipped]
         splits = reader.splits(names)
         writer.finish(splits, meta)
+    meta = read_json(out, "meta.json")
     print_summary(console, name, out, meta, splits)
     return meta
-
-
-def print_summary(console: Console, name: str, out: Path, meta: dict, splits: dict) -> None:
-    table = Table(title=f"{name} -> {out}", show_header=True)
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    table.add_row("samples", str(meta["source"]["samples"]))
-    table.add_row("skipped", str(len(meta["skipped"])))
-    names = meta.get("class_names") or []
-    table.add_row("classes", f"{meta['num_classes']} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
-    loso = [k for k in splits if k.startswith("loso_")]
-    for split, parts in splits.items():
-        if split not in loso:
-            table.add_row(f"{split} train / test", f"{len(parts['train'])} / {len(parts['test'])}")
-    if loso:  # one row, not twenty
-        table.add_row("leave-one-sequence-out splits", f"{len(loso)} ({', '.join(loso[:2])}, ...)")
-    table.add_row("seconds", str(meta["source"]["seconds"]))
-    console.print(table)
-    for flaw in meta.get("flaws", []):
-        console.print(f"  [yellow]flaw[/] {flaw}", highlight=False)
-    for s in meta["skipped"][:10]:
-        console.print(f"  [yellow]skipped[/] {s['reason']}", highlight=False)
-    if len(meta["skipped"]) > 10:
-        console.print(f"  ... and {len(meta['skipped']) - 10} more, listed in {out / 'meta.json'}")

@@ -264,7 +264,8 @@ def make_synthetic(out: str | Path, num_classes: int = 10, samples_per_class: in
               "xview": {"train": index[cameras != 1].tolist(), "test": index[cameras == 1].tolist()}}
     options = dict(num_classes=num_classes, samples_per_class=samples_per_class, persons=persons, seed=seed,
                    layout=layout, min_len=min_len, max_len=max_len, view_jitter_deg=view_jitter_deg)
-    meta = {"dataset": "synthetic", "layout": lay.name, "num_classes": num_classes,
+    # a layout YAML's path, not its name: the writer copies the file into the set (asma/data/format.py)
+    meta = {"dataset": "synthetic", "layout": layout if Path(layout).suffix else lay.name, "num_classes": num_classes,
             "class_names": [c["name"] for c in classes],
             "source": {"generator": f"asma.data.synthetic v{GENERATOR_VERSION}", "files": 0, **options},
             "preprocessing": {**options, "fps": FPS, "centred_on": "first frame of person 1, layout origin",

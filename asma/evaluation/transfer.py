@@ -22,10 +22,12 @@ def open_transfer_set(cfg: Config, data: RunData) -> SkeletonSet:
                           "the transfer protocol needs a prepared target set: --set eval.transfer_data=PATH")
     target = SkeletonSet.open(Path(cfg.eval.transfer_data).expanduser())
     source = data.dataset
-    if target.layout.num_joints != source.layout.num_joints or target.meta["layout"] != source.meta["layout"]:
+    # compared by content: two sets whose own copies of a layout YAML are both "layout.yaml" may differ
+    if (target.layout.name, target.layout.joints, target.layout.bones) != \
+            (source.layout.name, source.layout.joints, source.layout.bones):
         raise InputFileError(target.root / "meta.json",
-                             f"layout {target.meta['layout']!r} ({target.layout.num_joints} joints) differs from the "
-                             f"pretraining set's {source.meta['layout']!r} ({source.layout.num_joints} joints)",
+                             f"layout {target.layout.name!r} ({target.layout.num_joints} joints) differs from the "
+                             f"pretraining set's {source.layout.name!r} ({source.layout.num_joints} joints)",
                              fix="transfer needs a set prepared with the same layout")
     if int(target.meta["channels"]) != data.in_channels:
         raise InputFileError(target.root / "meta.json",

@@ -84,10 +84,13 @@ def line_of_token(text: str, token_index: int) -> int:
     return int(np.searchsorted(counts, token_index, side="right")) + 1
 
 
-def parse_number_rows(path: Path, text: str, width: int, *, first_line: int = 1) -> np.ndarray:
-    """Lines of `width` numbers -> (L, width) float64; a short, long or non-numeric line is an error."""
+def parse_number_rows(path: Path, text: str, width: int, *, first_line: int = 1,
+                      delimiter: str | None = None) -> np.ndarray:
+    """Lines of `width` numbers -> (L, width) float64; a short, long or non-numeric line is an error.
+
+    delimiter: what separates the numbers (None: any whitespace; "," for CSV, spaces around it allowed)."""
     lines = text.splitlines()
-    rows = [line.split() for line in lines]
+    rows = [line.split(delimiter) if line.strip() else [] for line in lines]
     bad = next((i for i, r in enumerate(rows) if len(r) != width and r), None)
     if bad is not None:
         raise InputFileError(path, f"expected {width} numbers, found {len(rows[bad])}", line=first_line + bad)

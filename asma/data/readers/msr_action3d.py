@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asma.data.format import SkippedFile
+from asma.data.format import EXPECTED, SkippedFile
 from asma.data.readers.base import (Sample, centre_on_origin, first_nan_row, parse_number_rows, read_text, split_by,
                                     validation_split)
 from asma.errors import InputFileError
@@ -70,7 +70,7 @@ class MSRAction3DReader:
             if not NAME_PATTERN.match(sample_name(path)):
                 skipped.append(SkippedFile(str(path), "name is not aAA_sSS_eEE_skeleton3D.txt"))
             elif wanted is not None and sample_name(path) not in wanted:
-                skipped.append(SkippedFile(str(path), f"not in {USED_LIST}"))
+                skipped.append(SkippedFile(str(path), f"not in {USED_LIST}", EXPECTED))
             else:
                 items.append(path)
         return items, skipped

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asma.data.format import SkippedFile
+from asma.data.format import EXPECTED, SkippedFile
 from asma.data.readers.action_names import NTU120_ACTIONS
 from asma.data.readers.base import Sample, centre_on_origin, line_of_token, read_text, split_by
 from asma.errors import InputFileError
@@ -214,7 +214,8 @@ class NTUReader:
             elif not self.belongs(int(match[1]), int(match[5])):
                 self.ignored += 1
             elif path.stem in missing:
-                skipped.append(SkippedFile(str(path), f"in the official missing-skeleton list {missing_list.name}"))
+                skipped.append(SkippedFile(str(path), f"in the official missing-skeleton list {missing_list.name}",
+                                            EXPECTED))
             else:
                 items.append(path)
         return items, skipped

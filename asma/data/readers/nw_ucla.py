@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asma.data.format import SkippedFile
+from asma.data.format import EXPECTED, SkippedFile
 from asma.data.readers.base import Sample, centre_on_origin, first_nan_row, read_text, split_by
 from asma.errors import InputFileError
 from asma.skeleton.layout import load_layout
@@ -59,7 +59,7 @@ class NWUCLAReader:
             if not match:
                 skipped.append(SkippedFile(str(path), "name is not aAA_sSS_eEE_vVV.json"))
             elif int(match[1]) not in CLASS_OF_ACTION:
-                skipped.append(SkippedFile(str(path), f"action {int(match[1])} is not one of the ten used"))
+                skipped.append(SkippedFile(str(path), f"action {int(match[1])} is not one of the ten used", EXPECTED))
             else:
                 items.append(path)
         return items, skipped

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asma.data.format import SkippedFile
+from asma.data.format import EXPECTED, SkippedFile
 from asma.data.readers.base import (Sample, centre_on_origin, first_nan_row, parse_number_rows, read_text, split_by,
                                     validation_split)
 from asma.errors import InputFileError
@@ -106,7 +106,7 @@ class UTKinectReader:
             items.append(Recording(name, joints_file, label_file, tuple(segments)))
         for path in sorted(raw.glob("joints_*.txt")):
             if path.stem.removeprefix("joints_") not in labelled:
-                skipped.append(SkippedFile(str(path), f"no segments in {LABEL_FILE}"))
+                skipped.append(SkippedFile(str(path), f"no segments in {LABEL_FILE}", EXPECTED))
         self.recordings = [r.name for r in items]
         return items, skipped
 
