@@ -32,7 +32,15 @@ from asma.ray_session import check_schedulable, init_ray
 from asma.search.continuation import drop_torn_write, earlier_rows, read_earlier, requeue_lost, seed_rungs, write_earlier
 from asma.search.repeats import RepeatGuard, finite_points, point_key
 from asma.search.space import DefineByRun, SearchSpace, SpaceFile
-from asma.search.study import StudyLocation, create_study, fail_orphans, resumed_location, study_location, write_record
+from asma.search.study import (
+    StudyLocation,
+    create_study,
+    fail_orphans,
+    quiet_optuna,
+    resumed_location,
+    study_location,
+    write_record,
+)
 from asma.search.trial import search_trial
 from asma.trial_progress import TrialProgress, active
 from asma.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
@@ -275,6 +283,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
     from ray.tune.search import ConcurrencyLimiter
 
     console = console or Console()
+    quiet_optuna()  # also for a resumed or continued search, whose study is opened, not created
     run_dir = search_dir(space)
     experiment = run_dir / EXPERIMENT
     restoring = resume and tune.Tuner.can_restore(str(experiment))
