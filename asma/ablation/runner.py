@@ -28,7 +28,7 @@ from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import dataset_fingerprint
 from asma.errors import ConfigError
 from asma.reports.trial_files import last_error
-from asma.ray_session import check_schedulable, init_ray
+from asma.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.trial_progress import TrialProgress, active
 from asma.tune_restore import restore_tuner, set_saved_concurrency
 
@@ -196,7 +196,7 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
     epochs = {r: pretraining_epochs(specs[r]) for r in pending}
     with StudyProgress(console, epochs):
         run_config = tune.RunConfig(
-            name=TUNE_NAME, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback()],
+            name=TUNE_NAME, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback(), *tune_loggers()],
             failure_config=tune.FailureConfig(max_failures=specs[pending[0]]["config"]["ray"]["max_failures"]),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=specs[pending[0]]["config"]["ray"]["num_to_keep"]))
         if restore:

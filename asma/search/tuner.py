@@ -28,7 +28,7 @@ from asma.config.loading import config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import same_data
 from asma.errors import AsmaError
-from asma.ray_session import check_schedulable, init_ray
+from asma.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.search.continuation import drop_torn_write, earlier_rows, read_earlier, requeue_lost, seed_rungs, write_earlier
 from asma.search.repeats import RepeatGuard, finite_points, point_key
 from asma.search.space import DefineByRun, SearchSpace, SpaceFile
@@ -360,7 +360,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
                 tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=to_run,
                                             trial_dirname_creator=trial_dirname, reuse_actors=True),
                 run_config=tune.RunConfig(
-                    name=EXPERIMENT, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback()],
+                    name=EXPERIMENT, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback(), *tune_loggers()],
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     failure_config=tune.FailureConfig(max_failures=max(0, space.base.ray.max_failures))),
             )
