@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from asma.errors import ConfigError, InputFileError
-from asma.reports.compute import duration
+from asma.reports.compute import counted, duration
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,12 +48,12 @@ def show_study(console: Console, folder: Path, concurrency: int, work: Path | No
         raise InputFileError(work, "no such folder (--work)", fix="pass the --work folder `bench/study_pool.py run` was given")
     status = study_status(folder, work=work)
     counts = ", ".join(f"{status.count(s)} {s}" for s in ("done", "running", "stopped", "failed", "pending"))
-    console.print(f"[bold]study {status.name}[/]: {len(status.runs)} runs: {counts}", highlight=False)
+    console.print(f"[bold]study {status.name}[/]: {counted(len(status.runs), 'run')}: {counts}", highlight=False)
     left = status.remaining_s
     wall = f" ({duration(left / concurrency)} at {concurrency} trials at a time)" if concurrency > 1 else ""
     unknown = status.unestimated
     console.print(f"to go: about {duration(left)} of trial time{wall}"
-                  + (f"; {len(unknown)} runs not counted (nothing like them has run yet)" if unknown else ""),
+                  + (f"; {counted(len(unknown), 'run')} not counted (nothing like them has run yet)" if unknown else ""),
                   highlight=False)
     console.print(f"planned epochs from {status.epochs_from}", style="dim", highlight=False)
     groups: dict[tuple[str, str], list] = defaultdict(list)
