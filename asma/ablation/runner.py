@@ -29,6 +29,7 @@ from asma.data.fingerprint import dataset_fingerprint
 from asma.errors import ConfigError
 from asma.reports.trial_files import last_error
 from asma.ray_session import check_schedulable, init_ray, tune_loggers
+from asma.reports.compute import counted
 from asma.trial_progress import TrialProgress, active
 from asma.tune_restore import restore_tuner, set_saved_concurrency
 
@@ -128,8 +129,8 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     write_study_record(study, run_dir, specs)
     outcome = StudyOutcome(run_dir, skipped=sorted(done))
     pending = in_seed_order([r for r in specs if r not in done], specs)
-    console.print(f"study [bold]{study.name}[/]: {len(specs)} runs ({len(study.variants)} variants x "
-                  f"{len(study.seeds)} seeds x {len(study.datasets)} data sets), {len(done)} already done; "
+    console.print(f"study [bold]{study.name}[/]: {counted(len(specs), 'run')} ({counted(len(study.variants), 'variant')} x "
+                  f"{counted(len(study.seeds), 'seed')} x {counted(len(study.datasets), 'data set')}), {len(done)} already done; "
                   f"folder {run_dir}", highlight=False)
     if not pending:
         return outcome
