@@ -46,6 +46,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     # inside `ray job submit` Ray sets RAY_ADDRESS: join that cluster instead of starting one
     where = "--address" if address else "RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        token_auth_as_ray_defaults()
     if address:
         check_reachable(address, where)
         ray.init(address=address, log_to_driver=log_to_driver)
@@ -102,6 +104,41 @@ def check_reachable(address: str, where: str = "--address", timeout_s: float = C
         gcs = f"{host}:6379" if address.startswith("ray://") else f"{host}:{port}"
         raise AsmaError(f"cannot reach a Ray head at {address} ({where}: {reason}); is it running? "
                         f"`ray status --address {gcs}`") from None
+
+
+def token_auth_as_ray_defaults() -> None:
+    """Token authentication on for a private local Ray, as Ray turns it on by default, but said once
+    in the docs, not by a warning on every command.
+
+    Ray (2.5x, ray/_private/authentication/authentication_token_setup.py) enables token auth for a
+    new local cluster when RAY_AUTH_MODE is unset and warns "Token authentication is enabled for
+    this Ray cluster"; with RAY_AUTH_MODE set it says nothing. Ray reads the mode once per process,
+    so it is set through Ray's own switch, which also refreshes that. A RAY_AUTH_MODE the user set
+    is left alone.
+    """
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import _enable_token_auth
+    except ImportError:  # a Ray without token auth: nothing to say
+        return
+    _enable_token_auth()
+
+
+def tune_loggers() -> list:
+    """Tune's CSV and JSON result loggers (progress.csv and result.json, which `asma status` reads),
+    without its TensorBoard logger.
+
+    asma's own tracker writes a trial's TensorBoard events under the tags `asma pretrain` writes
+    (`loss`, `knn_top1`; Tune's were `ray/tune/loss`), so the two overlay; and without Tune's
+    TensorBoard logger Tune does not print a `tensorboard --logdir` hint to its staging folder, which
+    holds no events. TUNE_DISABLE_AUTO_CALLBACK_LOGGERS (ray/tune/utils/callback.py) keeps Tune from
+    adding its loggers back, unless the user set it.
+    """
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    return [CSVLoggerCallback(), JsonLoggerCallback()]
 
 
 def check_schedulable(request: dict[str, float], what: str) -> None:

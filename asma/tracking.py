@@ -14,8 +14,9 @@ Backends (config `tracking.backend`, `--tracking`):
 
 Who opens a tracker: `asma pretrain` in this process; under Ray Train the rank-0 worker (Train V2:
 Tune's logger callbacks attach to a Tuner, not to a TorchTrainer); Tune trials of searches and
-ablations, where TensorBoard is left to Tune's own logger (event files in each trial folder) and
-mlflow / wandb runs are opened by the trial; `asma eval`, which adds each protocol's top-1/top-5 to
+ablations, whose tracker is opened by the trial: their TensorBoard tags are those of `asma pretrain`
+(`loss`, `knn_top1`, ...), so runs of every kind overlay (Tune's own TensorBoard logger, which
+wrote `ray/tune/loss`, is off: asma.ray_session.tune_loggers); `asma eval`, which adds each protocol's top-1/top-5 to
 the pretraining run's record at the checkpoint's epoch.
 
 A tracker never fails a run: a backend error is logged once and the tracker goes quiet. A backend
@@ -82,12 +83,10 @@ def scalars(metrics: dict[str, Any]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class TrackedRun:
-    """The run a tracker logs: its name, its folder (also its identity on resume), and whether this
-    process writes its TensorBoard events (not in a Tune trial: Tune's logger writes them there)."""
+    """The run a tracker logs: its name and its folder (also its identity on resume)."""
 
     name: str
     log_dir: str
-    tensorboard: bool = True
 
     @property
     def key(self) -> str:
@@ -267,7 +266,7 @@ def open_tracker(cfg: Config, run: TrackedRun, params: dict | None = None) -> Tr
     """
     check_tracking(cfg.tracking)
     backend = backend_of(cfg.tracking)
-    if backend == "none" or (backend == "tensorboard" and not run.tensorboard):
+    if backend == "none":
         return Tracker()
     try:
         tracker = {"tensorboard": TensorBoardTracker, "mlflow": MLflowTracker, "wandb": WandbTracker}[backend]

@@ -78,6 +78,10 @@ def restore_tuner(path: str, trainable, **options):
     from ray import tune
 
     tolerate_deleted_checkpoints()
+    if not any(Path(path).glob("*/events.out.tfevents.*")):  # started with asma's loggers, not Tune's
+        from asma.ray_session import tune_loggers
+
+        tune_loggers()
     with NoMetricsOfUnstartedTrials.installed():
         return tune.Tuner.restore(path, trainable, **options)
 

@@ -30,6 +30,17 @@ def write_study(tmp_path: Path, study: dict, name: str = "tiny") -> Path:
     return path
 
 
+def prepared_stub(folder: Path, splits: dict | None = None) -> Path:
+    """A folder that passes for a prepared set where a study loads: the files, splits.json real."""
+    from asma.data.format import REQUIRED_FILES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in REQUIRED_FILES:
+        (folder / name).touch()
+    (folder / "splits.json").write_text(json.dumps(splits or {"xsub": {"train": [0], "test": [1]}}))
+    return folder
+
+
 def test_runs_and_configs(tmp_path):
     study = load_study(write_study(tmp_path, {**TINY, "overrides": {"data.cache_dir": str(tmp_path)}}))
     assert study.name == "tiny" and study.default == "asma"
@@ -50,6 +61,7 @@ def test_runs_and_configs(tmp_path):
 
 
 def test_cli_options_replace_the_files(tmp_path):
+    prepared_stub(tmp_path)
     study = load_study(write_study(tmp_path, TINY), seeds=3, data=str(tmp_path), base="laptop",
                        protocols=["knn", "linear"], cpus=2, overrides=["train.epochs=1"])
     assert study.seeds == [0, 1, 2] and len(study.runs()) == 6
@@ -94,15 +106,22 @@ def test_bad_studies_fail_on_load(tmp_path, change, message):
 def test_shipped_studies_load(tmp_path):
     teacher = fake_teacher_record(tmp_path)
     for path in sorted(ABLATIONS.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        if any(d["path"] != "synthetic" and not Path(d["path"]).exists() for d in raw["datasets"]):
+            with pytest.raises(ConfigError, match="no such data set folder"):  # real data, not prepared here
+                load_study(path)
+            here = {"check_data": False}
+        else:
+            here = {}
         if path.stem == "protocols":  # transfer needs a prepared target set, absent here
             with pytest.raises(ConfigError, match="eval.transfer_data"):
-                load_study(path)
-            study = load_study(path, protocols=["knn", "linear", "finetune", "semi"])
-        elif "distill.teacher" in yaml.safe_load(path.read_text()).get("overrides", {}):
-            study = load_study(path, overrides=[f"distill.teacher={teacher}"])  # another study's run
+                load_study(path, **here)
+            study = load_study(path, protocols=["knn", "linear", "finetune", "semi"], **here)
+        elif "distill.teacher" in raw.get("overrides", {}):
+            study = load_study(path, overrides=[f"distill.teacher={teacher}"], **here)  # another study's run
             assert study.protocols == ["distill"]
         else:
-            study = load_study(path)
+            study = load_study(path, **here)
         assert study.default in study.variants and len(study.runs()) >= 2
         for factor in study.factors:
             assert set(factor.names) <= set(study.variants)
@@ -415,3 +434,36 @@ def test_reuse_takes_a_ceiling_by_its_supervised_evaluation(tmp_path, supervised
     assert (run_id in outcome.copied) is reused
     if not reused:
         assert "not evaluated with supervised" in outcome.differ[run_id]
+
+
+def test_every_problem_of_a_study_in_one_error(tmp_path):
+    """Five mistakes in five layers (schema, factor names, a variant's config key, a data path, a
+    split name) come in one error, a line each naming the file and the key."""
+    prepared_stub(tmp_path / "msr", {"xview": {"train": [0], "test": [1]}})
+    bad = {**TINY, "protocols": ["knn", "lineer"], "budget": {"epoch": 2},
+           "factors": [{"name": "strategy", "variants": ["pstl", "asma", "nope"]}],
+           "variants": {**TINY["variants"], "pstl": {"masking.viewz": ["pstl"]}},
+           "datasets": [{"name": "gone", "path": str(tmp_path / "gone")},
+                        {"name": "msr", "path": str(tmp_path / "msr"), "split": "xsub"}]}
+    path = write_study(tmp_path, bad)
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    keys = [key for key, _ in err.value.problems]
+    assert keys == ["protocols", "budget.epoch", "factors[strategy]", "variant 'pstl': masking.viewz",
+                    "datasets[gone]", "datasets[msr]"]
+    lines = str(err.value).splitlines()
+    assert len(lines) == 1 + 6 and all(line.startswith(f"  {path}: ") for line in lines[1:])
+    problems = dict(err.value.problems)
+    assert "no such data set folder" in problems["datasets[gone]"]
+    assert "no split 'xsub'; choose one of: all, xview" in problems["datasets[msr]"]
+    assert "allowed: epochs" in problems["budget.epoch"]
+
+
+def test_a_split_a_variant_chooses_is_looked_up_too(tmp_path):
+    prepared_stub(tmp_path / "msr")
+    fine = {**TINY, "datasets": [{"name": "msr", "path": str(tmp_path / "msr")}]}
+    assert load_study(write_study(tmp_path, fine)).datasets[0].path == str(tmp_path / "msr")
+    odd = {**fine, "variants": {**TINY["variants"], "pstl": {"masking.views": ["pstl"], "data.split": "xview"}}}
+    with pytest.raises(ConfigError, match="no split 'xview'"):
+        load_study(write_study(tmp_path, odd))
+    assert load_study(write_study(tmp_path, odd), check_data=False).variants["pstl"].overrides["data.split"] == "xview"

@@ -42,6 +42,32 @@ def test_no_address_asks_ray_for_a_new_local_instance(monkeypatch):
     assert calls[0]["num_cpus"] == 2
 
 
+def test_a_private_ray_turns_token_auth_on_without_ray_s_warning(monkeypatch):
+    """Ray enables token auth for a new local cluster and, with RAY_AUTH_MODE unset, warns so on
+    every command (ray/_private/authentication/authentication_token_setup.py); asma sets the mode
+    Ray would, before ray.init, so Ray says nothing. A mode the user set is theirs; joining a
+    cluster sets nothing."""
+    import ray
+    from ray._private.authentication import authentication_token_setup as auth
+
+    enabled, warned = [], []
+    monkeypatch.setattr(auth, "_warn_token_auth_enabled", lambda: warned.append(True))
+    monkeypatch.setattr(auth, "_enable_token_auth", lambda: enabled.append(os.environ.setdefault("RAY_AUTH_MODE", "token")))
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: auth.enable_token_auth_by_default() if kw["address"] == "local" else None)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    from asma.ray_session import init_ray
+
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    init_ray("127.0.0.1:6379")
+    assert "RAY_AUTH_MODE" not in os.environ and not enabled
+    init_ray(None)
+    assert enabled == ["token"] and not warned
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    init_ray(None)
+    assert enabled == ["token"] and os.environ["RAY_AUTH_MODE"] == "disabled"
+
+
 @pytest.fixture(scope="module")
 def head():
     head = LocalHead(num_cpus=1, discoverable=True).start()

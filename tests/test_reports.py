@@ -378,10 +378,10 @@ def test_the_compute_section_sums_each_variant_s_trial_time_and_the_load_it_ran_
     line = " ".join(text.split("## Compute", 1)[1].split("|", 1)[0].split())
     assert "7 h 08 min over 8 runs" in line  # 600 s * (1 + 2 + 4 + ... + 9) + 8 * 60 s
     # the loads of runs 0, 1, 3..7 (the copied run 2 and the unrecorded 8 left out), + 0.4 at the ends
-    assert "median 4.2, range 0.0-7.4 (1 runs from before the record have none)" in line
+    assert "median 4.2, range 0.0-7.4 (1 run from before the record have none)" in line
     assert "2 CPUs (AMD EPYC, AVX2; bfloat16 17.3-20.1x slower than float32 there);" in line  # one CPU, once
-    assert "1 runs copied from another study" in line
-    assert "1 runs pretrained in float32 instead of the planned bfloat16" in line
+    assert "1 run copied from another study" in line
+    assert "1 run pretrained in float32 instead of the planned bfloat16" in line
     precision = {r["run"]: r["precision"] for r in csv.DictReader(files.csv.open())}
     assert precision["low__syn_data__seed0"] == "float32" and precision["low__syn_data__seed1"] == "bfloat16"
     assert precision["mid__syn_data__seed0"] == ""  # no config in the record: not known
@@ -421,3 +421,11 @@ def test_a_fused_row_sums_its_members_linear_probabilities_seed_by_seed(tmp_path
     row = next(r for r in table_rows(markdown, "streams") if r[0] == "joint + bone")
     assert row[1] == "–" and row[4] == "**100.0 (n=1)**"  # no kNN; its linear cell: one seed fused, the best
     assert "| joint + bone | linear probes fused (summed class probabilities): `joint` + `bone` |" in markdown
+
+
+def test_short_durations_and_single_counts_read_as_words():
+    from asma.reports.compute import counted, duration
+
+    assert [duration(s) for s in (0, 0.2, 42, 59.4, 60, 90, 3 * 3600 + 300)] == \
+        ["0 s", "1 s", "42 s", "59 s", "1 min", "2 min", "3 h 05 min"]
+    assert (counted(1, "seed"), counted(3, "seed"), counted(0, "run")) == ("1 seed", "3 seeds", "0 runs")

@@ -363,7 +363,7 @@ def test_the_masking_searchs_confirmation_shares_its_reference_runs_with_the_con
     from asma.ablation.study import load_study
     from asma.search.confirm import confirmation_study, confirmation_yaml
 
-    space = load_space(SPACES / "msr_masking.yaml")
+    space = load_space(SPACES / "msr_masking.yaml", check_data=False)  # MSR Action3D is not prepared here
     folder = _summary(tmp_path, "msr_masking", [("done", 200, 40.0, 900)])
     summary = json.loads((folder / "summary" / "summary.json").read_text())
     summary["trials"][0]["params"] = {f"{A}.ratio": 0.3}
@@ -371,8 +371,8 @@ def test_the_masking_searchs_confirmation_shares_its_reference_runs_with_the_con
     (folder / "space.json").write_text(json.dumps(space.to_dict()))
     out = tmp_path / "confirm.yaml"
     out.write_text(confirmation_yaml(confirmation_study(folder, top=1, seeds=5), folder))
-    confirm = run_specs(load_study(out), tmp_path / "a")
-    converged = run_specs(load_study(SPACES.parent / "ablations" / "real_converged.yaml"), tmp_path / "b")
+    confirm = run_specs(load_study(out, check_data=False), tmp_path / "a")
+    converged = run_specs(load_study(SPACES.parent / "ablations" / "real_converged.yaml", check_data=False), tmp_path / "b")
     shared = [r for r in confirm if not r.startswith("found_") and r in converged]
     assert len(shared) == 12  # seeds 1-4 of the three references; seed 5 is beyond real_converged's 0-4
     assert not any(r.endswith("seed0") for r in confirm)  # the search's own seed
@@ -488,3 +488,28 @@ def test_every_sampler_survives_the_pickling_tune_does(tmp_path, sampler):
                                     sampler=loaded)
         trial = study.ask()
         assert 0.1 <= trial.suggest_float(f"{A}.ratio", 0.1, 0.5, step=0.2 if sampler == "grid" else None) <= 0.5
+
+
+def test_every_problem_of_a_space_in_one_error(tmp_path):
+    """A literal reads as the user wrote it; schema, metric, param and data problems come together."""
+    params = {f"{A}.ratoi": {"type": "float", "low": 0.1, "high": 0.5},
+              "encoder.depth": {"type": "int", "low": 2, "high": 40}}
+    path = write_space(tmp_path, params=params, mode="maximum", metric="knn_top2",
+                       overrides={"out_dir": str(tmp_path / "runs"), "data.path": str(tmp_path / "gone")})
+    with pytest.raises(ConfigError) as err:
+        load_space(path)
+    problems = dict(err.value.problems)
+    assert set(problems) == {"mode", "metric", f"params.{A}.ratoi", "params.encoder.depth", "data.path"}
+    assert problems["mode"] == "'maximum' is not one of min, max"  # not pydantic's mode.literal['min','max']
+    assert f"\n  {path}: mode: 'maximum' is not one of min, max" in str(err.value)
+    assert "no such data set folder" in problems["data.path"]
+
+
+def test_a_spaces_split_is_looked_up_in_its_data(tmp_path):
+    from tests.test_ablation_study import prepared_stub
+
+    data = prepared_stub(tmp_path / "msr", {"xsub": {"train": [0], "eval": [1]}})
+    with pytest.raises(ConfigError) as err:
+        load_space(write_space(tmp_path), data=str(data))
+    assert err.value.key == "data.path" and "split 'xsub' has no part 'test'; its parts: train, eval" in str(err.value)
+    assert load_space(write_space(tmp_path), ["data.test_part=eval"], data=str(data)).base.data.test_part == "eval"

@@ -271,7 +271,22 @@ def test_status_prints_a_study_and_a_search(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "study s: 9 runs: 4 done, 1 running, 1 stopped, 1 failed, 2 pending" in " ".join(out.split())
     assert "failed m__d__seed4: RuntimeError: boom" in out
-    assert "search q: 6 of 12 trials started" in out  # the repeat ran nothing of the budget and "best (knn_top1, full budget): #6 45" in out
+    assert "search q: 6 of 12 trials started" in out  # the repeat ran nothing of the budget
+    # trials by Tune's id, as summary.md names them (Optuna's number beside it)
+    assert "best (knn_top1, full budget): t6 45" in " ".join(out.split())
+    assert "repeat of t0" in out and "#6" not in out
+
+
+def test_status_and_report_say_what_they_take_when_given_a_pretrain_run(tmp_path, capsys):
+    run = tmp_path / "runs" / "synth_demo"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: synth_demo\n")
+    (run / "metrics.jsonl").write_text("")
+    for command in ("status", "report"):
+        assert main([command, str(run)]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "it is a run folder of `asma pretrain`" in err and f"asma eval {run}" in err
+        assert f"`asma {command}` takes" in err and "runs/ablations/quick" in err
 
 
 def test_a_distillation_search_s_budget_is_its_base_config_s_distill_epochs(tmp_path):

@@ -92,3 +92,18 @@ def test_restore_fails_trials_asked_after_the_last_snapshot_and_keeps_the_others
     assert [t.value for t in study.trials[:2]] == [40.0, 30.0]  # t1 keeps its first result
     # its told result is its last intermediate value too; the re-run's report is not kept
     assert study.trials[0].intermediate_values == {2: 40.0} and study.user_attrs["never_run"] == [3]
+
+
+def test_a_new_search_s_study_is_not_announced_twice(tmp_path, caplog):
+    """Optuna said "A new study created" (create_study) and then "Using an existing study" (Ray's
+    OptunaSearch opening it) for one search; the search prints its own line instead."""
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # Optuna's default, which this module's import lowered
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level("INFO", logger="optuna"):
+            where = study_location("s", tmp_path)
+            searcher(create_study(where, ["knn_top1"], ["max"], "space.yaml"))
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("optuna")]

@@ -136,7 +136,7 @@ def test_a_run_in_another_precision_keeps_its_planned_config_and_the_report_name
     (out / "ablations" / "bf16" / "study.json").write_text(json.dumps({**load_study(study).to_dict(), "runs": list(specs)}))
     files = write_report(out / "ablations" / "bf16")
     assert [r["precision"] for r in csv.DictReader(files.csv.open())] == ["float32"]
-    assert "1 runs pretrained in float32 instead of the planned bfloat16" in files.markdown.read_text()
+    assert "1 run pretrained in float32 instead of the planned bfloat16" in files.markdown.read_text()
 
 
 def _children(pid: int) -> list[int]:

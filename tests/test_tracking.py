@@ -188,10 +188,30 @@ def test_a_failing_backend_does_not_fail_the_run(tmp_path, monkeypatch, caplog):
     assert "disk full" in caplog.text and "the run goes on" in caplog.text
 
 
-def test_tune_trials_leave_tensorboard_to_tune(tmp_path):
-    tracker = open_tracker(tiny(tmp_path, "tracking.backend=tensorboard"),
-                           TrackedRun("trial", str(tmp_path / "trial"), tensorboard=False))
-    assert tracker.backend == "none" and not (tmp_path / "trial").exists()
+def test_tune_adds_no_tensorboard_logger_of_its_own(monkeypatch):
+    """Tune's TensorBoard logger wrote `ray/tune/loss` where `asma pretrain` writes `loss`, and made
+    Tune print a `tensorboard --logdir` hint to a staging folder without events (ray/tune/tune.py
+    prints it when a TBXLoggerCallback is among the callbacks). Trials log through asma's tracker,
+    and Tune keeps only its CSV and JSON loggers, each once."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
+    from ray.tune.utils.callback import _create_default_callbacks
+
+    from asma.ray_session import tune_loggers
+
+    monkeypatch.delenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", raising=False)
+    callbacks = _create_default_callbacks(tune_loggers(), metric="loss")
+    kinds = [type(c) for c in callbacks]
+    assert TBXLoggerCallback not in kinds
+    assert kinds.count(CSVLoggerCallback) == 1 and kinds.count(JsonLoggerCallback) == 1
+    monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")  # the user's choice stands
+    assert TBXLoggerCallback in map(type, _create_default_callbacks(tune_loggers(), metric="loss"))
+
+
+def test_a_trial_s_tensorboard_tags_are_pretrain_s(tmp_path):
+    pytest.importorskip("tensorboard")
+    with open_tracker(tiny(tmp_path, "tracking.backend=tensorboard"), TrackedRun("trial", str(tmp_path / "t"))) as t:
+        t.log_metrics({"loss": 1.5, "knn_top1": 40.0}, 1)
+    assert tensorboard_scalars(tmp_path / "t" / "tensorboard", "loss") == [(1, 1.5)]
 
 
 def test_mlflow_keys_and_cli_overrides():
@@ -209,8 +229,8 @@ def test_mlflow_keys_and_cli_overrides():
 
 @pytest.mark.slow
 def test_ablation_and_search_trials_are_tracked(ray_session, tmp_path, monkeypatch):
-    """Tune's logger writes the trials' TensorBoard events; with mlflow each ablation run and each
-    search trial is one MLflow run holding its config, its epochs and its evaluation."""
+    """With mlflow each ablation run and each search trial is one MLflow run holding its config, its
+    epochs and its evaluation; Tune writes no TensorBoard events of its own (`ray/tune/` tags)."""
     import yaml
 
     from asma.ablation.runner import run_study
@@ -242,9 +262,8 @@ def test_ablation_and_search_trials_are_tracked(ray_session, tmp_path, monkeypat
         assert run.data.metrics["eval.knn"] == pytest.approx(result["metrics"]["knn"])
         loss = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "loss")]
         trial_dir = next((outcome.run_dir / "tune").glob(f"{run_id}_*"))
-        tune_loss = tensorboard_scalars(trial_dir, "ray/tune/loss")  # written by Tune, not by asma
-        assert [s for s, _ in loss] == [1, 2] and len(tune_loss) == 2
-        assert [v for _, v in loss] == pytest.approx([v for _, v in tune_loss], rel=1e-5)
+        assert [s for s, _ in loss] == [1, 2] and (trial_dir / "progress.csv").exists()
+        assert not list(trial_dir.glob("events.out.tfevents.*"))  # Tune's TensorBoard logger is off
 
     space_file = tmp_path / "space.yaml"
     space_file.write_text(yaml.safe_dump({

@@ -29,7 +29,8 @@ from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import dataset_fingerprint
 from asma.errors import ConfigError
 from asma.reports.trial_files import last_error
-from asma.ray_session import check_schedulable, init_ray
+from asma.ray_session import check_schedulable, init_ray, tune_loggers
+from asma.reports.compute import counted
 from asma.trial_progress import TrialProgress, active
 from asma.tune_restore import restore_tuner, set_saved_concurrency
 
@@ -133,8 +134,8 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     write_study_record(study, run_dir, specs)
     outcome = StudyOutcome(run_dir, skipped=sorted(done))
     pending = in_seed_order([r for r in specs if r not in done], specs)
-    console.print(f"study [bold]{study.name}[/]: {len(specs)} runs ({len(study.variants)} variants x "
-                  f"{len(study.seeds)} seeds x {len(study.datasets)} data sets), {len(done)} already done; "
+    console.print(f"study [bold]{study.name}[/]: {counted(len(specs), 'run')} ({counted(len(study.variants), 'variant')} x "
+                  f"{counted(len(study.seeds), 'seed')} x {counted(len(study.datasets), 'data set')}), {len(done)} already done; "
                   f"folder {run_dir}", highlight=False)
     if not pending:
         return outcome
@@ -201,7 +202,7 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
     epochs = {r: pretraining_epochs(specs[r]) for r in pending}
     with StudyProgress(console, epochs):
         run_config = tune.RunConfig(
-            name=TUNE_NAME, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback()],
+            name=TUNE_NAME, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback(), *tune_loggers()],
             failure_config=tune.FailureConfig(max_failures=specs[pending[0]]["config"]["ray"]["max_failures"]),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=specs[pending[0]]["config"]["ray"]["num_to_keep"]))
         if restore:

@@ -24,8 +24,10 @@ reference row: evaluated without pretraining, shown in its tables, never marked 
 the linear probe of its members' runs fused as the multi-stream literature fuses streams (the sum
 of their per-clip class probabilities, kept in evals/<run>.scores.npz), e.g. one pretraining per
 input stream (`data.stream`) read as one three-stream model.
-Every run's config is built and validated when the study is loaded, so a typo in the last variant
-fails before the first run starts, with the file, the variant and the key in the message.
+Every run's config is built and validated when the study is loaded, and its data set's folder and
+split are looked up, so a typo in the last variant fails before the first run starts. Every
+problem of the file, in every layer, comes in one error: a line each, naming the file, the key
+(the variant, the data set) and what to do.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from asma.config.loading import (
     apply_overrides,
@@ -44,8 +46,10 @@ from asma.config.loading import (
     resolve_base,
     with_absolute_paths,
 )
+from asma.config.problems import Problems, apply_leniently, validate_leniently
 from asma.config.schema import Config
-from asma.errors import ConfigError, validation_problems
+from asma.data.format import prepared_set_problems
+from asma.errors import ConfigError
 
 PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised", "random_init", "distill")
 RESERVED_VARIANT_KEYS = ("default", "label", "reference", "fuse")
@@ -196,129 +200,162 @@ class Study:
         }
 
 
+def _unknown_key(loc: tuple) -> str:
+    sections = {"budget": Budget, "resources": Resources, "datasets": DatasetSpec, "factors": Factor}
+    model = sections.get(loc[0], StudyFile) if len(loc) > 1 else StudyFile
+    return "unknown key (allowed: " + ", ".join(model.model_fields) + ")"
+
+
 def _check_name(source: str, what: str, name: str) -> None:
     if not re.match(NAME_PATTERN, name) or "__" in name:
         raise ConfigError(source, what, f"{name!r} must be letters, digits, '_.+=-', without '__' "
                           "(it names the run's result file)")
 
 
-def _parse_variant(source: str, name: str, raw: dict[str, Any]) -> Variant:
-    _check_name(source, "variants", name)
+def _parse_variant(name: str, raw: dict[str, Any], problems: Problems) -> Variant | None:
+    """The variant, or None (its problems added) when it is not one."""
+    before = len(problems.found)
+    with problems.collect():
+        _check_name(problems.source, "variants", name)
     for key in raw:
         if key not in RESERVED_VARIANT_KEYS and "." not in key:
-            raise ConfigError(source, f"variants.{name}.{key}",
-                              "not a dotted config key (e.g. masking.views) nor one of default, label, reference")
+            problems.add(f"variants.{name}.{key}",
+                         "not a dotted config key (e.g. masking.views) nor one of default, label, reference, fuse")
     reference = raw.get("reference")
     if reference is not None and reference not in REFERENCES:
-        raise ConfigError(source, f"variants.{name}.reference", f"{reference!r}: choose floor or ceiling")
+        problems.add(f"variants.{name}.reference", f"{reference!r}: choose floor or ceiling")
     if reference and raw.get("default"):
-        raise ConfigError(source, f"variants.{name}", "a reference row (floor/ceiling) cannot be the default")
+        problems.add(f"variants.{name}", "a reference row (floor/ceiling) cannot be the default")
     overrides = {k: v for k, v in raw.items() if k not in RESERVED_VARIANT_KEYS}
     fuse = raw.get("fuse") or []
     if fuse:
         if not isinstance(fuse, list) or len(fuse) < 2 or not all(isinstance(m, str) for m in fuse) \
                 or len(set(fuse)) != len(fuse):
-            raise ConfigError(source, f"variants.{name}.fuse", f"{fuse!r}: a list of two or more variant names")
+            problems.add(f"variants.{name}.fuse", f"{fuse!r}: a list of two or more variant names")
         if overrides or reference or raw.get("default"):
-            raise ConfigError(source, f"variants.{name}", "a fused row runs nothing: it takes `fuse` and `label` "
-                              "alone (no config keys, reference or default)")
+            problems.add(f"variants.{name}", "a fused row runs nothing: it takes `fuse` and `label` "
+                         "alone (no config keys, reference or default)")
+    if len(problems.found) > before:
+        return None
     return Variant(name, overrides, str(raw.get("label", name)), bool(raw.get("default", False)), reference,
                    tuple(fuse))
 
 
-def _check_fusions(source: str, variants: dict[str, Variant], protocols: list[str]) -> None:
+def _check_fusions(variants: dict[str, Variant], protocols: list[str], problems: Problems) -> None:
     for variant in variants.values():
         if not variant.fuse:
             continue
         for member in variant.fuse:
             if member not in variants:
-                raise ConfigError(source, f"variants.{variant.name}.fuse",
-                                  f"unknown variant {member!r}; variants: {', '.join(variants)}")
-            if variants[member].fuse or variants[member].reference:
-                raise ConfigError(source, f"variants.{variant.name}.fuse",
-                                  f"{member!r} is a reference or fused row; fuse pretrained variants")
+                problems.add(f"variants.{variant.name}.fuse",
+                             f"unknown variant {member!r}; variants: {', '.join(variants)}")
+            elif variants[member].fuse or variants[member].reference:
+                problems.add(f"variants.{variant.name}.fuse",
+                             f"{member!r} is a reference or fused row; fuse pretrained variants")
         if "linear" not in protocols:
-            raise ConfigError(source, f"variants.{variant.name}.fuse",
-                              "fuses the members' linear probes: add linear to the study's protocols")
+            problems.add(f"variants.{variant.name}.fuse",
+                         "fuses the members' linear probes: add linear to the study's protocols")
 
 
-def _with_overrides(source: str, where: str, cfg: Config, overrides: dict[str, Any]) -> Config:
-    try:
-        return apply_overrides(cfg, overrides)
-    except ConfigError as e:
-        raise ConfigError(f"{source}: {where}", e.key, e.problem) from None
-
-
-def _check_factors(source: str, factors: list[Factor], variants: dict[str, Variant]) -> None:
+def _check_factors(factors: list[Factor], variants: list[str], problems: Problems) -> None:
     for factor in factors:
         unknown = [n for n in factor.names if n not in variants]
         if unknown:
-            raise ConfigError(source, f"factors[{factor.name}]",
-                              f"unknown variants {unknown}; variants: {', '.join(variants)}")
+            problems.add(f"factors[{factor.name}]", f"unknown variants {unknown}; variants: {', '.join(variants)}")
+
+
+def _check_study_file(spec: StudyFile, variants: dict[str, Variant], problems: Problems) -> None:
+    """What the file says about itself: names, the default, factors and fused rows."""
+    with problems.collect():
+        _check_name(problems.source, "name", spec.name or Path(problems.source).stem)
+    for d in spec.datasets:
+        with problems.collect():
+            _check_name(problems.source, "datasets.name", d.name)
+    if len({d.name for d in spec.datasets}) != len(spec.datasets):
+        problems.add("datasets", "two data sets share a name")
+    defaults = [v.name for v in variants.values() if v.default]
+    if len(defaults) != 1 and len(variants) == len(spec.variants):
+        problems.add("variants", f"exactly one variant needs `default: true`, found {defaults or 'none'}")
+    _check_factors(spec.factors, list(spec.variants), problems)
+    _check_fusions(variants, spec.protocols, problems)
+
+
+def _base_config(spec: StudyFile, relative_to: Path | None, overrides: list[str], problems: Problems) -> Config | None:
+    """The study's base config with its overrides, budget and the command line's --set."""
+    with problems.collect(key="base"):
+        base_raw = resolve_base(spec.base, relative_to)
+        with problems.collect(prefix=f"base ({spec.base}): "):
+            base = config_from_dict(base_raw, source=f"{problems.source}: base {spec.base}")
+            base = apply_leniently(base, {**spec.overrides, **spec.budget.overrides()}, problems, "overrides: ")
+            return apply_leniently(base, list(overrides), problems, "--set: ") if overrides else base
+    return None
+
+
+def _check_runs(study: Study, base: Config, problems: Problems, check_data: bool) -> None:
+    """Every run's config (variant x data set), and the data each run reads."""
+    checked: set[tuple[str, str]] = set()
+    for variant in (v for v in study.variants.values() if not v.fuse):
+        where = f"variant {variant.name!r}: "
+        cfg = apply_leniently(base, variant.overrides, problems, where)
+        for d in study.datasets:
+            with problems.collect(prefix=f"dataset {d.name!r}: "):
+                run = apply_overrides(cfg, {"data.path": d.path, **({"data.split": d.split} if d.split else {})})
+                if check_data and d.path != "synthetic" and (d.path, run.data.split) not in checked:
+                    checked.add((d.path, run.data.split))
+                    key = f"datasets[{d.name}]"
+                    for problem in prepared_set_problems(d.path, run.data.split,
+                                                         (run.data.train_part, run.data.test_part)):
+                        problems.add(key, problem)
+        if "transfer" in study.protocols:
+            _check_transfer(where, cfg, problems)
+        if cfg.distill.teacher:
+            from asma.ablation.evaluate import check_fixed_teacher
+
+            with problems.collect():  # the same for every variant: said once
+                check_fixed_teacher(cfg, study.protocols, f"{problems.source}: {where}")
 
 
 def parse_study(raw: dict, source: str, relative_to: Path | None = None, seeds: int | None = None,
-                data: str | None = None, overrides: list[str] = ()) -> Study:
+                data: str | None = None, overrides: list[str] = (), check_data: bool = True) -> Study:
     """A validated study from its YAML mapping; `seeds`/`data` replace the file's and `overrides`
-    (['key=value']) apply to every run after the study's own (CLI options)."""
-    try:
-        spec = StudyFile.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError.listing(source, validation_problems(e)) from None
-    name = spec.name or Path(source).stem
-    _check_name(source, "name", name)
-    for d in spec.datasets:
-        _check_name(source, "datasets.name", d.name)
-    if len({d.name for d in spec.datasets}) != len(spec.datasets):
-        raise ConfigError(source, "datasets", "two data sets share a name")
-    variants = {n: _parse_variant(source, n, v or {}) for n, v in spec.variants.items()}
-    defaults = [v.name for v in variants.values() if v.default]
-    if len(defaults) != 1:
-        raise ConfigError(source, "variants", f"exactly one variant needs `default: true`, found {defaults or 'none'}")
-    _check_factors(source, spec.factors, variants)
-    _check_fusions(source, variants, spec.protocols)
-
-    base_raw = resolve_base(spec.base, relative_to)
-    try:
-        base = config_from_dict(base_raw, source=f"{source}: base {spec.base}")
-    except ConfigError as e:
-        raise ConfigError.listing(source, [(f"base ({spec.base}): {k}", p) for k, p in e.problems]) from None
-    base = _with_overrides(source, "overrides", base, {**spec.overrides, **spec.budget.overrides()})
-    if overrides:
-        base = _with_overrides(source, "--set", base, list(overrides))
+    (['key=value']) apply to every run after the study's own (CLI options). Every problem found, in
+    every layer (the file's shape, its names, each run's config keys, its data), is raised in one
+    ConfigError. `check_data=False` leaves the data sets unread (they may live on a cluster only)."""
+    problems = Problems(source)
+    spec = validate_leniently(StudyFile, raw, problems, _unknown_key)
+    if spec is None:  # no variants to check further
+        problems.raise_if_any()
+        raise AssertionError("a study that does not validate reports a problem")
+    variants = {n: v for n, v in ((n, _parse_variant(n, v or {}, problems)) for n, v in spec.variants.items())
+                if v is not None}
+    _check_study_file(spec, variants, problems)
+    base = _base_config(spec, relative_to, list(overrides), problems)
     datasets = spec.datasets
     if data is not None:
         datasets = [DatasetSpec(name="synthetic" if data == "synthetic" else Path(data).name.replace("__", "_") or "data",
                                 path=data if data == "synthetic" else str(Path(data).expanduser().resolve()))]
-    study = Study(name=name, source=source, description=spec.description, base=config_to_dict(base),
-                  variants=variants, factors=spec.factors, seeds=list(range(seeds)) if seeds else spec.seeds,
-                  datasets=datasets, protocols=spec.protocols, resources=spec.resources)
-    for variant in (v for v in variants.values() if not v.fuse):  # every run's config, validated before anything runs
-        cfg = _with_overrides(source, f"variant {variant.name!r}", base, variant.overrides)
-        for d in datasets:
-            _with_overrides(source, f"dataset {d.name!r}", cfg,
-                            {"data.path": d.path, **({"data.split": d.split} if d.split else {})})
-        if "transfer" in study.protocols:
-            _check_transfer(source, variant.name, cfg)
-        if cfg.distill.teacher:
-            from asma.ablation.evaluate import check_fixed_teacher
-
-            check_fixed_teacher(cfg, study.protocols, f"{source}: variant {variant.name!r}")
+    study = Study(name=spec.name or Path(source).stem, source=source, description=spec.description,
+                  base=config_to_dict(base) if base else {}, variants=variants, factors=spec.factors,
+                  seeds=list(range(seeds)) if seeds else spec.seeds, datasets=datasets, protocols=spec.protocols,
+                  resources=spec.resources)
+    if base is not None:
+        _check_runs(study, base, problems, check_data)
+    problems.raise_if_any()
     return study
 
 
-def _check_transfer(source: str, variant: str, cfg: Config) -> None:
+def _check_transfer(where: str, cfg: Config, problems: Problems) -> None:
     target = cfg.eval.transfer_data
     if not target or not Path(target).expanduser().exists():
-        raise ConfigError(f"{source}: variant {variant!r}", "eval.transfer_data",
-                          f"the transfer protocol needs a prepared target set; {target!r} does not exist "
-                          "(prepare it with `asma data prepare`, pass --set eval.transfer_data=PATH, "
-                          "or leave transfer out with --protocols)")
+        problems.add(f"{where}eval.transfer_data",
+                     f"the transfer protocol needs a prepared target set; {target!r} does not exist "
+                     "(prepare it with `asma data prepare`, pass --set eval.transfer_data=PATH, "
+                     "or leave transfer out with --protocols)")
 
 
 def load_study(path: str | Path, seeds: int | None = None, data: str | None = None,
                overrides: list[str] = (), base: str | None = None, protocols: list[str] | None = None,
-               cpus: float | None = None, gpus: float | None = None) -> Study:
+               cpus: float | None = None, gpus: float | None = None, check_data: bool = True) -> Study:
     """Read and validate a study YAML (see the module docstring); the keyword arguments replace
     the file's seeds (0..N-1), data sets, base, protocols and trial resources (CLI options)."""
     path = Path(path)
@@ -333,4 +370,4 @@ def load_study(path: str | Path, seeds: int | None = None, data: str | None = No
     resources = {k: v for k, v in {"cpus": cpus, "gpus": gpus}.items() if v is not None}
     if resources:
         raw["resources"] = {**(raw.get("resources") or {}), **resources}
-    return parse_study(raw, str(path), path.resolve().parent, seeds, data, overrides)
+    return parse_study(raw, str(path), path.resolve().parent, seeds, data, overrides, check_data)

@@ -91,7 +91,7 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
     cfg = config_from_dict(run["config"], source=f"run {run_id}")
     data = build_run_data(cfg)
     eval_path = result_path.parent.parent / "evals" / f"{run_id}.json"
-    tracked = TrackedRun(run_id, str(result_path.parent.parent / "tracking" / run_id), tensorboard=False)
+    tracked = TrackedRun(run_id, str(result_path.parent.parent / "tracking" / run_id))
     study = {"variant": run["variant"], "dataset": run["dataset"], "seed": run["seed"]}
     with open_tracker(cfg, tracked, params={"study": study, **run["config"]}) as tracker:
         record = execute_run(run, cfg, data, eval_path, tracker, lambda: TuneTrialRuntime(

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from asma.cli.common import add_tracking_args, tracking_overrides
 from asma.errors import InputFileError
+from asma.reports.compute import counted
 from asma.ray_session import ADDRESS_HELP
 
 DEMO_STUDY = Path(__file__).resolve().parents[2] / "ablations" / "quick.yaml"
@@ -67,10 +68,10 @@ def _run(study_path: Path, args: argparse.Namespace, **options):
                         concurrency=args.concurrency, console=console,
                         reuse=[Path(p) for p in getattr(args, "reuse", [])])
     files = write_report(outcome.run_dir)
-    console.print(f"{len(outcome.finished)} runs finished now, {len(outcome.skipped)} were done before; "
+    console.print(f"{counted(len(outcome.finished), 'run')} finished now, {len(outcome.skipped)} were done before; "
                   f"report: {files.markdown}", highlight=False)
     if outcome.interrupted:
-        console.print(f"[yellow]interrupted[/]: {len(outcome.interrupted)} runs unfinished; Tune saved their state, "
+        console.print(f"[yellow]interrupted[/]: {counted(len(outcome.interrupted), 'run')} unfinished; Tune saved their state, "
                       "and the same command with --resume continues them from their checkpoints", highlight=False)
     for run_id, error in outcome.failed.items():
         console.print(f"[red]missing[/] {run_id}: {error}", highlight=False)

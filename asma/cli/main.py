@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     except AsmaError as e:
         # escaped: messages hold brackets that are not markup (pip install 'asma[tracking]', ['c'])
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        # soft_wrap: a problem a line, unbroken, however narrow the terminal
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]: completed work is kept; re-run to resume")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from asma.errors import ConfigError, InputFileError
-from asma.reports.compute import duration
+from asma.reports.compute import counted, duration
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,8 +36,11 @@ def run_status(args: argparse.Namespace) -> int:
         elif (folder / "study.json").exists():
             show_study(console, folder, args.concurrency, args.work)
         else:
-            raise InputFileError(folder, "neither a study folder (no study.json) nor a search folder (no space.json)",
-                                 fix="pass what `asma ablate` or `asma tune` wrote, e.g. runs/ablations/quick")
+            from asma.reports.results import what_else_it_is
+
+            raise InputFileError(folder, "neither a study folder (no study.json) nor a search folder (no space.json)"
+                                 + what_else_it_is(folder), fix="`asma status` takes what `asma ablate` or `asma tune` "
+                                 "wrote, e.g. runs/ablations/quick or runs/tune/masking")
     return 0
 
 
@@ -48,12 +51,12 @@ def show_study(console: Console, folder: Path, concurrency: int, work: Path | No
         raise InputFileError(work, "no such folder (--work)", fix="pass the --work folder `bench/study_pool.py run` was given")
     status = study_status(folder, work=work)
     counts = ", ".join(f"{status.count(s)} {s}" for s in ("done", "running", "stopped", "failed", "pending"))
-    console.print(f"[bold]study {status.name}[/]: {len(status.runs)} runs: {counts}", highlight=False)
+    console.print(f"[bold]study {status.name}[/]: {counted(len(status.runs), 'run')}: {counts}", highlight=False)
     left = status.remaining_s
     wall = f" ({duration(left / concurrency)} at {concurrency} trials at a time)" if concurrency > 1 else ""
     unknown = status.unestimated
     console.print(f"to go: about {duration(left)} of trial time{wall}"
-                  + (f"; {len(unknown)} runs not counted (nothing like them has run yet)" if unknown else ""),
+                  + (f"; {counted(len(unknown), 'run')} not counted (nothing like them has run yet)" if unknown else ""),
                   highlight=False)
     console.print(f"planned epochs from {status.epochs_from}", style="dim", highlight=False)
     groups: dict[tuple[str, str], list] = defaultdict(list)
@@ -102,13 +105,15 @@ def show_search(console: Console, folder: Path) -> None:
     best = status.best()
     names = ", ".join(status.metrics)
     if best:
-        shown = "; ".join(f"#{t.number} " + ", ".join(map(_value, t.values)) for t in best)
+        shown = "; ".join(f"{t.label} " + ", ".join(map(_value, t.values)) for t in best)
         console.print(f"{'best' if len(best) == 1 else 'Pareto front'} ({names}, full budget): {shown}", highlight=False)
-    table = Table("#", "state", "epoch", names)
+    # Tune's trial ids, as summary.md and the trial folders name them; Optuna's numbers, as optuna-dashboard does
+    table = Table("trial", "optuna #", "state", "epoch", names)
+    labels = {t.number: t.label for t in status.trials}
     for t in status.trials:
-        state = f"repeat of #{t.repeat_of}" if t.state == "repeat" else t.state
+        state = f"repeat of {labels.get(t.repeat_of, f'#{t.repeat_of}')}" if t.state == "repeat" else t.state
         if t.state == "stopped":
             state += f" (resumes at {t.resumes_from})"
-        table.add_row(str(t.number), state, f"{t.epoch}/{status.epochs or '?'}",
+        table.add_row(t.label, str(t.number), state, f"{t.epoch}/{status.epochs or '?'}",
                       ", ".join(map(_value, t.values)) if t.values else "-")
     console.print(table)

@@ -62,7 +62,7 @@ def request_of(path: str, overrides: list[str] = ()) -> Request:
             if overrides:
                 raise InputFileError(file, "--set applies to configs, not to ablation studies",
                                      fix="put overrides in the study's `overrides:`")
-            study = load_study(file)
+            study = load_study(file, check_data=False)  # the data may be on the cluster only
             bundle = {"CPU": study.resources.cpus, "GPU": study.resources.gpus}
             return Request(str(file), "trial", bundle, 1, together=False)
     cfg = load_config(path, list(overrides))

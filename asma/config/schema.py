@@ -331,7 +331,7 @@ class StudentConfig(Section):
 
 
 class DistillConfig(Section):
-    """Teacher (encoders + alignment + linear head, linear-probed) -> student (docs: METHOD.md)."""
+    """Teacher (encoders + alignment + linear head, linear-probed) -> student (docs/method.md)."""
 
     teacher: str | None = Field(None, description="teacher run folder or checkpoint (or `asma distill --teacher`)")
     temperature: float = Field(4.0, gt=0, le=100, description="softens both logits in the KL term")

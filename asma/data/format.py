@@ -239,3 +239,28 @@ class SkeletonSet:
             raise InputFileError(self.root / "splits.json", f"split {split!r} has no part {part!r}",
                                  fix=f"choose one of: {', '.join(parts)}")
         return np.asarray(parts[part], dtype=np.int64)
+
+
+def prepared_set_problems(path: str | Path, split: str, parts: Iterable[str]) -> list[str]:
+    """What stops `path` serving as a prepared set with `split` and its `parts` ([] when nothing
+    does), read from its folder and splits.json alone: checked when a study or search loads."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        return [f"{root}: no such data set folder (prepare one with `asma data prepare` or `asma data synth`, "
+                "or fix the path; relative paths are from where the command runs)"]
+    missing = [f for f in REQUIRED_FILES if not (root / f).exists()]
+    if missing:
+        return [f"{root}: not a prepared data set, missing {', '.join(missing)} (re-run `asma data prepare`)"]
+    try:
+        splits = json.loads((root / "splits.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        return [f"{root / 'splits.json'}: unreadable ({e}); re-run `asma data prepare`"]
+    if split == "all":
+        return []
+    if split not in splits:
+        return [f"{root / 'splits.json'}: no split {split!r}; choose one of: all, {', '.join(splits)}"]
+    absent = [p for p in parts if p not in splits[split]]
+    if absent:
+        return [f"{root / 'splits.json'}: split {split!r} has no part {', '.join(map(repr, absent))}; "
+                f"its parts: {', '.join(splits[split])}"]
+    return []

@@ -1,7 +1,7 @@
 """The feature alignment module: E encoders' features (N, E, D) -> one representation (N, D_out).
 
 Applied after pretraining, on the frozen or fine-tuned encoders' features, and trained with the
-downstream head (docs: METHOD.md). `forward` returns the fused representation and the aligned
+downstream head (docs/method.md). `forward` returns the fused representation and the aligned
 per-encoder features (N, E, D) that the alignment loss (asma/objectives/alignment.py) compares.
 
 Kinds (`alignment.kind`):

@@ -47,9 +47,16 @@ def compute_rows(results: StudyResults) -> list[ComputeRow]:
 
 
 def duration(seconds: float) -> str:
-    """`42 min`, `3 h 05 min`."""
+    """`40 s`, `42 min`, `3 h 05 min` (a short run is not `0 min`)."""
+    if seconds < 59.5:
+        return f"{max(round(seconds), 1)} s" if seconds > 0 else "0 s"
     minutes = round(seconds / 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 seed`, `3 seeds`: a count with its noun in the number it takes (nouns with a plain -s plural)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def cpu_models(machines: list[dict]) -> str:
@@ -84,7 +91,7 @@ def machine_line(results: StudyResults) -> str:
         cpus = sorted({int(m["cpus"]) for m in machines if m.get("cpus")})
         parts.append(f"the machine: {'/'.join(map(str, cpus)) or '?'} CPUs{cpu_models(machines)}; 1-minute load average "
                      f"at the runs' starts and ends: median {statistics.median(loads):.1f}, range {min(loads):.1f}-{max(loads):.1f}"
-                     + (f" ({len(trained) - len(machines)} runs from before the record have none)"
+                     + (f" ({counted(len(trained) - len(machines), 'run')} from before the record have none)"
                         if len(machines) < len(trained) else ""))
     elif trained:
         parts.append("the machine's load was not recorded (runs from before the record)")
@@ -92,10 +99,10 @@ def machine_line(results: StudyResults) -> str:
              and isinstance(r["machine"].get("precision"), dict) and (r.get("pretrain") or {}).get("epochs")]
     for ran, planned in sorted({(p["ran"], p["planned"]) for p in other}):
         n = sum(1 for p in other if (p["ran"], p["planned"]) == (ran, planned))
-        parts.append(f"{n} runs pretrained in {ran} instead of the planned {planned} "
+        parts.append(f"{counted(n, 'run')} pretrained in {ran} instead of the planned {planned} "
                      "(`bench/study_pool.py --precision`; the CSV's `precision` column names them)")
     if reused:
-        parts.append(f"{reused} runs copied from another study (`--reuse`), not counted")
+        parts.append(f"{counted(reused, 'run')} copied from another study (`--reuse`), not counted")
     return "; ".join(parts)
 
 
@@ -106,7 +113,7 @@ def compute_markdown(results: StudyResults) -> list[str]:
     total = sum(r.total_s for r in rows)
     lines = ["## Compute", "",
              f"_trial time of the runs this study trained (pretraining, every attempt, plus evaluation): "
-             f"{duration(total)} over {sum(r.runs for r in rows)} runs; {machine_line(results)}._", "",
+             f"{duration(total)} over {counted(sum(r.runs for r in rows), 'run')}; {machine_line(results)}._", "",
              "| variant | data set | runs | pretraining epochs | mean per run | total |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]
     lines += [f"| {r.label} | {r.dataset} | {r.runs} | {r.epochs} | {duration(r.mean_s)} | {duration(r.total_s)} |"

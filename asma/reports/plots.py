@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from asma.reports.compute import counted
 from asma.reports.tables import Table
 
 
@@ -33,7 +34,7 @@ def plot_factor(table: Table, path: str | Path) -> Path:
         ax.axvline(defaults[0], color="grey", linestyle=":", linewidth=1, label="default")
     ax.set_xlabel(table.axis or table.factor)
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title(f"{table.factor} ({len(table.seeds)} seeds, mean ± std)")
+    ax.set_title(f"{table.factor} ({counted(len(table.seeds), 'seed')}, mean ± std)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -5,6 +5,7 @@ import csv
 import io
 import re
 
+from asma.reports.compute import counted
 from asma.reports.tables import Table, format_difference, format_p, format_summary
 
 DEFAULT_MARK = " (default)"
@@ -14,7 +15,7 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 def caption(table: Table) -> str:
     seeds = ", ".join(map(str, table.seeds))
-    text = (f"{table.factor}: top-1 accuracy (%), mean ± std over {len(table.seeds)} seeds ({seeds}); "
+    text = (f"{table.factor}: top-1 accuracy (%), mean ± std over {counted(len(table.seeds), 'seed')} ({seeds}); "
             "bold: best in column")
     if table.show_p:
         name = "paired t-test" if table.test == "t" else "Wilcoxon signed-rank test"

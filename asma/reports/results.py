@@ -71,12 +71,22 @@ def distill_costs(record_file: Path) -> dict[str, float] | None:
     return {**costs, "teacher_params": int(t["parameters"]), "student_params": int(s["parameters"])}
 
 
+def what_else_it_is(folder: Path) -> str:
+    """"; it is ..., see ...": what a folder a study command refused holds, and where to read it ("" if unknown)."""
+    if (folder / "config.yaml").exists() and (folder / "metrics.jsonl").exists():
+        return (f"; it is a run folder of `asma pretrain`: its epochs are in {folder / 'metrics.jsonl'} (and "
+                f"`tensorboard --logdir {folder}`), and `asma eval {folder}` evaluates it")
+    if (folder / "space.json").exists():
+        return f"; it is a search folder of `asma tune`: its report is {folder / 'summary' / 'summary.md'}"
+    return ""
+
+
 def load_results(run_dir: str | Path) -> StudyResults:
     run_dir = Path(run_dir)
     study_file = run_dir / "study.json"
     if not study_file.exists():
-        raise InputFileError(run_dir, "not an ablation run folder (no study.json)",
-                             fix="pass the folder `asma ablate` printed, e.g. runs/ablations/quick")
+        raise InputFileError(run_dir, "not an ablation run folder (no study.json)" + what_else_it_is(run_dir),
+                             fix="`asma report` takes the folder `asma ablate` wrote, e.g. runs/ablations/quick")
     study = json.loads(study_file.read_text())
     planned = study.get("runs", [])
     rows = []

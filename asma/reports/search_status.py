@@ -28,7 +28,13 @@ class TrialStatus:
     epoch: int  # the last epoch its folder reports
     resumes_from: int
     params: dict = field(default_factory=dict)
-    repeat_of: int | None = None
+    repeat_of: int | None = None  # the Optuna number of the trial it repeats
+    trial_id: str | None = None  # Tune's id (summary.md's, the trial folder's); None until Tune started it
+
+    @property
+    def label(self) -> str:
+        """Tune's trial id, as summary.md names the trial; `#<Optuna number>` for one Tune has not started."""
+        return self.trial_id or f"#{self.number}"
 
 
 @dataclass
@@ -152,7 +158,7 @@ def search_status(run_dir: str | Path, now: float | None = None) -> SearchStatus
             state = "lost"
         trials.append(TrialStatus(t.number, state, list(t.values) if t.values else None,
                                   reached, files.checkpoint_epoch if files else 0,
-                                  dict(t.params), t.user_attrs.get("repeat_of")))
+                                  dict(t.params), t.user_attrs.get("repeat_of"), t.user_attrs.get("tune_trial_id")))
     times = [f.seconds_per_epoch for f in files_of.values() if f.seconds_per_epoch is not None]
     # trials the budget has spent: those with a folder, and those an earlier experiment finished
     started = len({t.user_attrs["tune_trial_id"] for t in study.trials

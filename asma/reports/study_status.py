@@ -79,7 +79,7 @@ def _planned_epochs(study: dict, run_dir: Path) -> tuple[dict[str, int], str]:
         from asma.ablation.study import load_study
 
         try:
-            specs = run_specs(load_study(source), run_dir)
+            specs = run_specs(load_study(source, check_data=False), run_dir)
         except AsmaError as e:  # the file changed since, or needs what is not here (a transfer set)
             return {}, f"unknown ({source} does not load now: {str(e).splitlines()[0]})"
         return {r: pretraining_epochs(s) for r, s in specs.items()}, f"{source} (as it is now)"

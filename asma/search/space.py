@@ -28,7 +28,8 @@ teacher_top1 and teacher_params, constant per trial.
 
 Everything is checked when the file is loaded, before Ray starts: each param is applied with
 sample values to the base config, so a key that is not a Config field, or a range the Config
-rejects, fails here with the file and the key in the message.
+rejects, fails here with the file and the key in the message; the data set's folder and split are
+looked up. Every problem of the file comes in one error, a line each.
 """
 from __future__ import annotations
 
@@ -38,8 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from asma.config.loading import (
     apply_overrides,
@@ -49,8 +49,10 @@ from asma.config.loading import (
     resolve_base,
     with_absolute_paths,
 )
+from asma.config.problems import Problems, apply_leniently, validate_leniently
 from asma.config.schema import Config
-from asma.errors import AsmaError, ConfigError, validation_problems
+from asma.data.format import prepared_set_problems
+from asma.errors import AsmaError, ConfigError
 
 # Metrics the training loop reports every epoch (knn_* measured at the rungs and carried between them:
 # proxy_schedule).
@@ -286,13 +288,6 @@ def _suggest(trial, key: str, p: ParamSpec) -> Any:
     return trial.suggest_float(key, p.low, p.high, step=p.step, log=p.log)
 
 
-def _parse(raw: dict, source: str) -> SpaceFile:
-    try:
-        return SpaceFile.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError.listing(source, validation_problems(e, _unknown_key)) from None
-
-
 def _unknown_key(loc: tuple) -> str:
     return "unknown key (allowed: " + ", ".join(_allowed_keys(loc)) + ")"
 
@@ -306,51 +301,51 @@ def _allowed_keys(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _check_objectives(spec: SpaceFile, source: str) -> None:
+def _check_objectives(spec: SpaceFile, problems: Problems) -> None:
     metrics = spec.metric if isinstance(spec.metric, list) else [spec.metric]
     modes = spec.mode if isinstance(spec.mode, list) else [spec.mode]
     if len(metrics) != len(modes):
-        raise ConfigError(source, "mode", f"{len(metrics)} metrics but {len(modes)} modes; give one mode per metric")
+        problems.add("mode", f"{len(metrics)} metrics but {len(modes)} modes; give one mode per metric")
     if not metrics or len(set(metrics)) != len(metrics):
-        raise ConfigError(source, "metric", f"give one metric or a list of distinct metrics, got {metrics}")
+        problems.add("metric", f"give one metric or a list of distinct metrics, got {metrics}")
     per_epoch = DISTILL_EPOCH_METRICS if spec.task == "distill" else EPOCH_METRICS
     if spec.task == "distill":
         known = set(DISTILL_EPOCH_METRICS) | set(DISTILL_COST_METRICS)
         if spec.evaluate:
-            raise ConfigError(source, "evaluate", "a distillation search (task: distill) scores the student's own "
-                              "head (student_top1); remove `evaluate:`")
+            problems.add("evaluate", "a distillation search (task: distill) scores the student's own "
+                         "head (student_top1); remove `evaluate:`")
     else:
         known = set(EPOCH_METRICS) | set(COST_METRICS) | {f"eval/{p}" for p in spec.evaluate}
     for metric in metrics + ([spec.schedule_metric] if spec.schedule_metric else []):
         if metric in known or (metric.startswith("eval/semi_") and "semi" in spec.evaluate):
             continue
         hint = " (add the protocol to `evaluate:`)" if metric.startswith("eval/") else ""
-        raise ConfigError(source, "metric", f"unknown metric {metric!r}{hint}; known: {', '.join(sorted(known))}")
+        problems.add("metric", f"unknown metric {metric!r}{hint}; known: {', '.join(sorted(known))}")
     if spec.schedule_metric and spec.schedule_metric not in per_epoch:
-        raise ConfigError(source, "schedule_metric", f"{spec.schedule_metric!r} is not reported every epoch; "
-                          f"choose one of {', '.join(per_epoch)}")
+        problems.add("schedule_metric", f"{spec.schedule_metric!r} is not reported every epoch; "
+                     f"choose one of {', '.join(per_epoch)}")
     if spec.sampler == "grid" and any(p.when for p in spec.params.values()):
-        raise ConfigError(source, "sampler", "grid does not combine with conditional (`when:`) params; use tpe or random")
+        problems.add("sampler", "grid does not combine with conditional (`when:`) params; use tpe or random")
 
 
-def _check_conditions(spec: SpaceFile, source: str) -> None:
+def _check_conditions(spec: SpaceFile, problems: Problems) -> None:
     order = list(spec.params)
     for key, p in spec.params.items():
         for other, wanted in p.when.items():
             if other not in spec.params:
-                raise ConfigError(source, f"params.{key}.when", f"{other!r} is not a searched param")
+                problems.add(f"params.{key}.when", f"{other!r} is not a searched param")
+                continue
             if order.index(other) > order.index(key):
-                raise ConfigError(source, f"params.{key}.when", f"{other!r} must be listed before {key!r}")
+                problems.add(f"params.{key}.when", f"{other!r} must be listed before {key!r}")
             target = spec.params[other]
             allowed = wanted if isinstance(wanted, list) else [wanted]
             if target.type == "categorical":
                 missing = [v for v in allowed if v not in target.choices]
                 if missing:
-                    raise ConfigError(source, f"params.{key}.when.{other}",
-                                      f"{missing} not among its choices {target.choices}")
+                    problems.add(f"params.{key}.when.{other}", f"{missing} not among its choices {target.choices}")
 
 
-def _check_keys(spec: SpaceFile, base: Config, source: str) -> None:
+def _check_keys(spec: SpaceFile, base: Config, problems: Problems) -> None:
     """Apply each param's sample values (with its conditions met) to the base config."""
     for key, p in spec.params.items():
         condition = {other: (v[0] if isinstance(v, list) else v) for other, v in p.when.items()}
@@ -358,44 +353,77 @@ def _check_keys(spec: SpaceFile, base: Config, source: str) -> None:
             try:
                 apply_overrides(base, {**condition, key: value})
             except ConfigError as e:
-                raise ConfigError(source, f"params.{key}",
-                                  f"value {value!r} is rejected by the config: {e.key}: {e.problem}") from None
+                problems.add(f"params.{key}", f"value {value!r} is rejected by the config: {e.key}: {e.problem}")
+                break
+
+
+def _base_config(spec: SpaceFile, base_raw: dict, cli: list[str], problems: Problems) -> Config | None:
+    """The base config with the file's overrides and budget, then the command line's (`cli`)."""
+    fixed = {k: v for k, v in spec.overrides.items()}
+    if spec.task == "distill":
+        fixed["distill.epochs"] = spec.budget.epochs
+    else:
+        fixed |= {"train.epochs": spec.budget.epochs, "train.max_steps_per_epoch": spec.budget.max_steps_per_epoch}
+    fixed = {k: v for k, v in fixed.items() if v is not None}
+    with problems.collect(prefix=f"base ({spec.base}): "):
+        base = config_from_dict(base_raw, source=problems.source)
+        base = apply_leniently(base, fixed, problems, "overrides: ")
+        base = apply_leniently(base, cli, problems, "--set: ") if cli else base
+        if spec.task == "pretrain":  # the proxy's epochs follow from the trial's epochs, known now
+            base = apply_leniently(base, proxy_schedule(spec, base.train.epochs) + cli, problems, "--set: ")
+        return base
+    return None
+
+
+def _check_data(base: Config, problems: Problems) -> None:
+    if base.data.path == "synthetic":
+        return
+    for problem in prepared_set_problems(base.data.path, base.data.split, (base.data.train_part, base.data.test_part)):
+        problems.add("data.path", problem)
+
+
+def _check_budget(spec: SpaceFile, base: Config, problems: Problems) -> None:
+    if spec.sampler == "grid":  # steps present
+        for key, p in spec.params.items():
+            with problems.collect():
+                p.grid(key, problems.source)
+    epochs = base.distill.epochs if spec.task == "distill" else base.train.epochs
+    if spec.scheduler == "asha" and spec.budget.grace_period > epochs:
+        problems.add("budget.grace_period",
+                     f"{spec.budget.grace_period} > epochs per trial ({epochs}); ASHA would never stop a trial")
 
 
 def load_space(path: str | Path, overrides: list[str] = (), data: str | None = None,
-               trials: int | None = None) -> SearchSpace:
-    """Read and validate a search-space file; `overrides`/`data`/`trials` come from the command line."""
+               trials: int | None = None, check_data: bool = True) -> SearchSpace:
+    """Read and validate a search-space file; `overrides`/`data`/`trials` come from the command line.
+
+    Every problem found, in every layer (the file's shape, its metrics and conditions, each param
+    applied to the base config, the data set it reads), is raised in one ConfigError."""
     path = Path(path)
     source = str(path)
     raw = read_yaml_mapping(path, "search space file", "a search space is a mapping (params:, metric:, budget:, ...)",
                             fix="see search_spaces/*.yaml for examples")
-    spec = _parse(raw, source)
+    problems = Problems(source)
+    spec = validate_leniently(SpaceFile, raw, problems, _unknown_key)
+    if spec is None:  # no params left to check
+        problems.raise_if_any()
+        raise AssertionError("a search space that does not validate reports a problem")
     if trials is not None:
         spec.budget.trials = trials
-    _check_objectives(spec, source)
-    _check_conditions(spec, source)
-    base_raw = resolve_base(spec.base, path.resolve().parent)
-    fixed = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-             for k, v in spec.overrides.items()]
-    if spec.task == "distill":
-        budget = {"distill.epochs": spec.budget.epochs}
-    else:
-        budget = {"train.epochs": spec.budget.epochs, "train.max_steps_per_epoch": spec.budget.max_steps_per_epoch}
-    fixed += [f"{k}={v}" for k, v in budget.items() if v is not None]
-    if data:
-        fixed.append(f"data.path={data}")
-    base = config_from_dict(base_raw, fixed + list(overrides), source)
-    if spec.task == "pretrain":  # the proxy's epochs follow from the trial's epochs, known now
-        base = config_from_dict(base_raw, fixed + proxy_schedule(spec, base.train.epochs) + list(overrides), source)
-    _check_keys(spec, base, source)
-    if spec.task == "distill":
-        _check_distillation(spec, base, source)
-    if spec.sampler == "grid":
-        SearchSpace(spec.name or path.stem, source, spec, base).grid()  # steps present
-    epochs = base.distill.epochs if spec.task == "distill" else base.train.epochs
-    if spec.scheduler == "asha" and spec.budget.grace_period > epochs:
-        raise ConfigError(source, "budget.grace_period",
-                          f"{spec.budget.grace_period} > epochs per trial ({epochs}); ASHA would never stop a trial")
+    _check_objectives(spec, problems)
+    _check_conditions(spec, problems)
+    base = None
+    with problems.collect(key="base"):
+        base_raw = resolve_base(spec.base, path.resolve().parent)
+        base = _base_config(spec, base_raw, [*overrides, *([f"data.path={data}"] if data else [])], problems)
+    if base is not None:
+        _check_keys(spec, base, problems)
+        if spec.task == "distill":
+            _check_distillation(spec, base, problems)
+        _check_budget(spec, base, problems)
+        if check_data:
+            _check_data(base, problems)
+    problems.raise_if_any()
     return SearchSpace(spec.name or path.stem, source, spec, with_absolute_paths(base))
 
 
@@ -417,21 +445,22 @@ def proxy_schedule(spec: SpaceFile, epochs: int) -> list[str]:
     return ["train.eval_every=0", "train.eval_report=latest", f"train.eval_epochs=[{', '.join(map(str, rungs))}]"]
 
 
-def _check_distillation(spec: SpaceFile, base: Config, source: str) -> None:
+def _check_distillation(spec: SpaceFile, base: Config, problems: Problems) -> None:
     """A distillation search: students of one teacher that exists, one process per trial."""
     from asma.evaluation.protocols import find_checkpoint
 
     for key in spec.params:
         if not key.startswith(DISTILL_PARAM_SECTIONS):
-            raise ConfigError(source, f"params.{key}", "a distillation search (task: distill) varies the student and "
-                              "its loss (student.*, distill.*); the teacher's encoders are fixed by distill.teacher")
+            problems.add(f"params.{key}", "a distillation search (task: distill) varies the student and "
+                         "its loss (student.*, distill.*); the teacher's encoders are fixed by distill.teacher")
     if spec.resources.workers > 1:
-        raise ConfigError(source, "resources.workers", "a distillation trial runs in one process; set workers: 1")
+        problems.add("resources.workers", "a distillation trial runs in one process; set workers: 1")
     if not base.distill.teacher:
-        raise ConfigError(source, "overrides.distill.teacher", "a distillation search needs its teacher: a run folder, "
-                          "a checkpoint, or an ablation run's record runs/ablations/<study>/runs/<run>.json "
-                          "(or --set distill.teacher=...)")
+        problems.add("overrides.distill.teacher", "a distillation search needs its teacher: a run folder, "
+                     "a checkpoint, or an ablation run's record runs/ablations/<study>/runs/<run>.json "
+                     "(or --set distill.teacher=...)")
+        return
     try:
         find_checkpoint(base.distill.teacher)
     except AsmaError as e:
-        raise ConfigError(source, "distill.teacher", f"{base.distill.teacher}: {e}") from None
+        problems.add("distill.teacher", f"{base.distill.teacher}: {e}")

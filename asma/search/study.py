@@ -87,6 +87,15 @@ def resumed_location(name: str, run_dir: Path, url: str | None) -> StudyLocation
     return saved
 
 
+def quiet_optuna() -> None:
+    """Optuna's INFO lines off in this process: it would say "A new study created" for the study
+    `create_study` makes, then "Using an existing study" when Ray's OptunaSearch opens that same
+    study by name; the search prints one line of its own for it (`asma.search.tuner._describe`)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def create_study(location: StudyLocation, metrics: list[str], modes: list[str], source: str):
     """Create the study a new search writes to (Ray's OptunaSearch then loads it by name).
 
@@ -95,6 +104,7 @@ def create_study(location: StudyLocation, metrics: list[str], modes: list[str], 
     """
     import optuna
 
+    quiet_optuna()
     storage = location.open()
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
     if location.study_name in existing:

@@ -99,7 +99,7 @@ def search_trial(config: dict, run: dict) -> None:
     logging.getLogger("ray").setLevel(logging.WARNING)
     cfg = trial_config(config, run)
     trial_dir = Path(tune.get_context().get_trial_dir())
-    tracked = TrackedRun(f"{run['name']}/{trial_dir.name}", str(trial_dir), tensorboard=False)
+    tracked = TrackedRun(f"{run['name']}/{trial_dir.name}", str(trial_dir))
     if run.get("task") == "distill":
         from asma.search.distill_trial import distill_trial
 

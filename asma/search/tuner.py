@@ -29,11 +29,19 @@ from asma.config.loading import config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import same_data
 from asma.errors import AsmaError
-from asma.ray_session import check_schedulable, init_ray
+from asma.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.search.continuation import drop_torn_write, earlier_rows, read_earlier, requeue_lost, seed_rungs, write_earlier
 from asma.search.repeats import RepeatGuard, finite_points, point_key
 from asma.search.space import DefineByRun, SearchSpace, SpaceFile
-from asma.search.study import StudyLocation, create_study, fail_orphans, resumed_location, study_location, write_record
+from asma.search.study import (
+    StudyLocation,
+    create_study,
+    fail_orphans,
+    quiet_optuna,
+    resumed_location,
+    study_location,
+    write_record,
+)
 from asma.search.trial import search_trial
 from asma.trial_progress import TrialProgress, active
 from asma.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
@@ -277,6 +285,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
 
     console = console or Console()
     check_outside_ray_folders(space.base.out_dir, "out_dir")
+    quiet_optuna()  # also for a resumed or continued search, whose study is opened, not created
     run_dir = search_dir(space)
     experiment = run_dir / EXPERIMENT
     restoring = resume and tune.Tuner.can_restore(str(experiment))
@@ -353,7 +362,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
                 tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=to_run,
                                             trial_dirname_creator=trial_dirname, reuse_actors=True),
                 run_config=tune.RunConfig(
-                    name=EXPERIMENT, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback()],
+                    name=EXPERIMENT, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback(), *tune_loggers()],
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     failure_config=tune.FailureConfig(max_failures=max(0, space.base.ray.max_failures))),
             )
