@@ -58,7 +58,7 @@ def test_prepare_cuts_clips_and_reports_the_flaws_by_name(tmp_path):
     raw = tmp_path / "raw" / "data"
     raw.mkdir(parents=True)
     for subject in (1, 2, 3, 4):
-        write_recording(raw, f"P1_1_3_p{subject:02d}", 120, [50, 100], gesture=3, zero=range(0, 20), seed=subject)
+        write_recording(raw, f"P1_1_3_p{subject:02d}", 120, [50, 100], gesture=3, zero=range(0, 25), seed=subject)
     # flaws: a tagstream without its csv, one named in lower case, a tag of another gesture,
     # two tags on one frame, a point in frames without a skeleton, a point after the recording's end
     (raw / "P1_2_5_p04.tagstream").write_text("XQPCTick;Tag\r\n123;G5  Wind it up\r\n")
@@ -72,8 +72,8 @@ def test_prepare_cuts_clips_and_reports_the_flaws_by_name(tmp_path):
                        "P1_1_3_p03_02", "P1_1_3_p04_01", "P1_1_3_p04_02", "P2_1_2A_p05_01", "P2_1_2A_p05_02",
                        "P3_2_12_p06_01"]
     assert s.class_names == list(GESTURES) and list(s.labels[[0, 8, 10]]) == [2, 1, 11]
-    # window 39 before to 10 after; P1's first 20 frames are zeros: 50-39=11 .. 60, zero frames dropped
-    assert s.lengths.tolist()[:2] == [41, 50] and s.lengths[8] == 50
+    # window 29 before to 10 after; P1's first 25 frames are zeros: 50-29=21 .. 60 keeps 36; P2: 40-29=11 .. 50
+    assert s.lengths.tolist()[:2] == [36, 40] and s.lengths[8] == 40
     reasons = {r["file"].split("/")[-1]: r["reason"] for r in meta["skipped"]}
     assert "P1_2_5_p04.csv is missing" in reasons["P1_2_5_p04.tagstream"]
     assert "second action point on frame 41" in reasons["p2_1_2A_p05.tagstream:3"]

@@ -96,16 +96,27 @@ def check_fixed_teacher(cfg: Config, protocols: list[str], where: str) -> None:
 
 def evaluate_reference(cfg: Config, data: RunData, reference: str, protocols: list[str],
                        eval_path: Path) -> dict[str, float]:
-    """A floor or ceiling row: no pretraining. The floor evaluates randomly initialised frozen
-    encoders under the study's frozen-feature protocols; the ceiling trains the same encoders with
+    """A floor, raw-input or ceiling row: no pretraining. The raw-input row evaluates the clips
+    themselves, with no encoder (asma.evaluation.raw_input), under the study's linear, knn and semi
+    protocols. The floor evaluates randomly initialised frozen
+    encoders under the study's frozen-feature protocols, and under `semi` trains them from scratch on
+    the labelled share; the ceiling trains the same encoders with
     labels from scratch (the `supervised` protocol) and stands in each of those columns."""
     from asma.evaluation.protocols import EncoderSource, random_encoders, run_protocols
 
-    columns = [p for p in protocols if p in FROZEN_PROTOCOLS] or ["linear"]
+    if reference == "raw":
+        from asma.evaluation.raw_input import RAW_PROTOCOLS, raw_input_encoders
+
+        columns = [p for p in protocols if p in RAW_PROTOCOLS] or ["linear"]
+        source = EncoderSource(raw_input_encoders(cfg, data), "raw-input reference", eval_path.parent)
+        as_logistic_regression = apply_overrides(cfg, {"alignment.kind": "concat"})  # one linear layer on the clip
+        return columns_of_record(run_protocols(as_logistic_regression, source, data, columns, console=None,
+                                               out=eval_path))
     source = EncoderSource(random_encoders(cfg, data), f"{reference} reference", eval_path.parent)
-    if reference == "floor":
-        record = run_protocols(cfg, source, data, columns, console=None, out=eval_path)
-        return {p: float(record["protocols"][p]["top1"]) for p in columns}
+    if reference == "floor":  # semi on random-init encoders: the same labelled share trained from scratch
+        columns = [p for p in protocols if p in (*FROZEN_PROTOCOLS, "semi")] or ["linear"]
+        return columns_of_record(run_protocols(cfg, source, data, columns, console=None, out=eval_path))
+    columns = [p for p in protocols if p in FROZEN_PROTOCOLS] or ["linear"]
     record = run_protocols(cfg, source, data, ["supervised"], console=None, out=eval_path)
     return {p: float(record["protocols"]["supervised"]["top1"]) for p in columns}
 

@@ -17,7 +17,8 @@ A study YAML reads::
     resources: {cpus: 1, gpus: 0}
 
 A variant is a mapping of dotted config overrides plus the reserved keys `default`, `label` and
-`reference`: `reference: floor` (randomly initialised frozen encoders, no pretraining) or
+`reference`: `reference: floor` (randomly initialised frozen encoders, no pretraining),
+`reference: raw` (the clips themselves, no encoder: asma.evaluation.raw_input) or
 `reference: ceiling` (the same encoders trained with labels from scratch) makes the variant a
 reference row: evaluated without pretraining, shown in its tables, never marked best nor tested.
 `fuse: [asma, asma_bone, asma_motion]` makes a variant that runs nothing: its row, seed by seed, is
@@ -53,7 +54,7 @@ from asma.errors import ConfigError
 
 PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised", "random_init", "distill")
 RESERVED_VARIANT_KEYS = ("default", "label", "reference", "fuse")
-REFERENCES = ("floor", "ceiling")
+REFERENCES = ("floor", "raw", "ceiling")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
 
 
@@ -223,9 +224,9 @@ def _parse_variant(name: str, raw: dict[str, Any], problems: Problems) -> Varian
                          "not a dotted config key (e.g. masking.views) nor one of default, label, reference, fuse")
     reference = raw.get("reference")
     if reference is not None and reference not in REFERENCES:
-        problems.add(f"variants.{name}.reference", f"{reference!r}: choose floor or ceiling")
+        problems.add(f"variants.{name}.reference", f"{reference!r}: choose floor, raw or ceiling")
     if reference and raw.get("default"):
-        problems.add(f"variants.{name}", "a reference row (floor/ceiling) cannot be the default")
+        problems.add(f"variants.{name}", "a reference row (floor/raw/ceiling) cannot be the default")
     overrides = {k: v for k, v in raw.items() if k not in RESERVED_VARIANT_KEYS}
     fuse = raw.get("fuse") or []
     if fuse:

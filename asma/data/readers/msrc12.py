@@ -44,8 +44,8 @@ RECORDING_PATTERN = re.compile(r"^P(\d+)_(\d+)_(\d+)(A?)_p(\d+)$", re.IGNORECASE
 TAG_PATTERN = re.compile(r"^(\d+);G(\d+)\b")
 TAG_HEADER = "XQPCTick;Tag"
 JOINTS = 20
-WINDOW_BEFORE = 39   # 40 frames ending at the action point ...
-WINDOW_AFTER = 10    # ... and a third of a second after it (docs/method.md, "MSRC-12")
+WINDOW_BEFORE = 29   # 40 frames, ending a third of a second after the action point: the `real`
+WINDOW_AFTER = 10    # preset's T, chosen on the validation split (docs/method.md, "MSRC-12")
 TAG_TOLERANCE_US = 100_000  # an action point further than 3 frames from every frame is not in the recording
 XSUB_TRAIN = "odd subjects"
 
