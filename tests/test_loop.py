@@ -1,5 +1,6 @@
 """The pretraining loop: an interrupted run resumed from its checkpoint ends where an uninterrupted
 one does, with the same weights."""
+import numpy as np
 import pytest
 import torch
 
@@ -155,3 +156,19 @@ def test_compiling_on_a_cpu_is_refused_with_the_fix(setup, tmp_path):
         pretrain(compiled, data, LocalRuntime(tmp_path / "run", device="cpu"))
     assert refused.value.key == "train.compile"
     assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
+
+
+def test_a_set_smaller_than_a_batch_is_a_config_error(tmp_path, capsys):
+    from asma.cli.main import main
+    from asma.data.format import write_skeleton_set
+
+    rng = np.random.default_rng(0)
+    samples = [(f"s{i}", i % 2, rng.normal(size=(10, 1, 20, 3)).astype(np.float32)) for i in range(8)]
+    write_skeleton_set(tmp_path / "set", samples, splits={"xsub": {"train": [0, 1, 2, 3], "test": [4, 5, 6, 7]}},
+                       meta={"dataset": "tiny", "layout": "kinect_v1", "num_classes": 2}, num_persons=1,
+                       num_joints=20, channels=3)
+    args = ["pretrain", "smoke", "--set", f"data.path={tmp_path / 'set'}", "--set", "data.persons=1",
+            "--set", f"out_dir={tmp_path / 'runs'}", "--set", "train.epochs=1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "train.batch_size: no full batch of 32 in 4 training samples" in err and "Traceback" not in err

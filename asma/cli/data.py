@@ -74,6 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", type=Path, help="a prepared data set folder")
     p.set_defaults(func=run_info)
 
+    p = commands.add_parser("relayout", help="a prepared set with its joints re-ordered, by name, into another layout")
+    p.add_argument("path", type=Path, help="a prepared data set folder")
+    p.add_argument("--layout", required=True, help="built-in layout name or layout YAML path (e.g. kinect_v1)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (replaced atomically)")
+    p.set_defaults(func=run_relayout)
+
 
 def run_synth(args: argparse.Namespace) -> int:
     from asma.data.format import SkeletonSet
@@ -148,4 +154,16 @@ def run_info(args: argparse.Namespace) -> int:
     s = SkeletonSet.open(args.path)
     s.layout  # noqa: B018 -- loads it: a lost layout file is an error here, not in a later run
     print_summary(Console(), s.meta.get("dataset", "set"), s.root, s.meta, s.splits)
+    return 0
+
+
+def run_relayout(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from asma.data.format import SkeletonSet
+    from asma.data.relayout import relayout
+
+    out = SkeletonSet.open(relayout(args.path, args.layout, args.out))
+    Console().print(f"written {out.root}: {len(out)} samples, layout {out.meta['layout']} "
+                    f"(joints from {args.path} in the order {out.meta['relayout']['joint_order']})", highlight=False)
     return 0

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "config_cmd",
     "show",
     "evaluate",
+    "transfer",
     "distill",
     "ablate",
     "cluster",

@@ -169,7 +169,8 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
             if cfg.train.max_steps_per_epoch and steps >= cfg.train.max_steps_per_epoch:
                 break
         if steps == 0:
-            raise ValueError(f"no full batch of {per_worker} in {len(data.pretrain)} training samples; lower train.batch_size")
+            raise ConfigError(cfg.name, "train.batch_size", f"no full batch of {per_worker} in {len(data.pretrain)} "
+                              f"training samples; lower train.batch_size (--set train.batch_size=N)")
         elapsed = time.perf_counter() - started
         metrics = {key: float(value) / steps for key, value in sums.items()}
         metrics.update(epoch=epoch + 1, lr=lr, samples_per_s=seen * runtime.world_size / elapsed, epoch_time_s=elapsed)
