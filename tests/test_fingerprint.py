@@ -13,7 +13,8 @@ def prepared(out, scale=1.0, labels=(0, 1, 0), test=(2,), raw="/raw/here"):
     items = [(f"s{i}", label, scale * rng.normal(size=(4 + i, 1, 20, 3)).astype(np.float32))
              for i, label in enumerate(labels)]
     train = [i for i in range(len(labels)) if i not in test]
-    return write_skeleton_set(out, items, splits={"xsub": {"train": train, "test": list(test)}},
+    splits = {"xsub": {"train": train, "test": list(test)}, "xsub_val": {"train": train[:1], "test": train[1:]}}
+    return write_skeleton_set(out, items, splits=splits,
                               meta={"dataset": "t", "layout": "msr_action3d", "num_classes": 2, "skipped": [],
                                     "source": {"raw": raw, "seconds": 0.1}},
                               num_persons=1, num_joints=20, channels=3)

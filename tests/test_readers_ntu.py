@@ -197,7 +197,7 @@ def test_prepare_with_two_workers_gives_the_same_set(raw_ntu, tmp_path):
     one, two = SkeletonSet.open(tmp_path / "one"), SkeletonSet.open(tmp_path / "two")
     assert one.names == two.names and len(one) == 5
     assert np.array_equal(np.asarray(one.skeletons), np.asarray(two.skeletons))
-    assert set(one.splits) == {"xsub", "xset"}
+    assert set(one.splits) == {"xsub", "xset", "xsub_val", "xset_val"}
 
 
 # A few names of the official list (github.com/shahroudy/NTURGB-D README, "Action Classes"), typed here

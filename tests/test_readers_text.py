@@ -47,7 +47,7 @@ def test_a_joint_per_line_with_subjects_and_class_names(layouts, tmp_path):
         label, x = written[name]
         assert s.labels[i] == label and np.allclose(s.sample(i)[:, 0], centred(x), atol=1e-6)
     train = {s.names[i] for i in s.splits["xsub"]["train"]}
-    assert train == {"a01_s01_e01", "a02_s03_e01", "a03_s05_e01"} and set(s.splits) == {"xsub"}
+    assert train == {"a01_s01_e01", "a02_s03_e01", "a03_s05_e01"} and set(s.splits) == {"xsub", "xsub_val"}
     assert [(k["file"].rsplit("/", 1)[1], k["kind"]) for k in meta["skipped"]] == [("README", "expected")]
 
 

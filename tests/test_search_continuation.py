@@ -110,7 +110,7 @@ def test_a_search_kept_in_git_resumes_in_another_checkout_with_the_same_data(tmp
     from tests.test_fingerprint import prepared
 
     spec = {"base": "smoke", "params": {"masking.specs.a.joints.ratio": {"type": "float", "low": 0.1, "high": 0.6}},
-            "budget": {"trials": 2, "epochs": 1}}
+            "overrides": {"data.split": "xsub_val"}, "budget": {"trials": 2, "epochs": 1}}
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(spec))
     here = prepared(tmp_path / "here" / "data" / "msr")
     shutil.copytree(here, tmp_path / "there" / "data" / "msr")

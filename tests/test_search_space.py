@@ -17,7 +17,7 @@ A = "masking.specs.a.joints"
 
 
 def write_space(tmp_path: Path, **changes) -> Path:
-    raw = {"base": "smoke", "overrides": {"out_dir": str(tmp_path / "runs")},
+    raw = {"base": "smoke", "overrides": {"out_dir": str(tmp_path / "runs"), "data.split": "xsub_val"},
            "params": {f"{A}.ratio": {"type": "float", "low": 0.1, "high": 0.5}},
            "budget": {"trials": 3, "epochs": 2}}
     raw.update(changes)
@@ -192,7 +192,7 @@ def fake_teacher(tmp_path: Path) -> Path:
 
 
 def distill_space(tmp_path: Path, teacher: Path | None, **changes) -> Path:
-    overrides = {"out_dir": str(tmp_path / "runs")}
+    overrides = {"out_dir": str(tmp_path / "runs"), "data.split": "xsub_val"}
     if teacher is not None:
         overrides["distill.teacher"] = str(teacher)
     raw = {"task": "distill", "overrides": overrides,
@@ -255,7 +255,7 @@ def test_the_best_trial_as_a_preset_keeps_its_params_and_leaves_data_and_budget(
     from asma.config.loading import config_to_dict, load_config
     from asma.search.summary import preset_text
 
-    space = load_space(write_space(tmp_path, overrides={"out_dir": str(tmp_path / "runs"), "data.path": "synthetic",
+    space = load_space(write_space(tmp_path, overrides={"out_dir": str(tmp_path / "runs"), "data.split": "xsub_val", "data.path": "synthetic",
                                                         "masking.views": ["a", "b"], "train.batch_size": 16,
                                                         "train.precision": "bfloat16"}))
     trial = {"trial_id": "t1", "epochs": 2, "params": {f"{A}.ratio": 0.37}, "metrics": {"knn_top1": 51.2}}
@@ -319,7 +319,7 @@ def test_a_confirmation_study_reruns_the_best_full_budget_trials_beside_the_refe
     from asma.ablation.study import load_study
     from asma.config.loading import load_config
 
-    space = load_space(write_space(tmp_path, overrides={"out_dir": str(tmp_path / "runs"), "data.path": "synthetic",
+    space = load_space(write_space(tmp_path, overrides={"out_dir": str(tmp_path / "runs"), "data.split": "xsub_val", "data.path": "synthetic",
                                                         "masking.views": ["a", "b"],
                                                         "masking.sample_joints": "cut"}))
     folder = _summary(tmp_path, "masks", [("done", 2, 50.0, 6), ("stopped early", 1, 90.0, 3),
@@ -333,6 +333,7 @@ def test_a_confirmation_study_reruns_the_best_full_budget_trials_beside_the_refe
     assert main(["tune-confirm", str(folder), "--top", "3", "--seeds", "4", "--out", str(out)]) == 0
     assert "24 runs (6 rows x 4 seeds)" in " ".join(capsys.readouterr().out.split())  # 3 found + 3 references
     study = load_study(out)
+    assert study.datasets[0].split == "xsub"  # chosen on xsub_val, reported on xsub's test clips
     assert list(study.variants) == ["found_1", "found_2", "found_3", "none_none", "pstl_pstl", "asma"]
     assert study.default == "none_none" and len(study.runs()) == 6 * 4
     assert study.seeds == [1, 2, 3, 4]  # not the search's seed 0, on which the found configs were picked
@@ -495,7 +496,7 @@ def test_every_problem_of_a_space_in_one_error(tmp_path):
     params = {f"{A}.ratoi": {"type": "float", "low": 0.1, "high": 0.5},
               "encoder.depth": {"type": "int", "low": 2, "high": 40}}
     path = write_space(tmp_path, params=params, mode="maximum", metric="knn_top2",
-                       overrides={"out_dir": str(tmp_path / "runs"), "data.path": str(tmp_path / "gone")})
+                       overrides={"out_dir": str(tmp_path / "runs"), "data.split": "xsub_val", "data.path": str(tmp_path / "gone")})
     with pytest.raises(ConfigError) as err:
         load_space(path)
     problems = dict(err.value.problems)
@@ -508,8 +509,23 @@ def test_every_problem_of_a_space_in_one_error(tmp_path):
 def test_a_spaces_split_is_looked_up_in_its_data(tmp_path):
     from tests.test_ablation_study import prepared_stub
 
-    data = prepared_stub(tmp_path / "msr", {"xsub": {"train": [0], "eval": [1]}})
+    data = prepared_stub(tmp_path / "msr", {"xsub_val": {"train": [0], "eval": [1]}})
     with pytest.raises(ConfigError) as err:
         load_space(write_space(tmp_path), data=str(data))
-    assert err.value.key == "data.path" and "split 'xsub' has no part 'test'; its parts: train, eval" in str(err.value)
+    assert err.value.key == "data.path" and "split 'xsub_val' has no part 'test'; its parts: train, eval" in str(err.value)
     assert load_space(write_space(tmp_path), ["data.test_part=eval"], data=str(data)).base.data.test_part == "eval"
+
+
+def test_a_search_ranks_trials_on_a_validation_split_and_its_confirmation_on_the_test_clips(tmp_path):
+    path = write_space(tmp_path, overrides={"out_dir": str(tmp_path / "runs"), "data.split": "xsub"})
+    with pytest.raises(ConfigError) as err:
+        load_space(path)
+    assert err.value.key == "data.split" and "data.split: xsub_val" in str(err.value)
+    from asma.data.synthetic import make_synthetic
+    from asma.data.format import SkeletonSet
+
+    s = SkeletonSet.open(make_synthetic(tmp_path / "syn", num_classes=2, samples_per_class=10))
+    subject = [int(n[9:12]) for n in s.names]  # SsssCcccPppp...
+    train = {subject[i] for i in s.splits["xsub"]["train"]}
+    val_train, val = ({subject[i] for i in s.splits["xsub_val"][p]} for p in ("train", "test"))
+    assert val and val_train and val | val_train == train and not val & val_train  # held-out training subjects

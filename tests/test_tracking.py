@@ -267,7 +267,8 @@ def test_ablation_and_search_trials_are_tracked(ray_session, tmp_path, monkeypat
 
     space_file = tmp_path / "space.yaml"
     space_file.write_text(yaml.safe_dump({
-        "name": "tracked", "base": "smoke", "overrides": common, "seed": 3, "metric": "knn_top1",
+        "name": "tracked", "base": "smoke", "overrides": {**common, "data.split": "xsub_val"}, "seed": 3,
+        "metric": "knn_top1",
         "params": {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}},
         "budget": {"trials": 2, "epochs": 2, "grace_period": 2}}))
     search = run_search(load_space(space_file, tracking), concurrency=2)

@@ -26,7 +26,8 @@ def space_file(tmp_path: Path, cache: Path, **changes) -> Path:
     raw = {
         "base": "smoke",
         # one step per epoch and a small batch: each epoch is its kNN proxy plus a step
-        "overrides": {"out_dir": str(tmp_path / "runs"), "data.cache_dir": str(cache), "train.batch_size": 16,
+        "overrides": {"out_dir": str(tmp_path / "runs"), "data.cache_dir": str(cache), "data.split": "xsub_val",
+                      "train.batch_size": 16,
                       "train.max_steps_per_epoch": 1},
         "params": {
             "masking.specs.a.joints.ratio": {"type": "float", "low": 0.1, "high": 0.6},

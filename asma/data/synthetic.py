@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from asma.data.format import write_skeleton_set
+from asma.data.readers.base import validation_split
 from asma.errors import ConfigError
 from asma.skeleton.layout import Layout, load_layout
 
 FPS = 30.0
 NUM_SUBJECTS = 10
 CAMERA_YAW_DEG = {1: -45.0, 2: 0.0, 3: 45.0}  # camera 1 is the xview test view, as in NTU
-GENERATOR_VERSION = 2  # bump when the motions change, so cached sets are regenerated
+GENERATOR_VERSION = 3  # bump when the motions or splits change, so cached sets are regenerated
 
 # Rest pose by joint name, metres relative to the pelvis; the names cover the built-in layouts.
 _SPINE = {"base_of_spine": (0, 0, 0), "hip_center": (0, 0, 0), "middle_of_spine": (0, 0.28, 0),
@@ -229,7 +230,8 @@ def synthesize_sample(rng: np.random.Generator, rest: np.ndarray, parts: BodyPar
 def make_synthetic(out: str | Path, num_classes: int = 10, samples_per_class: int = 40, persons: int = 2,
                    seed: int = 0, layout: str = "ntu25", min_len: int = 40, max_len: int = 120,
                    view_jitter_deg: float = 5.0, keep_existing: bool = False) -> Path:
-    """Write a synthetic set to `out`: samples (T, M=persons, V, C=3), splits xsub and xview.
+    """Write a synthetic set to `out`: samples (T, M=persons, V, C=3), splits xsub and xview and
+    their validation splits xsub_val and xview_val.
 
     keep_existing: where a set is already at `out` when this one is done, keep it (a cache).
 
@@ -262,6 +264,13 @@ def make_synthetic(out: str | Path, num_classes: int = 10, samples_per_class: in
     index = np.arange(labels.size)
     splits = {"xsub": {"train": index[subjects % 2 == 1].tolist(), "test": index[subjects % 2 == 0].tolist()},
               "xview": {"train": index[cameras != 1].tolist(), "test": index[cameras == 1].tolist()}}
+    # validation splits for searches: xsub's training subjects with every fifth held out; xview's
+    # training cameras' clips of those same held-out subjects (no camera is left to hold out)
+    subject_of = dict(zip(index.tolist(), subjects.tolist()))
+    splits["xsub_val"] = validation_split(list(index), subject_of.__getitem__, splits["xsub"])
+    held_out = {subject_of[i] for i in splits["xsub_val"]["test"]}
+    splits["xview_val"] = {"train": [i for i in splits["xview"]["train"] if subject_of[i] not in held_out],
+                           "test": [i for i in splits["xview"]["train"] if subject_of[i] in held_out]}
     options = dict(num_classes=num_classes, samples_per_class=samples_per_class, persons=persons, seed=seed,
                    layout=layout, min_len=min_len, max_len=max_len, view_jitter_deg=view_jitter_deg)
     # a layout YAML's path, not its name: the writer copies the file into the set (asma/data/format.py)

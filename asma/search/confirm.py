@@ -75,7 +75,8 @@ def confirmation_study(search_dir: str | Path, top: int = 3, seeds: int = 5, epo
                         "study re-runs pretraining searches")
     overrides = spec.get("overrides", {})
     data_path = overrides.get("data.path") or saved["base"]["data"]["path"]
-    split = overrides.get("data.split") or saved["base"]["data"]["split"]
+    # the search chose on the validation split (xsub_val); the confirmation reports the test clips (xsub)
+    split = (overrides.get("data.split") or saved["base"]["data"]["split"]).removesuffix("_val")
     metric = summary["metrics"][0]
     found: dict[str, dict[str, Any]] = {}
     for rank, trial in enumerate(top_trials(summary, top), start=1):

@@ -382,6 +382,19 @@ def _check_data(base: Config, problems: Problems) -> None:
         problems.add("data.path", problem)
 
 
+VALIDATION_SUFFIX = "_val"
+
+
+def _check_selection_split(base: Config, problems: Problems) -> None:
+    """A search ranks its trials, and ASHA stops them, on the test part of data.split: that must be a
+    validation split carved from the training subjects, so that no choice reads a test clip."""
+    split = base.data.split
+    if not split.endswith(VALIDATION_SUFFIX):
+        problems.add("data.split", f"{split!r}: a search ranks and stops trials on this split's test clips; "
+                     f"choose its validation split, data.split: {split}{VALIDATION_SUFFIX} (training subjects "
+                     f"held out; `asma tune-confirm` then reports {split}'s test clips)")
+
+
 def _check_budget(spec: SpaceFile, base: Config, problems: Problems) -> None:
     if spec.sampler == "grid":  # steps present
         for key, p in spec.params.items():
@@ -421,6 +434,7 @@ def load_space(path: str | Path, overrides: list[str] = (), data: str | None = N
         if spec.task == "distill":
             _check_distillation(spec, base, problems)
         _check_budget(spec, base, problems)
+        _check_selection_split(base, problems)
         if check_data:
             _check_data(base, problems)
     problems.raise_if_any()

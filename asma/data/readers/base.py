@@ -46,7 +46,7 @@ def split_by(names: Iterable[str], is_train: Callable[[str], bool]) -> dict[str,
 VALIDATION_EVERY = 5  # one training subject in five is held out as validation
 
 
-def validation_split(names: list[str], subject_of: Callable[[str], int],
+def validation_split(names: list[str], subject_of: Callable[[str], object],
                      split: dict[str, list[int]]) -> dict[str, list[int]]:
     """A validation split carved from `split`'s training subjects: every VALIDATION_EVERY-th of them
     in sorted order (from the third, so that the held-out ones spread over the range) becomes the
@@ -56,6 +56,14 @@ def validation_split(names: list[str], subject_of: Callable[[str], int],
     held_out = set(subjects[2::VALIDATION_EVERY] or subjects[-1:])
     return {"train": [i for i in split["train"] if subject_of(names[i]) not in held_out],
             "test": [i for i in split["train"] if subject_of(names[i]) in held_out]}
+
+
+def with_validation_splits(splits: dict[str, dict[str, list[int]]], names: list[str],
+                           subject_of: Callable[[str], object]) -> dict[str, dict[str, list[int]]]:
+    """`splits` and, for each, `<split>_val`: its training part with every fifth training subject
+    held out as validation (`validation_split`); leave-one-out splits get none."""
+    carved = {f"{k}_val": validation_split(names, subject_of, v) for k, v in splits.items() if not k.startswith("loso_")}
+    return {**splits, **carved}
 
 
 def centre_on_origin(frames: np.ndarray, origin: int) -> np.ndarray:

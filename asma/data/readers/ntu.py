@@ -22,7 +22,8 @@ import numpy as np
 
 from asma.data.format import EXPECTED, SkippedFile
 from asma.data.readers.action_names import NTU120_ACTIONS
-from asma.data.readers.base import Sample, centre_on_origin, line_of_token, read_text, split_by
+from asma.data.readers.base import (Sample, centre_on_origin, line_of_token, read_text, split_by,
+                                    with_validation_splits)
 from asma.errors import InputFileError
 from asma.skeleton.layout import load_layout
 
@@ -228,10 +229,12 @@ class NTUReader:
         keys = [tuple(int(g) for g in NAME_PATTERN.match(n).groups()) for n in names]
         fields = dict(zip(names, keys))
         if self.dataset == "ntu60":
-            return {"xsub": split_by(names, lambda n: fields[n][2] in NTU60_XSUB_TRAIN),
-                    "xview": split_by(names, lambda n: fields[n][1] in NTU60_XVIEW_TRAIN_CAMERAS)}
-        return {"xsub": split_by(names, lambda n: fields[n][2] in NTU120_XSUB_TRAIN),
-                "xset": split_by(names, lambda n: fields[n][0] % 2 == 0)}
+            splits = {"xsub": split_by(names, lambda n: fields[n][2] in NTU60_XSUB_TRAIN),
+                      "xview": split_by(names, lambda n: fields[n][1] in NTU60_XVIEW_TRAIN_CAMERAS)}
+        else:
+            splits = {"xsub": split_by(names, lambda n: fields[n][2] in NTU120_XSUB_TRAIN),
+                      "xset": split_by(names, lambda n: fields[n][0] % 2 == 0)}
+        return with_validation_splits(splits, names, lambda n: fields[n][2])  # by performer
 
     def meta(self) -> dict:
         return {"dataset": self.dataset, "layout": self.layout, "num_classes": self.num_classes,

@@ -22,7 +22,8 @@ import numpy as np
 
 from asma.data.class_names import class_names_for
 from asma.data.format import EXPECTED, SkippedFile
-from asma.data.readers.base import Sample, centre_on_origin, first_nan_row, parse_number_rows, read_text
+from asma.data.readers.base import (Sample, centre_on_origin, first_nan_row, parse_number_rows, read_text,
+                                    with_validation_splits)
 from asma.errors import ConfigError, InputFileError
 from asma.skeleton.layout import load_layout
 
@@ -195,9 +196,12 @@ class TextReader:
 
     def splits(self, names: list[str]) -> dict[str, dict[str, list[int]]]:
         key = {"xsub": "subject", "xview": "view"}
-        return {split: {"train": [i for i, n in enumerate(names) if self._fields[n][key[split]] in train],
-                        "test": [i for i, n in enumerate(names) if self._fields[n][key[split]] not in train]}
-                for split, train in self._splits_rule.items()}
+        splits = {split: {"train": [i for i, n in enumerate(names) if self._fields[n][key[split]] in train],
+                          "test": [i for i, n in enumerate(names) if self._fields[n][key[split]] not in train]}
+                  for split, train in self._splits_rule.items()}
+        if splits and all("subject" in self._fields[n] for n in names):  # searches choose on held-out subjects
+            return with_validation_splits(splits, names, lambda n: self._fields[n]["subject"])
+        return splits
 
     def meta(self) -> dict:
         return {"dataset": self.dataset, "layout": self.layout, "num_classes": len(self._class_names),
