@@ -51,3 +51,14 @@ def test_what_is_not_a_prepared_set_has_none(tmp_path):
     (path / "labels.npy").unlink()
     assert dataset_fingerprint(path) is None
     assert json.loads((tmp_path / "set" / "meta.json").read_text())["dataset"] == "t"
+
+
+def test_validation_splits_leave_the_fingerprint_as_it_was(tmp_path):
+    """A set prepared again with its <split>_val entries is the set its earlier runs used."""
+    with_val = prepared(tmp_path / "a")
+    splits = json.loads((with_val / "splits.json").read_text())
+    old = shutil.copytree(with_val, tmp_path / "b")
+    (old / "splits.json").write_text(json.dumps({"xsub": splits["xsub"]}))  # as written before _val splits
+    assert dataset_fingerprint(old) == dataset_fingerprint(with_val)
+    (old / "splits.json").write_text(json.dumps({"xsub": {"train": [0], "test": [1, 2]}}))
+    assert dataset_fingerprint(old) != dataset_fingerprint(with_val)
