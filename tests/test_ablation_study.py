@@ -95,7 +95,7 @@ def test_out_of_range_override_is_an_error(tmp_path):
     ({"seeds": [1, 1]}, "without repeats"),
     ({"budgett": {"epochs": 1}}, "unknown key"),
     ({"base": "no_such_preset"}, "unknown preset"),
-    ({"variants": {"a": {"default": True}, "f": {"reference": "flor"}}}, "choose floor or ceiling"),
+    ({"variants": {"a": {"default": True}, "f": {"reference": "flor"}}}, "choose floor, raw or ceiling"),
     ({"variants": {"a": {"default": True, "reference": "floor"}}}, "cannot be the default"),
 ])
 def test_bad_studies_fail_on_load(tmp_path, change, message):

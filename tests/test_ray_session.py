@@ -56,8 +56,10 @@ def test_a_private_ray_turns_token_auth_on_without_ray_s_warning(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kw: auth.enable_token_auth_by_default() if kw["address"] == "local" else None)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    import asma.ray_session
     from asma.ray_session import init_ray
 
+    monkeypatch.setattr(asma.ray_session, "check_reachable", lambda address, where: None)  # no head listens here
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
     init_ray("127.0.0.1:6379")
     assert "RAY_AUTH_MODE" not in os.environ and not enabled
