@@ -140,6 +140,7 @@ def _open_experiment_in_a_child(uri: str, ready, go) -> None:
     tracker._experiment_id("asma")
 
 
+@pytest.mark.slow  # forked children
 def test_trials_starting_together_share_one_mlflow_experiment(tmp_path, monkeypatch):
     """MLflow's file store checks the name and then creates the experiment under a random id; two
     trials starting together made two experiments named `asma` and one run went missing from the
