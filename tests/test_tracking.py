@@ -95,6 +95,7 @@ def test_mlflow_file_store_holds_params_metrics_resume_and_eval(tmp_path, monkey
     assert [m.step for m in client.get_metric_history(run_id, "eval.knn.top5")] == [3]
 
 
+@pytest.mark.slow  # wandb starts its service process
 def test_wandb_offline_run_records_the_metrics(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline is the default
