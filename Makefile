@@ -21,6 +21,7 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# the inner loop: every test that starts neither Ray nor another process (docs/development.md)
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 

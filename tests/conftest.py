@@ -3,6 +3,16 @@ from __future__ import annotations
 
 import pytest
 
+RAY_FIXTURES = {"ray_session", "undisturbed_two_workers"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that takes a Ray fixture is `slow` (it starts Ray), marked or not: `make test-fast`
+    leaves out every test that starts Ray or another process."""
+    for item in items:
+        if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def ray_session():

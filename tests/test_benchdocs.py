@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from benchdocs import provenance, publish, write_benchmark_section  # noqa: E402
 
@@ -60,6 +62,7 @@ def test_bench_scripts_write_docs_only_with_write_docs():
     assert {"bench_step.py", "bench_ablate.py", "bench_data.py"} <= set(writers)
 
 
+@pytest.mark.slow  # git, as a subprocess
 def test_provenance_names_this_checkout_and_machine():
     root = Path(__file__).resolve().parents[1]
     head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)

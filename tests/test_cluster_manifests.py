@@ -207,6 +207,7 @@ def test_runtime_envs_pin_torch_cover_the_dependencies_and_agree(rayjob):
     assert {".venv/", ".git/", "runs/", "data/"} <= set(submitted["excludes"])
 
 
+@pytest.mark.slow  # bash -n, as a subprocess
 def test_local_multi_gpu_script_is_valid_bash():
     script = CLUSTER / "local_multi_gpu.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)

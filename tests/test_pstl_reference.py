@@ -64,6 +64,7 @@ def test_what_pstls_code_cannot_run_is_refused(ours, pstl_set):
         pstl_settings(real_pstl_view(*ours), load_layout("msr_action3d"), {"dropout": 0.5}, pstl_set)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("PSTL_DIR"), reason="needs PSTL's code: PSTL_DIR=/path/to/PSTL (and einops)")
 def test_adaptation_on_ntu_is_pstls_own_code():
     # a subprocess: importing PSTL's code turns .cuda() into the identity for the whole process

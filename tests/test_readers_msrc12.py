@@ -89,6 +89,7 @@ def test_prepare_cuts_clips_and_reports_the_flaws_by_name(tmp_path):
     assert subjects(s.splits["xsub_val"]["train"]) == [1, 3] and subjects(s.splits["xsub_val"]["test"]) == [5]
 
 
+@pytest.mark.slow  # tar, as a subprocess
 @pytest.mark.shared_data
 @pytest.mark.skipif(not (SHARED / "msrc12").is_dir(), reason="needs ../shared/data/msrc12")
 def test_real_msrc12_recordings_and_flaws(tmp_path):

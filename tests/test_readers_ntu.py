@@ -190,6 +190,7 @@ def test_prepare_skips_and_lists_bad_files(raw_ntu, tmp_path):
     assert on_disk["num_classes"] == 60 and len(on_disk["skipped"]) == 2
 
 
+@pytest.mark.slow  # a process pool
 def test_prepare_with_two_workers_gives_the_same_set(raw_ntu, tmp_path):
     prepare("ntu120", raw_ntu, tmp_path / "one", progress=False, missing=raw_ntu / "ntu60_samples_with_missing_skeletons.txt")
     prepare("ntu120", raw_ntu, tmp_path / "two", workers=2, progress=False,

@@ -149,6 +149,7 @@ def test_nw_ucla_maps_actions_and_views(tmp_path):
     assert sorted(r["file"].rsplit("/", 1)[1] for r in meta["skipped"]) == ["a02_s01_e01_v01.json", "a07_s01_e01_v01.json"]
 
 
+@pytest.mark.slow  # workers=2: a process pool
 @pytest.mark.shared_data
 @shared_data
 def test_real_msr_action3d(tmp_path):

@@ -21,6 +21,8 @@ from asma.reports.study_status import STALE_AFTER_S, study_status
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from study_pool import plan, run  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the pool runs its runs in spawned processes
+
 STUDY = {
     "base": "smoke",
     "variants": {"pstl": {"masking.views": ["pstl"]}, "asma": {"masking.views": ["a", "b"], "default": True},

@@ -95,6 +95,7 @@ def test_mlflow_file_store_holds_params_metrics_resume_and_eval(tmp_path, monkey
     assert [m.step for m in client.get_metric_history(run_id, "eval.knn.top5")] == [3]
 
 
+@pytest.mark.slow  # wandb starts its service process
 def test_wandb_offline_run_records_the_metrics(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline is the default
@@ -140,6 +141,7 @@ def _open_experiment_in_a_child(uri: str, ready, go) -> None:
     tracker._experiment_id("asma")
 
 
+@pytest.mark.slow  # forked children
 def test_trials_starting_together_share_one_mlflow_experiment(tmp_path, monkeypatch):
     """MLflow's file store checks the name and then creates the experiment under a random id; two
     trials starting together made two experiments named `asma` and one run went missing from the
