@@ -19,9 +19,9 @@ starts finds the record and repeats nothing) and `asma report` counts them. Each
 `machine` says where it ran (device name, processes at once) and, with --precision, the number type
 that ran where it is not the planned one.
 
-  python bench/study_pool.py plan --out records --to /tmp/plan.json \\
+  python -m bench.study_pool plan --out records --to /tmp/plan.json \\
       ablations/real_warmup.yaml:10 ablations/real_converged.yaml:10
-  python bench/study_pool.py run /tmp/plan.json --workers 12 --device cuda --out records/ablations --work /tmp/pool --deadline 480
+  python -m bench.study_pool run /tmp/plan.json --workers 12 --device cuda --out records/ablations --work /tmp/pool --deadline 480
 """
 from __future__ import annotations
 
@@ -34,8 +34,6 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _config_key(spec: dict) -> str:
