@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "evaluate",
     "distill",
     "ablate",
+    "pool",
     "cluster",
     "tune",
     "status",
