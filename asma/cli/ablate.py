@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "table's tests (holm), or raw p only (none)")
     p.set_defaults(func=run_report)
 
-    p = sub.add_parser("demo", help="the main job: a small ablation (ablations/quick.yaml, shipped with asma) on synthetic skeletons")
+    p = sub.add_parser("demo", help="the main job: a small ablation (ablations/quick.yaml, shipped with asma) "
+                                    "on synthetic skeletons")
     _add_run_args(p)
     p.set_defaults(func=run_demo)
 
