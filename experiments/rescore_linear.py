@@ -10,7 +10,7 @@ does not reproduce is named and left alone.
   .venv/bin/python -m experiments.rescore_linear records/ablations/real_converged/runs/asma__msr_action3d__seed*.json
 
 Each argument is an ablation run record; its Tune checkpoint must be in the study's tune/ folder
-(or pass --checkpoint-root with the run folders that `bench/study_pool.py run --work` left).
+(or pass --checkpoint-root with the run folders that `asma pool run --work` left).
 """
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="checkpoints, the data cache and the pool's log, pool.jsonl (default: OUT/pool); "
                         "`asma status --work DIR` reads the runs there")
     r.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2),
-                   help="runs at once, each its own process (default: the CPU count less 2)")
+                   help="runs at once, each its own process (default: the CPU count less 2, at least 1)")
     r.add_argument("--datasets", nargs="*", default=None, help="only these data sets (with STUDY)")
     r.add_argument("--device", default=None,
                    help="run on this device (cuda, cpu) instead of the config's train.device (a study "
