@@ -4,7 +4,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench bench-ray clean
 
 $(BIN)/asma: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,21 @@ test: setup
 # the inner loop: every test that starts neither Ray nor another process (docs/development.md)
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# Each benchmark's quick form: a check that it runs, printed, no docs written (the measured runs and
+# their --write-docs commands are beside their figures in docs/benchmarks.md). `bench`: those that
+# need neither Ray nor a prepared data set; `bench-ray`: those that start a local Ray (a minute or
+# more each). bench_proxy reads a prepared set: python -m bench.bench_proxy --data data/msr_action3d
+BENCH_QUICK = "bench_data --files 20 --frames 30" "bench_student --quick" "bench_step --quick" \
+	"bench_asma_step --quick" "bench_eval --quick"
+BENCH_RAY = "bench_ray_train --quick" "bench_ablate --quick" "bench_tune --quick" "bench_packing --quick" \
+	"bench_job_submit --quick"
+
+bench: setup
+	@for b in $(BENCH_QUICK); do echo "== python -m bench.$$b"; $(BIN)/python -m bench.$$b || exit 1; done
+
+bench-ray: setup
+	@for b in $(BENCH_RAY); do echo "== python -m bench.$$b"; $(BIN)/python -m bench.$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs/ .pytest_cache

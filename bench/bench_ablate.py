@@ -1,6 +1,6 @@
 """Ablation runner and report cost: a real small study on a local Ray, and the report of a large one.
 
-    .venv/bin/python bench/bench_ablate.py [--quick] [--seeds 2] [--epochs 3] [--write-docs]
+    .venv/bin/python -m bench.bench_ablate [--quick] [--seeds 2] [--epochs 3] [--write-docs]
 
 1. Runs ablations/quick.yaml (3 variants, smoke preset, synthetic set) with S seeds on a private
    local Ray (2 CPUs, 1 CPU per trial), into a temporary folder, and compares the wall time with
@@ -15,22 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from asma.ablation.runner import prepare_data, run_specs, run_study, study_dir
+from asma.ablation.study import load_study
+from asma.reports.report import write_report
+
+from bench.benchdocs import provenance, publish
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from asma.ablation.runner import prepare_data, run_specs, run_study, study_dir  # noqa: E402
-from asma.ablation.study import load_study  # noqa: E402
-from asma.reports.report import write_report  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import provenance, publish  # noqa: E402
 
 SECTION = "## Ablation runner"
 
@@ -128,7 +125,7 @@ def main() -> None:
     parser.add_argument("--write-docs", action="store_true", help="write the section into docs/benchmarks.md")
     args = parser.parse_args()
     seeds, epochs = (1, 1) if args.quick else (args.seeds, args.epochs)
-    command = ".venv/bin/python bench/bench_ablate.py" + (" --quick" if args.quick else
+    command = ".venv/bin/python -m bench.bench_ablate" + (" --quick" if args.quick else
                                                           f" --seeds {seeds} --epochs {epochs}") + " --write-docs"
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     with tempfile.TemporaryDirectory(prefix="bench_ablate_") as tmp:

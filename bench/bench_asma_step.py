@@ -1,6 +1,6 @@
 """ASMa's two-encoder pretraining step against a one-encoder step, at the same batch and sizes.
 
-    .venv/bin/python bench/bench_asma_step.py [--batch 32] [--threads 1] [--rounds 9] [--write-docs]
+    .venv/bin/python -m bench.bench_asma_step [--batch 32] [--threads 1] [--rounds 9] [--write-docs]
 
 Steps (forward, backward, Adam), `laptop` preset sizes on MSR Action3D's 20 joints, one person:
 - one encoder with PSTL's view (`masking.views=[pstl]`: CSM joints cut out per batch, MATM frames);
@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from asma.config.loading import load_config  # noqa: E402
-from asma.models.pretrainer import MaskedPretrainer  # noqa: E402
-from asma.skeleton.layout import load_layout  # noqa: E402
-from asma.training.loop import make_optimizer  # noqa: E402
-from bench_step import Stopwatch, time_interleaved  # noqa: E402
-from benchdocs import DOCS, Provenance, provenance, write_benchmark_section  # noqa: E402
-from stepcost import MatmulProbe, matmul_share, step_flops  # noqa: E402
+from asma.config.loading import load_config
+from asma.models.pretrainer import MaskedPretrainer
+from asma.skeleton.layout import load_layout
+from asma.training.loop import make_optimizer
+from bench.bench_step import Stopwatch, time_interleaved
+from bench.benchdocs import DOCS, Provenance, provenance, write_benchmark_section
+from bench.stepcost import MatmulProbe, matmul_share, step_flops
 
 SECTION = "## ASMa step"
 LAYOUT = "msr_action3d"
@@ -126,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {r['flops'] / 1e9:.2f} GFLOP, {r['step_s']:.3f} s wall, {r['cpu_s']:.3f} CPU-s, "
               f"{r['ratio']:.2f}x wall / {r['ratio_cpu']:.2f}x CPU of one encoder, "
               f"{100 * r['share']:.0f}% of the matmul rate")
-    command = (f".venv/bin/python bench/bench_asma_step.py --batch {args.batch} --threads {args.threads} "
+    command = (f".venv/bin/python -m bench.bench_asma_step --batch {args.batch} --threads {args.threads} "
                f"--rounds {args.rounds} --warmup {args.warmup} --write-docs")
     if args.write_docs:
         write_benchmark_section(SECTION, markdown(args, timed, rate, probe, started, command), args.write)

@@ -1,6 +1,6 @@
 """Data throughput: the NTU reader on generated `.skeleton` files, the training loader, MSR / UTKinect on real files.
 
-    .venv/bin/python bench/bench_data.py [--files 300] [--frames 100] [--write-docs]
+    .venv/bin/python -m bench.bench_data [--files 300] [--frames 100] [--write-docs]
 
 NTU files are written in the real text format with 1-2 bodies of ~100 frames, parsed with 1 and 2
 worker processes, and the rate is extrapolated linearly to 56,578 files (NTU RGB+D 60 without its
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,13 +21,12 @@ from asma.data.readers.ntu import write_skeleton_file
 from asma.data.synthetic import rest_pose
 from asma.skeleton.layout import load_layout
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdocs import Provenance, provenance, publish  # noqa: E402
+from bench.benchdocs import Provenance, provenance, publish
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NTU_FILES = 56_578
 SECTION = "## Data"
-COMMAND = ".venv/bin/python bench/bench_data.py --write-docs"
+COMMAND = ".venv/bin/python -m bench.bench_data --write-docs"
 
 
 def write_ntu_files(folder: Path, count: int, frames: int, seed: int = 0) -> int:

@@ -1,6 +1,6 @@
 """Evaluation protocols on the synthetic set: accuracy and seconds of each, pretrained vs random init.
 
-    .venv/bin/python bench/bench_eval.py [--quick] [--write-docs]
+    .venv/bin/python -m bench.bench_eval [--quick] [--write-docs]
 
 Pretrains the `laptop` preset (--quick: `smoke`) on the synthetic set into a temporary folder,
 then runs linear, knn, finetune, semi and supervised on its encoders and linear + knn on randomly
@@ -22,8 +22,7 @@ from asma.evaluation.protocols import EncoderSource, random_encoders, run_protoc
 from asma.training.data import build_run_data
 from asma.training.local import pretrain_locally
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdocs import DOCS, provenance, write_benchmark_section  # noqa: E402
+from bench.benchdocs import DOCS, provenance, write_benchmark_section
 
 SECTION = "## Evaluation"
 
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                                    data, protocols, console=console)
         floor = run_protocols(cfg, EncoderSource(random_encoders(cfg, data), "random-init", Path(tmp)), data,
                               ["linear", "knn"], console=console)
-    command = "`.venv/bin/python bench/bench_eval.py" + (" --quick" if args.quick else "") + " --write-docs`"
+    command = "`.venv/bin/python -m bench.bench_eval" + (" --quick" if args.quick else "") + " --write-docs`"
     s = cfg.data.synthetic
     lines = [
         SECTION, "",

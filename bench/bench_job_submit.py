@@ -7,7 +7,7 @@ a clean copy of the project (asma/, ablations/, pyproject.toml) is submitted wit
   - unless --quick: `asma ablate ablations/quick.yaml --seeds 1` as a job, against the same command
     run directly with its private local Ray: what going through the job API adds to a study.
 
-    .venv/bin/python bench/bench_job_submit.py [--quick] [--write-docs]
+    .venv/bin/python -m bench.bench_job_submit [--quick] [--write-docs]
 """
 from __future__ import annotations
 
@@ -22,13 +22,11 @@ import time
 import zipfile
 from pathlib import Path
 
+from asma.cluster.local_head import BIN, LocalHead
+
+from bench.benchdocs import Provenance, provenance, publish
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from asma.cluster.local_head import BIN, LocalHead  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import Provenance, provenance, publish  # noqa: E402
 
 SECTION = "## Cluster: job submission"
 PROJECT_FILES = ("asma", "ablations", "pyproject.toml")
@@ -110,7 +108,7 @@ def main() -> None:
     args = p.parse_args()
     where = provenance()
     rows = run(args.quick)
-    command = ".venv/bin/python bench/bench_job_submit.py" + (" --quick" if args.quick else "") + " --write-docs"
+    command = ".venv/bin/python -m bench.bench_job_submit" + (" --quick" if args.quick else "") + " --write-docs"
     text = section(rows, command, where)
     publish(SECTION, text, args.write_docs)
 

@@ -13,7 +13,7 @@ rows warms Ray's worker pool and the file caches and is not counted). Reported p
 
 Trials also run the per-epoch kNN proxy of a search, as a real search does.
 
-    .venv/bin/python bench/bench_packing.py [--quick] [--write-docs]
+    .venv/bin/python -m bench.bench_packing [--quick] [--write-docs]
 
 On a machine without CUDA only the CPU rows run, and the section says so.
 """
@@ -29,15 +29,11 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from asma.search.space import load_space
+from asma.search.summary import trial_rows
+from asma.search.tuner import run_search
 
-from asma.search.space import load_space  # noqa: E402
-from asma.search.summary import trial_rows  # noqa: E402
-from asma.search.tuner import run_search  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import Provenance, provenance, publish  # noqa: E402
+from bench.benchdocs import Provenance, provenance, publish
 
 SECTION = "## Packed trials"
 # laptop sizes (16 -> 128 ST-GCN, T = 30, one person) on the synthetic set
@@ -138,7 +134,7 @@ def main() -> int:
             console.print(f"{device} k={k}: {rows[-1]['seq_per_s']:.1f} sequences/s "
                           f"({time.perf_counter() - started:.0f} s)", highlight=False)
         ray.shutdown()
-    command = ".venv/bin/python bench/bench_packing.py" + (" --quick" if args.quick else "") + " --write-docs"
+    command = ".venv/bin/python -m bench.bench_packing" + (" --quick" if args.quick else "") + " --write-docs"
     text = report(rows, command, args.quick, where, cuda)
     publish(SECTION, text, args.write_docs, show=lambda t: console.print(t, highlight=False))
     return 0

@@ -1,6 +1,6 @@
 """What a search's kNN proxy costs against the training epoch it scores, on a prepared real set.
 
-    .venv/bin/python bench/bench_proxy.py [--data data/msr_action3d] [--preset real] [--epochs 2] [--write-docs]
+    .venv/bin/python -m bench.bench_proxy [--data data/msr_action3d] [--preset real] [--epochs 2] [--write-docs]
 
 Pretrains `--epochs` epochs of ASMa (two encoders) with the preset on the set, one thread, and
 times each epoch's training (the loop's `epoch_time_s`) and one measurement of the proxy after each
@@ -14,22 +14,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from asma.config.loading import load_config  # noqa: E402
-from asma.training.data import build_run_data  # noqa: E402
-from asma.training.loop import pretrain, proxy_knn  # noqa: E402
-from asma.training.runtime import LocalRuntime  # noqa: E402
-from benchdocs import provenance, publish  # noqa: E402
+from asma.config.loading import load_config
+from asma.training.data import build_run_data
+from asma.training.loop import pretrain, proxy_knn
+from asma.training.runtime import LocalRuntime
+from bench.benchdocs import provenance, publish
 
 SECTION = "## Search proxy"
 
@@ -62,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     n_train, n_test = len(data.train), len(data.test)
     text = "\n".join([
         SECTION, "",
-        f"`.venv/bin/python bench/bench_proxy.py --data {args.data} --preset {args.preset} --epochs {args.epochs}"
+        f"`.venv/bin/python -m bench.bench_proxy --data {args.data} --preset {args.preset} --epochs {args.epochs}"
         f" --write-docs`; ASMa (two encoders), `{args.preset}` preset, {args.data} ({args.split}: "
         f"{len(data.pretrain)} pretraining clips; the proxy reads {n_train} training and {n_test} test clips), "
         f"one thread, CPU; {where.sentence()}.", "",

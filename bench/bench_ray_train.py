@@ -6,10 +6,10 @@ rank 0's epoch time; epoch 1 is warm-up). Start-up (Ray Train's worker group) is
 The CPUs given with --cpus are split evenly over the workers (torch threads = CPUs per worker),
 so every row uses the same hardware. An in-process run (no Ray) is the baseline.
 
-On this CPU:                .venv/bin/python bench/bench_ray_train.py --write-docs
-Quick check:                .venv/bin/python bench/bench_ray_train.py --quick
+On this CPU:                .venv/bin/python -m bench.bench_ray_train --write-docs
+Quick check:                .venv/bin/python -m bench.bench_ray_train --quick
 Scaling on a multi-GPU node (one GPU per worker, paper sizes, joins the running cluster):
-    .venv/bin/python bench/bench_ray_train.py --preset paper --workers 1 2 4 8 \\
+    .venv/bin/python -m bench.bench_ray_train --preset paper --workers 1 2 4 8 \\
         --gpus-per-worker 1 --cpus 32 --epochs 3 --address auto
 """
 from __future__ import annotations
@@ -21,13 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from asma.config.loading import load_config
 
-from asma.config.loading import load_config  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import Provenance, provenance, publish  # noqa: E402
+from bench.benchdocs import Provenance, provenance, publish
 
 SECTION = "## Ray Train"
 NOTES = """
@@ -104,13 +100,13 @@ def loss_gaps(rows: list[dict]) -> str:
 
 
 def section(rows: list[dict], args: argparse.Namespace, where: Provenance) -> str:
-    command = " ".join(["python", "bench/bench_ray_train.py", *sys.argv[1:]])
+    command = " ".join(["python", "-m", "bench.bench_ray_train", *sys.argv[1:]])
     batch = load_config(args.preset, args.set).train.batch_size
     return (f"{SECTION}\n\nPretraining throughput, `{args.preset}` preset, {args.epochs} epochs (`{command}`; "
             f"{where.sentence()})."
             + (" `--quick` (smoke preset, 2 epochs) is a check that it runs, not a measurement." if args.quick else "")
             + "\n\n" + table(rows, batch) + NOTES.format(loss_gaps=loss_gaps(rows))
-            + "\nScaling on a multi-GPU node: `python bench/bench_ray_train.py --preset paper --workers 1 2 4 8 "
+            + "\nScaling on a multi-GPU node: `python -m bench.bench_ray_train --preset paper --workers 1 2 4 8 "
             "--gpus-per-worker 1 --cpus 32 --epochs 3 --address auto`.\n")
 
 

@@ -10,7 +10,7 @@ PSTL's code is not part of this project: clone it anywhere and pass the folder,
 
     git clone https://github.com/YujieOuO/PSTL /tmp/pstl
     .venv/bin/pip install einops        # PSTL's model.py imports it; not a project dependency
-    .venv/bin/python bench/bench_step.py --pstl /tmp/pstl
+    .venv/bin/python -m bench.bench_step --pstl /tmp/pstl
 
 PSTL needs a GPU (`.cuda()` everywhere) and sacred (config capture). On CPU both are shimmed at
 run time: `.cuda()` becomes the identity and sacred's `ex.capture` fills PSTL's config.py values.
@@ -30,19 +30,15 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from asma.config.loading import load_config
+from asma.models import pretrainer as pretrainer_module
+from asma.models.pretrainer import MaskedPretrainer
+from asma.skeleton.layout import load_layout
+from asma.training.loop import make_optimizer
 
-from asma.config.loading import load_config  # noqa: E402
-from asma.models import pretrainer as pretrainer_module  # noqa: E402
-from asma.models.pretrainer import MaskedPretrainer  # noqa: E402
-from asma.skeleton.layout import load_layout  # noqa: E402
-from asma.training.loop import make_optimizer  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import DOCS, Provenance, provenance, write_benchmark_section  # noqa: E402
-from stepcost import MatmulProbe, matmul_share, step_flops  # noqa: E402
-from pstl_shim import import_pstl  # noqa: E402
+from bench.benchdocs import DOCS, Provenance, provenance, write_benchmark_section
+from bench.stepcost import MatmulProbe, matmul_share, step_flops
+from experiments.pstl_shim import import_pstl
 
 SECTION = "## Pretraining step"
 GPU_SECTION = "## Pretraining step on GPU"
@@ -324,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     hidden = {"--pstl", "--write"}  # where PSTL and the docs are is not part of the recipe
     kept = [a for i, a in enumerate(given)
             if a.split("=")[0] not in hidden and (i == 0 or given[i - 1] not in hidden)]
-    command = "PSTL_DIR=/tmp/pstl .venv/bin/python bench/bench_step.py " + " ".join(kept)
+    command = "PSTL_DIR=/tmp/pstl .venv/bin/python -m bench.bench_step " + " ".join(kept)
     if args.write_docs:
         section = GPU_SECTION if args.device == "cuda" else SECTION
         write_benchmark_section(section, markdown(args, results, rate, probe, command.strip(), started), args.write)

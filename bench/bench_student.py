@@ -7,13 +7,12 @@ median over repeats of a no-grad forward, warm-up excluded. `--config real --lay
 --classes 20 --set student.depth=4` measures the real preset's pair (ablations/real_distillation.yaml)
 side by side in one process, which a study's per-run figures, taken beside other trials, are not.
 
-    .venv/bin/python bench/bench_student.py [--quick] [--threads 1] [--config C --layout L --set k=v] [--write-docs]
+    .venv/bin/python -m bench.bench_student [--quick] [--threads 1] [--config C --layout L --set k=v] [--write-docs]
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
@@ -27,8 +26,7 @@ from asma.models.student import StudentClassifier, count_parameters
 from asma.skeleton.layout import load_layout
 from asma.training.distill import Teacher
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdocs import Provenance, provenance, publish  # noqa: E402
+from bench.benchdocs import Provenance, provenance, publish
 
 SECTION = "## Student"
 
@@ -114,7 +112,7 @@ def table(rows: list[dict]) -> str:
 
 
 def command(argv: list[str]) -> str:
-    return " ".join([".venv/bin/python", "bench/bench_student.py", *argv])
+    return " ".join([".venv/bin/python", "-m", "bench.bench_student", *argv])
 
 
 def note(args: argparse.Namespace, rows: list[dict], where: Provenance) -> str:

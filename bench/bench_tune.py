@@ -10,7 +10,7 @@
    the epochs and trial-seconds each spends, and what TPE + ASHA spent (in completion order) until
    a full-budget trial first matched the grid's best.
 
-    .venv/bin/python bench/bench_tune.py [--quick] [--write-docs]
+    .venv/bin/python -m bench.bench_tune [--quick] [--write-docs]
 """
 from __future__ import annotations
 
@@ -23,16 +23,12 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from asma.search.compare import compare_searches
+from asma.search.space import load_space
+from asma.search.summary import trial_rows, write_summary
+from asma.search.tuner import run_search
 
-from asma.search.compare import compare_searches  # noqa: E402
-from asma.search.space import load_space  # noqa: E402
-from asma.search.summary import trial_rows, write_summary  # noqa: E402
-from asma.search.tuner import run_search  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import Provenance, provenance, publish  # noqa: E402
+from bench.benchdocs import Provenance, provenance, publish
 
 SECTION = "## Tune"
 # overhead trials x epochs (steps each), then the grid's joint ratios (x 2 modes x 3 lrs) x search epochs
@@ -145,7 +141,7 @@ def main() -> int:
         folder = Path(tmp)
         over = overhead(folder, size["trials"], size["epochs"], size["steps"], console)
         eff = efficiency(folder, size["search_epochs"], size["steps"], size["ratios"], console)
-    command = ".venv/bin/python bench/bench_tune.py" + (" --quick" if args.quick else "") + " --write-docs"
+    command = ".venv/bin/python -m bench.bench_tune" + (" --quick" if args.quick else "") + " --write-docs"
     text = report(over, eff, command, args.quick, where)
     publish(SECTION, text, args.write_docs, show=lambda t: console.print(t, highlight=False))
     return 0

@@ -1,10 +1,9 @@
 """Write one benchmark's `## Section` of docs/benchmarks.md, leaving the other sections as they are,
 and say where its figures were measured (`Provenance`: commit, date, machine, cores, load).
 
-Bench scripts run as `python bench/bench_x.py` import it with bench/ on sys.path:
+Benchmarks run as `python -m bench.bench_x` from the repository root and import it as
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from benchdocs import provenance, write_benchmark_section
+    from bench.benchdocs import provenance, write_benchmark_section
 """
 from __future__ import annotations
 

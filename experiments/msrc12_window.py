@@ -3,7 +3,8 @@
 For each (frames before, frames after) the action point's frame, the set is prepared with that
 window and the raw-input reference (asma.evaluation.raw_input: standardised logistic regression on
 the clip, the `real` preset's T = 40 evenly spaced frames) is scored on `xsub_val`: training
-subjects only, so the choice never reads a test clip. Backs docs/method.md, "MSRC-12".
+subjects only, so the choice never reads a test clip. Backs docs/method.md, "MSRC-12: a clip per
+action point, and validation splits".
 
     python -m experiments.msrc12_window --raw /path/to/MicrosoftGestureDataset-RC --out /tmp/msrc12_windows
 """

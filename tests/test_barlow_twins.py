@@ -3,7 +3,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from asma.objectives.barlow_twins import barlow_twins_loss, off_diagonal
+from asma.objectives.barlow_twins import barlow_twins_loss
+
+
+def off_diagonal(c: torch.Tensor) -> torch.Tensor:
+    """The off-diagonal entries of a square matrix, flattened (the official code's helper)."""
+    n = c.shape[0]
+    return c.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
 
 
 def pstl_btwins(z1: torch.Tensor, z2: torch.Tensor, lambd: float) -> torch.Tensor:

@@ -1,13 +1,10 @@
-"""bench/benchdocs.py: a bench script rewrites only its own `## ` section of docs/benchmarks.md."""
+"""bench/benchdocs.py: a benchmark rewrites only its own `## ` section of docs/benchmarks.md."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from benchdocs import provenance, publish, write_benchmark_section  # noqa: E402
+from bench.benchdocs import provenance, publish, write_benchmark_section
 
 DOCS = ("# Benchmarks\n\nIntro.\n\n"
         "## Data\n\nold data\n\n"
@@ -35,7 +32,7 @@ def test_appends_a_missing_section_and_creates_a_missing_file(tmp_path):
 
 
 def test_bench_scripts_write_docs_only_with_write_docs():
-    """A plain `bench/X.py` run prints; only `--write-docs` (off by default) rewrites docs/benchmarks.md:
+    """A plain `python -m bench.X` run prints; only `--write-docs` (off by default) rewrites docs/benchmarks.md:
     each write is under `if args.write_docs:` or is `publish(..., args.write_docs, ...)`, whose own
     write is under `if write_docs:`."""
     import ast

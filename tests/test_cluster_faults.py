@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from asma.ablation.pool import plan, run
 from asma.cluster.local_head import BIN, LocalHead, LocalNode
 from test_ablate_end_to_end import tiny_study  # tests/ is on sys.path under pytest
-from test_study_pool import plan, run  # bench/study_pool.py
 
 pytestmark = pytest.mark.slow
 
@@ -102,12 +102,12 @@ def scores(result: dict) -> tuple:
 
 @pytest.fixture(scope="module")
 def undisturbed(study, tmp_path_factory) -> dict[str, dict]:
-    """The study's 4 runs without Ray (bench/study_pool.py, 2 at a time), what every fault here must
+    """The study's 4 runs without Ray (`asma pool`, 2 at a time), what every fault here must
     end with: so these tests also hold a Tune trial's figures to the pool's, which records/ mixes
     (the confirmation study's seed-5 runs)."""
     out = tmp_path_factory.mktemp("undisturbed")
     plan([str(study)], str(out), out / "plan.json", None)
-    assert run(out / "plan.json", str(out / "ablations"), str(out / "work"), 2, float("inf")) == {
+    assert run(out / "plan.json", str(out), str(out / "work"), 2, float("inf")) == {
         "finished": 4, "failed": {}, "not_started": 0}
     found = results(out)
     assert sorted(found) == sorted(ALL_RUNS)

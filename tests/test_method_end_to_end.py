@@ -9,7 +9,7 @@ floor; the pretrained encoders are read the same way).
 The setting makes the margin visible within the budget: the laptop preset's Barlow Twins settings
 (lr 5e-3, projector 512, off-diagonal weight 5e-3), T = 12 frames, and a synthetic set whose camera
 yaw spreads by 40 degrees (random features are not rotation-invariant; the rotation augmentation
-teaches it). Measured (bench/floor_margin.py --settings method_test): linear margins over 12 runs
+teaches it). Measured (python -m experiments.floor_margin --settings method_test): linear margins over 12 runs
 (train seeds 0-7 on data seed 0, 4-7 on data seed 1) +23.4, +5.7, +21.3, +9.2, +9.9, +10.6,
 +14.9, -10.6, +18.7, +22.0, +8.0, +6.0 points: mean +11.6, 11 of 12 positive. This test takes
 seeds 0 and 1 (+23.4, +5.7) and asserts their mean. At the smoke preset's own settings (8 epochs)

@@ -30,7 +30,7 @@ def test_a_slow_bfloat16_cpu_is_warned_about_with_the_fix(monkeypatch, caplog, m
     assert bool(messages) == warned
     if warned:
         assert "17.3x slower than float32" in messages[0] and "train.precision=float32" in messages[0]
-        assert "study_pool.py run --precision float32" in messages[0]  # the way to finish a bfloat16 study here
+        assert "asma pool run --precision float32" in messages[0]  # the way to finish a bfloat16 study here
 
 
 def test_nothing_is_measured_for_float32_or_a_gpu(monkeypatch):

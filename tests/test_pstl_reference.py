@@ -1,4 +1,4 @@
-"""bench/pstl_reference.py: PSTL's settings at our sizes; with PSTL's code ($PSTL_DIR), the layout
+"""experiments/pstl_reference.py: PSTL's settings at our sizes; with PSTL's code ($PSTL_DIR), the layout
 adaptation given NTU's layout equals PSTL's own functions. Its runs are not tests (they train)."""
 import os
 import subprocess
@@ -10,9 +10,7 @@ import pytest
 from asma.config.loading import load_config
 from asma.skeleton.layout import load_layout
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))
-from pstl_reference import pstl_defaults, pstl_settings  # noqa: E402
+from experiments.pstl_reference import pstl_defaults, pstl_settings
 
 PSTL_CONFIG_PY = '''
 from sacred import Experiment
@@ -68,8 +66,8 @@ def test_what_pstls_code_cannot_run_is_refused(ours, pstl_set):
 @pytest.mark.skipif(not os.environ.get("PSTL_DIR"), reason="needs PSTL's code: PSTL_DIR=/path/to/PSTL (and einops)")
 def test_adaptation_on_ntu_is_pstls_own_code():
     # a subprocess: importing PSTL's code turns .cuda() into the identity for the whole process
-    done = subprocess.run([sys.executable, str(BENCH / "pstl_reference.py"), "--pstl", os.environ["PSTL_DIR"], "--check-ntu"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "experiments.pstl_reference", "--pstl", os.environ["PSTL_DIR"], "--check-ntu"],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -111,7 +109,7 @@ def fake_phases(started: list):
 
 
 def test_zero_epochs_is_the_floor_linear_evaluation_of_a_random_init_encoder(tmp_path):
-    from pstl_reference import run_seed
+    from experiments.pstl_reference import run_seed
     started, settings = [], {"pretrain_epoch": 0, "weight_path": "stale.pt"}
     result = run_seed(3, tmp_path, settings, FakeProcedure, fake_phases(started))
     assert started == ["lp"]  # nothing pretrained, nothing saved
@@ -131,7 +129,7 @@ def test_our_probe_reads_pstls_encoder_with_both_batchnorm_statistics(tmp_path):
 
     import numpy as np
     import torch
-    from pstl_reference import our_probe
+    from experiments.pstl_reference import our_probe
 
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 16)

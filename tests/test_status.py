@@ -164,7 +164,7 @@ def test_status_names_a_folder_that_is_neither_a_study_nor_a_search(tmp_path, ca
 
 
 def write_pool_run(folder: Path, epoch_times: list[float], checkpoint: int | None, age_s: float = 0.0) -> Path:
-    """A LocalRuntime folder as bench/study_pool.py leaves it: a metrics.jsonl line per epoch (the last
+    """A LocalRuntime folder as `asma pool` leaves it: a metrics.jsonl line per epoch (the last
     one cut off, as a kill mid-write leaves it) and checkpoints/latest.json naming the newest checkpoint."""
     (folder / "checkpoints").mkdir(parents=True)
     lines = [json.dumps({"loss": 1.0, "epoch": e, "epoch_time_s": t}) for e, t in enumerate(epoch_times, start=1)]

@@ -22,11 +22,10 @@ from asma.ablation.evaluate import check_protocols, pretraining_epochs
 from asma.ablation.finished import finished_runs
 from asma.cluster.job_dir import check_outside_ray_folders
 from asma.ablation.reuse import reuse_runs
-from asma.ablation.study import RunSpec, Study
+from asma.ablation.specs import in_seed_order, run_specs, study_dir, write_study_record
+from asma.ablation.study import Study
 from asma.ablation.trial import ablation_trial
-from asma.config.loading import config_from_dict, config_to_dict
-from asma.data.atomic import write_json_atomic
-from asma.data.fingerprint import dataset_fingerprint
+from asma.config.loading import config_from_dict
 from asma.errors import ConfigError
 from asma.reports.trial_files import last_error
 from asma.ray_session import check_schedulable, init_ray, tune_loggers
@@ -35,38 +34,6 @@ from asma.trial_progress import TrialProgress, active
 from asma.tune_restore import restore_tuner, set_saved_concurrency
 
 TUNE_NAME = "tune"
-
-
-def study_dir(study: Study, out_dir: str | Path | None = None) -> Path:
-    return (Path(out_dir or study.base["out_dir"]) / "ablations" / study.name).expanduser().resolve()
-
-
-def result_path(run_dir: Path, run: RunSpec) -> Path:
-    return run_dir / "runs" / f"{run.run_id}.json"
-
-
-def run_specs(study: Study, run_dir: Path) -> dict[str, dict]:
-    """Every run's spec for the trials (config as a dict, where to write the result)."""
-    specs = {}
-    for run in study.runs():
-        cfg = study.config_for(run)
-        specs[run.run_id] = {
-            "run": run.run_id, "variant": run.variant, "dataset": run.dataset, "seed": run.seed,
-            "split": cfg.data.split, "config": config_to_dict(cfg), "protocols": study.protocols,
-            "reference": study.variants[run.variant].reference,
-            "data_fingerprint": dataset_fingerprint(cfg.data.path),
-            "result_path": str(result_path(run_dir, run)),
-        }
-    return specs
-
-
-def in_seed_order(run_ids: list[str], specs: dict[str, dict]) -> list[str]:
-    """`run_ids` data set by data set, seed by seed (the study's order of variants within a seed),
-    the order trials start in (bench/study_pool.py plans with it too): a study stopped part way has every row at
-    the same seeds, so its paired differences and means compare like with like, where the study's
-    own order (variant by variant) would leave the last variants with no seeds at all."""
-    sets = list(dict.fromkeys(specs[r]["dataset"] for r in specs))
-    return sorted(run_ids, key=lambda r: (sets.index(specs[r]["dataset"]), specs[r]["seed"]))
 
 
 def prepare_data(specs: dict[str, dict]) -> None:
@@ -94,13 +61,6 @@ class StudyOutcome:
     interrupted: list[str] = field(default_factory=list)  # runs a stop signal (Ctrl-C) left unfinished
 
 
-def write_study_record(study: Study, run_dir: Path, specs: dict[str, dict]) -> None:
-    """study.json, what `asma report` and `asma status` read: the study, its run ids, and the epochs
-    each run pretrains (0: a floor, a ceiling, a fixed teacher)."""
-    write_json_atomic(run_dir / "study.json", {**study.to_dict(), "runs": list(specs),
-                                               "epochs": {r: pretraining_epochs(s) for r, s in specs.items()}})
-
-
 def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = False,
               address: str | None = None, concurrency: int | None = None,
               console: Console | None = None, num_cpus: int | None = None,
@@ -109,7 +69,7 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
 
     `reuse`: other study folders whose finished runs of the same config are copied in, not re-run
     (asma.ablation.reuse). `reuse_processes`: a trial runs in a finished trial's process (Tune's
-    reuse_actors; off only to measure what that saves, bench/bench_ablate.py)."""
+    reuse_actors; off only to measure what that saves: docs/benchmarks.md, "Ablation runner")."""
     console = console or Console()
     check_protocols(study.protocols, study.source)
     if out_dir is not None:

@@ -50,7 +50,7 @@ def execute_run(run: dict, cfg: Config, data: RunData, eval_path: Path, tracker:
                 make_runtime: Callable[[], Runtime]) -> dict:
     """One run's record (without `machine`): a floor or ceiling evaluated, a fixed teacher distilled,
     random-init encoders evaluated for a study of `supervised` alone, or pretraining (in the runtime
-    `make_runtime` gives: Tune's in a trial, LocalRuntime in bench/study_pool.py) then evaluation."""
+    `make_runtime` gives: Tune's in a trial, LocalRuntime in `asma pool`) then evaluation."""
     started = time.perf_counter()
     if run.get("reference"):
         metrics = evaluate_reference(cfg, data, run["reference"], run["protocols"], eval_path)

@@ -11,7 +11,8 @@ from asma.errors import InputFileError
 from asma.reports.compute import counted
 from asma.ray_session import ADDRESS_HELP
 
-DEMO_STUDY = Path(__file__).resolve().parents[2] / "ablations" / "quick.yaml"
+# package data, so that an installed asma has it; ablations/quick.yaml is the same file for a checkout's reader
+DEMO_STUDY = Path(__file__).resolve().parents[1] / "studies" / "quick.yaml"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "table's tests (holm), or raw p only (none)")
     p.set_defaults(func=run_report)
 
-    p = sub.add_parser("demo", help="the main job: a small ablation (ablations/quick.yaml) on synthetic skeletons")
+    p = sub.add_parser("demo", help="the main job: a small ablation (ablations/quick.yaml, shipped with asma) "
+                                    "on synthetic skeletons")
     _add_run_args(p)
     p.set_defaults(func=run_demo)
 
@@ -99,7 +101,8 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     if not DEMO_STUDY.exists():
-        raise InputFileError(DEMO_STUDY, "the demo study is missing", fix="run from a source checkout of asma")
+        raise InputFileError(DEMO_STUDY, "the demo study is missing from this installation",
+                             fix="reinstall asma: the study ships as package data (asma/studies/quick.yaml)")
     code, files = _run(DEMO_STUDY, args)
     from asma.reports.render import markdown_table
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "transfer",
     "distill",
     "ablate",
+    "pool",
     "cluster",
     "tune",
     "status",

@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, default=1,
                    help="trials at a time, for the wall time left (default 1)")
     p.add_argument("--work", type=Path, default=None, metavar="DIR",
-                   help="a `bench/study_pool.py run --work DIR` folder: a study's runs that the pool trains "
-                        "there count as running or stopped, from their epochs and checkpoints")
+                   help="an `asma pool run --work DIR` folder (its default: OUT/pool): a study's runs that the "
+                        "pool trains there count as running or stopped, from their epochs and checkpoints")
     p.set_defaults(func=run_status)
 
 
@@ -48,7 +48,8 @@ def show_study(console: Console, folder: Path, concurrency: int, work: Path | No
     from asma.reports.study_status import study_status
 
     if work is not None and not work.is_dir():
-        raise InputFileError(work, "no such folder (--work)", fix="pass the --work folder `bench/study_pool.py run` was given")
+        raise InputFileError(work, "no such folder (--work)",
+                             fix="pass the --work folder `asma pool run` used (its default: OUT/pool)")
     status = study_status(folder, work=work)
     counts = ", ".join(f"{status.count(s)} {s}" for s in ("done", "running", "stopped", "failed", "pending"))
     console.print(f"[bold]study {status.name}[/]: {counted(len(status.runs), 'run')}: {counts}", highlight=False)

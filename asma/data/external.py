@@ -9,7 +9,7 @@
   `train_label.pkl` / `val_label.pkl` (a pickle of (names, labels)).
 
 `export_pstl` writes the last format back from a prepared set, for running PSTL's own code on it
-(bench/pstl_reference.py).
+(experiments/pstl_reference.py).
 """
 from __future__ import annotations
 

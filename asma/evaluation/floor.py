@@ -2,7 +2,7 @@
 
 The floor is the config's encoders randomly initialised, BatchNorm statistics estimated on the
 training clips (random_encoders); the pretrained encoders are read the same way (eval.precise_bn).
-Used by the method test and bench/floor_margin.py; takes a preset and overrides, not a Config, so
+Used by the method test and experiments/floor_margin.py; takes a preset and overrides, not a Config, so
 that it can run in a spawned worker process.
 """
 from __future__ import annotations

@@ -68,7 +68,7 @@ def recompute_batchnorm_stats(model: nn.Module, dataset: Dataset, device: torch.
     `batch_size` should be the one the model trained at: a batch's variance over its clips' frames
     and joints grows with the number of clips in it (the frames of one clip are far from
     independent), and the model learnt to expect the statistics of its training batches
-    (bench/precise_bn.py, docs/method.md). Each batch counts equally, the last, smaller one too; the
+    (experiments/precise_bn.py, docs/method.md). Each batch counts equally, the last, smaller one too; the
     clips are in name order, so that batch holds the last classes. Weighing batches by their clips
     instead moved the synthetic method test's linear margins by up to 12 points (docs/method.md):
     an open question, so the estimate stays the one every committed table used.

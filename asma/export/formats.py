@@ -4,7 +4,7 @@
 - onnx: opset 17, a dynamic batch axis; input `clips`, output `logits`.
 - int8: `torch.ao.quantization.quantize_dynamic` on the Linear layers (int8 weights, activations
   quantized on the fly), saved as TorchScript. Convolutions stay float: dynamic quantization has
-  no conv kernels, so on a conv-heavy GCN it changes little (bench/bench_student.py measures it).
+  no conv kernels, so on a conv-heavy GCN it changes little (docs/benchmarks.md, "Student", measures it).
 
 Every file is written next to its destination and renamed into place, so a reader never sees a
 half-written model.

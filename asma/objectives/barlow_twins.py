@@ -58,12 +58,6 @@ def batch_standardize(z: torch.Tensor, total: int, eps: float = 1e-5) -> torch.T
     return centered / torch.sqrt(var + eps)
 
 
-def off_diagonal(c: torch.Tensor) -> torch.Tensor:
-    """The off-diagonal entries of a square matrix, flattened (the official code's helper)."""
-    n = c.shape[0]
-    return c.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
-
-
 def cross_correlation_terms(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Standardised (N, D) a, b -> (diag(C) (D,), ||C||_F^2) for C = a^T b / N, by the cheaper route."""
     n, d = a.shape

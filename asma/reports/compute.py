@@ -100,7 +100,7 @@ def machine_line(results: StudyResults) -> str:
     for ran, planned in sorted({(p["ran"], p["planned"]) for p in other}):
         n = sum(1 for p in other if (p["ran"], p["planned"]) == (ran, planned))
         parts.append(f"{counted(n, 'run')} pretrained in {ran} instead of the planned {planned} "
-                     "(`bench/study_pool.py --precision`; the CSV's `precision` column names them)")
+                     "(`asma pool run --precision`; the CSV's `precision` column names them)")
     if reused:
         parts.append(f"{counted(reused, 'run')} copied from another study (`--reuse`), not counted")
     return "; ".join(parts)

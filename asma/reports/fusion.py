@@ -34,7 +34,8 @@ def fused_rows(run_dir: Path, study: dict, rows: list[dict]) -> tuple[list[dict]
                 lacking = [r["run"] for r, s in zip(runs, scores) if s is None or "linear" not in s]
                 if lacking:
                     skipped.append(f"{name}__{dataset}__seed{seed}: no linear scores of {', '.join(lacking)} "
-                                   "(evaluated before scores were kept: bench/rescore_linear.py writes them)")
+                                   "(evaluated before scores were kept: `python -m experiments.rescore_linear`, "
+                                   "from a source checkout, writes them)")
                     continue
                 labels = scores[0]["labels"]
                 if any(s["labels"].shape != labels.shape or not np.array_equal(s["labels"], labels) for s in scores):

@@ -111,7 +111,7 @@ def load_results(run_dir: str | Path) -> StudyResults:
 
 def pretrain_precision(row: dict) -> str:
     """The number type a run pretrained in: its config's `train.precision`, or what the machine ran
-    instead (`machine.precision`, bench/study_pool.py --precision); empty for a run that pretrains
+    instead (`machine.precision`, `asma pool run --precision`); empty for a run that pretrains
     nothing (a floor or ceiling row) and a record without its config."""
     if not (row.get("pretrain") or {}).get("epochs"):
         return ""

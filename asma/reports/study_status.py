@@ -10,7 +10,7 @@ any pretraining run on that set before any of its variant has run; a running run
 plus the median evaluation time of its variant's finished runs; a run without such a figure yet is
 counted apart.
 
-Runs that `bench/study_pool.py run --work WORK` trains outside Tune are read from their LocalRuntime
+Runs that `asma pool run --work WORK` trains outside Tune are read from their LocalRuntime
 folders (`WORK/<study>/<run id>/`) when `work` is given (`asma status --work WORK`): such a folder
 counts as one more attempt of its run, the newest attempt saying where the run stands.
 """
@@ -75,7 +75,7 @@ def _planned_epochs(study: dict, run_dir: Path) -> tuple[dict[str, int], str]:
     source = Path(study.get("source", ""))
     if source.suffix in (".yaml", ".yml") and source.exists():
         from asma.ablation.evaluate import pretraining_epochs
-        from asma.ablation.runner import run_specs
+        from asma.ablation.specs import run_specs
         from asma.ablation.study import load_study
 
         try:
@@ -91,7 +91,7 @@ def _median(values: list[float]) -> float | None:
 
 
 def _attempts(run_dir: Path, run_id: str, pool_dir: Path | None) -> list[TrialFiles]:
-    """A run's attempts, oldest first, each folder read once: its Tune trials, and its study_pool
+    """A run's attempts, oldest first, each folder read once: its Tune trials, and its `asma pool`
     folder when there is one."""
     folders = study_trial_dirs(run_dir / "tune", run_id)
     if pool_dir is not None and (pool_dir / run_id / "metrics.jsonl").exists():
@@ -100,7 +100,7 @@ def _attempts(run_dir: Path, run_id: str, pool_dir: Path | None) -> list[TrialFi
 
 
 def study_status(run_dir: str | Path, now: float | None = None, work: str | Path | None = None) -> StudyStatus:
-    """`work`: a `bench/study_pool.py run --work` folder whose runs of this study count too."""
+    """`work`: an `asma pool run --work` folder whose runs of this study count too."""
     run_dir = Path(run_dir)
     record_path = run_dir / "study.json"
     try:

@@ -5,7 +5,7 @@ search) holds `progress.csv` (a row per report: every epoch, then the evaluation
 `checkpoint_*` folders Tune keeps, and `error.txt` when the trial failed. Nothing here imports Ray:
 `asma status` reads a study that another machine is running, or that nothing runs any more.
 
-A run that `bench/study_pool.py` (or `asma pretrain`) runs without Tune leaves a LocalRuntime folder
+A run that `asma pool` (or `asma pretrain`) runs without Tune leaves a LocalRuntime folder
 instead (`<work>/<study>/<run id>/`): `metrics.jsonl` (a line per epoch with its `epoch_time_s`) and
 `checkpoints/latest.json` naming the newest checkpoint. `read_run_folder` reads either kind.
 """

@@ -102,7 +102,7 @@ def train_student(cfg: Config, data: RunData, student: StudentClassifier, teache
 
     `on_epoch` gets each epoch's entry of the history but the last's (a search trial's report);
     the last epoch ends after the BatchNorm statistics are re-estimated (`precise_bn`; False keeps the
-    running averages, for bench/precise_bn.py), so its caller reports it."""
+    running averages, for experiments/precise_bn.py), so its caller reports it."""
     d = cfg.distill
     student.to(device)
     optimizer = eval_optimizer(student.parameters(), cfg, d.lr)

@@ -52,7 +52,7 @@ class PretrainResult:
 
 def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
     # fused Adam: one kernel over all parameters; on the 77M-parameter PSTL projector it costs
-    # 0.06 s a step on this CPU against 0.46 s for the per-tensor loop (bench/bench_step.py)
+    # 0.06 s a step on this CPU against 0.46 s for the per-tensor loop (docs/benchmarks.md, "Pretraining step")
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     if cfg.optimizer == "adamw":

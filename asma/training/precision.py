@@ -76,7 +76,7 @@ def bfloat16_warning(precision: str, device: torch.device) -> str | None:
     return (f"train.precision=bfloat16 runs {slowdown:.1f}x slower than float32 on this CPU ({cpu['model']}, torch "
             f"dispatches {cpu['capability']}: no native bfloat16). Run it on a CPU with AVX512-BF16 or AMX, or on a "
             "GPU; or set train.precision=float32 (another config: runs finished in bfloat16 are not reused); or "
-            "finish a study's runs in float32 under its planned config with `bench/study_pool.py run --precision "
+            "finish a study's runs in float32 under its planned config with `asma pool run --precision "
             "float32` (each record says so, and the report counts them)")
 
 

@@ -9,7 +9,7 @@ top-1 over the probe seeds; then the probe's pooled standard deviation beside th
 models' means (what pretraining adds). If the probe's share is large, averaging several probe
 seeds per run is a cheap way to tighten a study's confidence intervals.
 
-  .venv/bin/python bench/probe_noise.py records/ablations/real_converged/runs/asma__msr_action3d__seed{0,1,2}.json \\
+  .venv/bin/python -m experiments.probe_noise records/ablations/real_converged/runs/asma__msr_action3d__seed{0,1,2}.json \\
       --probe-seeds 10 --out docs/results/probe_noise.json
 
 Each argument is what `asma eval` takes: an ablation run record (its Tune checkpoint must be
@@ -18,14 +18,10 @@ there), a run folder or a checkpoint file.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def probe_seeds_of(source: str, seeds: int, threads: int) -> dict:

@@ -1,5 +1,6 @@
-"""bench/study_pool.py: a study's unfinished runs planned here and run without Ray; the records it
-writes are the ones `asma ablate` accepts as finished, and a run shared by two studies runs once."""
+"""asma/ablation/pool.py (`asma pool`): a study's unfinished runs planned and run without Ray; the
+records it writes are the ones `asma ablate` accepts as finished, and a run shared by two studies runs
+once."""
 from __future__ import annotations
 
 import csv
@@ -14,12 +15,11 @@ import pytest
 import yaml
 
 from asma.ablation.finished import finished_runs
-from asma.ablation.runner import run_specs, study_dir
+from asma.ablation.pool import plan, run
+from asma.ablation.specs import run_specs, study_dir
 from asma.ablation.study import load_study
+from asma.cli.main import main
 from asma.reports.study_status import STALE_AFTER_S, study_status
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from study_pool import plan, run  # noqa: E402
 
 pytestmark = pytest.mark.slow  # the pool runs its runs in spawned processes
 
@@ -61,7 +61,7 @@ def test_planned_runs_run_once_and_count_as_finished(tmp_path):
         ["first/asma__synthetic__seed0", "second/asma__synthetic__seed0"],
         ["first/floor__synthetic__seed0", "second/floor__synthetic__seed0"],
         ["second/a_only__synthetic__seed0"]]
-    outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=2, deadline=float("inf"))
+    outcome = run(planned, str(out), str(tmp_path / "work"), workers=2, deadline=float("inf"))
     assert outcome == {"finished": 4, "failed": {}, "not_started": 0}
     for path in (first, second):
         specs = specs_of(path, out)
@@ -70,7 +70,7 @@ def test_planned_runs_run_once_and_count_as_finished(tmp_path):
             record = json.loads(Path(spec["result_path"]).read_text())
             assert record["run"] == spec["run"] and record["config"] == spec["config"]
             assert 0.0 <= record["metrics"]["knn"] <= 100.0
-            assert record["machine"]["runner"] == "bench/study_pool.py" and record["machine"]["device"] == "cpu"
+            assert record["machine"]["runner"] == "asma pool" and record["machine"]["device"] == "cpu"
             assert record["machine"]["cpu"]["model"]  # the CPU it ran on
             # the trial's own branches: a floor row evaluates random-init encoders, pretrains nothing
             assert (record["pretrain"]["epochs"] == 0) == (spec["variant"] == "floor")
@@ -82,6 +82,48 @@ def test_planned_runs_run_once_and_count_as_finished(tmp_path):
     # a plan of what is finished is empty
     plan([str(first), str(second)], str(out), planned, None)
     assert json.loads(planned.read_text()) == []
+    # records the pool wrote as bench/study_pool.py, before it was `asma pool`, read as its own do
+    old = out / "ablations" / "first" / "runs" / "asma__synthetic__seed0.json"
+    record = json.loads(old.read_text())
+    old.write_text(json.dumps({**record, "machine": {**record["machine"], "runner": "bench/study_pool.py"}}))
+    assert finished_runs(specs_of(first, out)) == set(specs_of(first, out))
+    assert [r.state for r in study_status(out / "ablations" / "first").runs] == ["done"] * 3
+
+
+def one_run_study(tmp_path: Path, name: str) -> Path:
+    return write(tmp_path, name, {**STUDY, "variants": {"asma": {"masking.views": ["a", "b"], "default": True}},
+                                  "factors": [{"name": "s", "variants": ["asma"]}]})
+
+
+def test_asma_pool_run_plans_and_runs_a_study_with_its_folders_under_out(tmp_path, capsys):
+    out = tmp_path / "records"
+    study = one_run_study(tmp_path, "cli")
+    assert main(["pool", "run", str(study), "--out", str(out), "--workers", "1"]) == 0
+    record = json.loads((out / "ablations" / "cli" / "runs" / "asma__synthetic__seed0.json").read_text())
+    assert record["machine"]["runner"] == "asma pool" and record["machine"]["runs_at_once"] == 1
+    work = out / "pool"  # the default --work: the plan, the pool's log and the run's checkpoints
+    assert [g[0]["run"] for g in json.loads((work / "plan.json").read_text())] == ["asma__synthetic__seed0"]
+    assert [json.loads(line)["run"] for line in (work / "pool.jsonl").read_text().splitlines()] == ["asma__synthetic__seed0"]
+    assert (work / "cli" / "asma__synthetic__seed0").is_dir()
+    assert main(["pool", "plan", str(study), "--out", str(out)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_asma_pool_plans_without_ray_or_optuna(tmp_path):
+    """The machine `asma pool` is for may have neither: planning (and the CLI) imports none of them."""
+    study = one_run_study(tmp_path, "noray")
+    blocker = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('ray', 'optuna'):\n"
+        "            raise ImportError('no ' + name + ' here')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from asma.cli.main import main\n"
+        f"sys.exit(main(['pool', 'plan', {str(study)!r}, '--out', {str(tmp_path / 'records')!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((tmp_path / "records" / "pool" / "plan.json").read_text())[0][0]["run"] == "asma__synthetic__seed0"
 
 
 def test_a_deadline_starts_no_run_that_would_not_end_before_it(tmp_path):
@@ -90,7 +132,7 @@ def test_a_deadline_starts_no_run_that_would_not_end_before_it(tmp_path):
                                       "factors": [{"name": "s", "variants": ["asma"]}], "seeds": 3})
     planned = tmp_path / "plan.json"
     plan([str(study)], str(out), planned, None)
-    outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=1, deadline=1.0)
+    outcome = run(planned, str(out), str(tmp_path / "work"), workers=1, deadline=1.0)
     assert outcome == {"finished": 1, "failed": {}, "not_started": 2}
     specs = specs_of(study, out)
     assert finished_runs(specs) == {"asma__synthetic__seed0"}  # the first one runs; the next would overrun
@@ -106,7 +148,7 @@ def test_a_failed_run_is_reported_and_the_others_go_on(tmp_path):
     groups = json.loads(planned.read_text())
     groups[0][0]["config"]["data"]["path"] = str(tmp_path / "no_such_set")  # asma's own error, not picklable
     planned.write_text(json.dumps(groups))
-    outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=1, deadline=float("inf"))
+    outcome = run(planned, str(out), str(tmp_path / "work"), workers=1, deadline=float("inf"))
     assert outcome["finished"] == len(groups) - 1 and list(outcome["failed"]) == [groups[0][0]["run"]]
     assert "no_such_set" in outcome["failed"][groups[0][0]["run"]]
 
@@ -124,7 +166,7 @@ def test_a_run_in_another_precision_keeps_its_planned_config_and_the_report_name
     planned = tmp_path / "plan.json"
     plan([str(study)], str(out), planned, None)
     handler = signal.getsignal(signal.SIGTERM)
-    outcome = run(planned, str(out / "ablations"), str(tmp_path / "work"), workers=1, deadline=float("inf"),
+    outcome = run(planned, str(out), str(tmp_path / "work"), workers=1, deadline=float("inf"),
                   precision="float32")
     assert signal.getsignal(signal.SIGTERM) == handler  # the pool's own SIGTERM handler is gone with it
     assert outcome == {"finished": 1, "failed": {}, "not_started": 0}
@@ -172,8 +214,8 @@ def test_stopping_the_pool_stops_its_runs(tmp_path):
     study.write_text(study.read_text().replace("overrides:\n", "overrides:\n  train.epochs: 100000\n"))
     planned = tmp_path / "plan.json"
     plan([str(study)], str(out), planned, None)
-    pool = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[1] / "bench" / "study_pool.py"),
-                             "run", str(planned), "--workers", "1", "--out", str(out / "ablations"), "--work", str(work)],
+    pool = subprocess.Popen([sys.executable, "-m", "asma.cli.main", "pool",
+                             "run", str(planned), "--workers", "1", "--out", str(out), "--work", str(work)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     metrics = work / "long" / "asma__synthetic__seed0" / "metrics.jsonl"
     deadline = time.monotonic() + 240

@@ -6,7 +6,7 @@ method's or our implementation's. PSTL's code is not part of this project; fetch
 
     git clone https://github.com/YujieOuO/PSTL /work/pstl
     .venv/bin/pip install einops     # PSTL's model.py imports it; not a project dependency
-    .venv/bin/python bench/pstl_reference.py --pstl /work/pstl --data data/msr_action3d \\
+    .venv/bin/python -m experiments.pstl_reference --pstl /work/pstl --data data/msr_action3d \\
         --out runs/pstl_reference/msr_action3d_e200 --epochs 200 --seeds 0 1 2
 
 Steps: (1) the prepared set's split is written in PSTL's feeder layout (`export_pstl`: our evaluation
@@ -39,7 +39,6 @@ import json
 import logging
 import random
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -47,21 +46,17 @@ import numpy as np
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from asma.config.loading import load_config  # noqa: E402
-from asma.data.atomic import write_json_atomic  # noqa: E402
-from asma.data.external import export_pstl  # noqa: E402
-from asma.evaluation.features import extract_features  # noqa: E402
-from asma.evaluation.heads import recompute_batchnorm_stats  # noqa: E402
-from asma.evaluation.knn import knn_accuracy, topk_accuracy  # noqa: E402
-from asma.evaluation.linear import train_linear_head  # noqa: E402
-from asma.masking.frames import dropped_frame_counts  # noqa: E402
-from asma.masking.joints import masked_joint_count  # noqa: E402
-from asma.skeleton.layout import Layout, load_layout  # noqa: E402
-from pstl_shim import import_pstl  # noqa: E402
+from asma.config.loading import load_config
+from asma.data.atomic import write_json_atomic
+from asma.data.external import export_pstl
+from asma.evaluation.features import extract_features
+from asma.evaluation.heads import recompute_batchnorm_stats
+from asma.evaluation.knn import knn_accuracy, topk_accuracy
+from asma.evaluation.linear import train_linear_head
+from asma.masking.frames import dropped_frame_counts
+from asma.masking.joints import masked_joint_count
+from asma.skeleton.layout import Layout, load_layout
+from experiments.pstl_shim import import_pstl
 
 PATH_KEYS = ("train_list", "test_list", "train_label", "test_label", "weight_path", "log_path", "result_path",
              "label_path", "train_mode")

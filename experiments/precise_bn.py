@@ -5,7 +5,7 @@ Trains one student from scratch (labels only, the config's distillation recipe) 
 test clips with each set of statistics. docs/method.md ("Frozen evaluation and the random-init
 floor") quotes it; it is a diagnostic that prints, and writes no docs.
 
-    .venv/bin/python bench/precise_bn.py --config real --set data.path=data/msr_action3d \\
+    .venv/bin/python -m experiments.precise_bn --config real --set data.path=data/msr_action3d \\
         --set data.split=xsub --set student.depth=4 [--batches 256,16]
 """
 from __future__ import annotations

@@ -1,41 +1,35 @@
-"""Run ablation studies' unfinished runs without Ray, several at once on one machine.
+"""`asma pool`: a study's unfinished runs on one machine without Ray, several at once as plain processes.
 
-This is the path for a lent GPU machine, which has torch but neither Ray nor Optuna: the runs share
-its GPU and CPU cores as plain processes. It is two steps:
+For a machine with torch but neither Ray nor Optuna, or for a machine's spare cores beside a running
+`asma ablate`. Two steps, which `asma pool run STUDY.yaml` does together:
 
-  plan  (where the studies live) writes the unfinished runs' specs, exactly as `asma ablate` makes
-        them (asma.ablation.runner.run_specs: the same config, run ids and data fingerprint), into
-        one JSON, in the order given. Runs of the same config in several studies are run once. A
-        study that no `asma ablate` has started gets its study.json, which `asma report` and
-        `asma status` read.
-  run   (on the other machine) runs each spec as a Tune trial does (asma.ablation.trial.execute_run)
-        but in a LocalRuntime, and writes the trial's run record to <out>/<study>/runs/<run id>.json,
-        with its evaluation record in <out>/<study>/evals/ (copied for the same run in other studies,
-        as --reuse copies: asma.ablation.reuse.copy_run).
+  plan  writes the unfinished runs' specs, exactly as `asma ablate` makes them
+        (asma.ablation.specs.run_specs: the same config, run ids and data fingerprint), into one
+        JSON, in the order given. Runs of the same config in several studies are run once. A study
+        that no `asma ablate` has started gets its study.json, which `asma report` and `asma status`
+        read.
+  run   runs each spec as a Tune trial does (asma.ablation.trial.execute_run) but in a LocalRuntime,
+        and writes the trial's run record to <out>/ablations/<study>/runs/<run id>.json, with its
+        evaluation record in <out>/ablations/<study>/evals/ (copied for the same run in other
+        studies, as --reuse copies: asma.ablation.reuse.copy_run).
 
-With --out at the studies' ablations/ folder (or a copy of <out>/<study>/ put there), `asma ablate
---resume` skips those runs (their config and data fingerprint are the planned ones; a trial Tune
-starts finds the record and repeats nothing) and `asma report` counts them. Each record's
-`machine` says where it ran (device name, processes at once) and, with --precision, the number type
-that ran where it is not the planned one.
-
-  python bench/study_pool.py plan --out records --to /tmp/plan.json \\
-      ablations/real_warmup.yaml:10 ablations/real_converged.yaml:10
-  python bench/study_pool.py run /tmp/plan.json --workers 12 --device cuda --out records/ablations --work /tmp/pool --deadline 480
+`asma ablate --resume` then skips those runs (their config and data fingerprint are the planned
+ones; a trial Tune starts finds the record and repeats nothing) and `asma report` counts them. Each
+record's `machine` says where it ran (device name, processes at once, `runner: asma pool`; records
+written before this command say `bench/study_pool.py`) and, with --precision, the number type that
+ran where it is not the planned one. Nothing here imports Ray or Optuna.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing as mp
 import os
 import signal
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+RUNNER = "asma pool"  # each record's machine.runner ("bench/study_pool.py" before it was a command)
 
 
 def _config_key(spec: dict) -> str:
@@ -45,9 +39,12 @@ def _config_key(spec: dict) -> str:
     return json.dumps([config, spec["protocols"], spec["reference"], spec["data_fingerprint"]], sort_keys=True)
 
 
-def plan(studies: list[str], out: str, to: Path, datasets: list[str] | None) -> None:
+def plan(studies: list[str], out: str | None, to: Path | None, datasets: list[str] | None) -> list[list[dict]]:
+    """The unfinished runs of `studies` (STUDY.yaml[:SEEDS]) as groups of specs, one group a run and
+    its copies in other studies, written to `to` when given. `out`: the studies' output root, as
+    `asma ablate --out` (None: each study's out_dir)."""
     from asma.ablation.finished import finished_runs
-    from asma.ablation.runner import in_seed_order, run_specs, study_dir, write_study_record
+    from asma.ablation.specs import in_seed_order, run_specs, study_dir, write_study_record
     from asma.ablation.study import load_study
 
     groups: dict[str, list[dict]] = {}
@@ -74,13 +71,30 @@ def plan(studies: list[str], out: str, to: Path, datasets: list[str] | None) -> 
             spec["study"] = study.name
             groups.setdefault(_config_key(spec), []).append(spec)
     planned = list(groups.values())
+    if to is not None:
+        write_plan(planned, to)
+    return planned
+
+
+def write_plan(planned: list[list[dict]], to: Path) -> None:
+    to.parent.mkdir(parents=True, exist_ok=True)
     to.write_text(json.dumps(planned, indent=1))
     print(f"{len(planned)} runs to do ({sum(len(g) for g in planned)} records) -> {to}")
     for group in planned:
         print("  " + " = ".join(f"{s['study']}/{s['run']}" for s in group))
 
 
-def _run_group(args: tuple[list[dict], str, str, int, str | None, str | None]) -> dict:
+def output_root(planned: list[list[dict]], out: str | None) -> Path:
+    """Where the plan's records go: `out`, or the root its first study was planned for."""
+    return Path(out) if out else Path(planned[0][0]["config"]["out_dir"])
+
+
+def study_folder(spec: dict, out: str | None) -> Path:
+    """<out>/ablations/<study>, the folder `asma ablate` writes (out None: the root the plan was made for)."""
+    return Path(out or spec["config"]["out_dir"]) / "ablations" / spec["study"]
+
+
+def _run_group(args: tuple[list[dict], str | None, str, int, str | None, str | None]) -> dict:
     """One run (and its copies' records), or its error as text: asma's errors need arguments to be
     rebuilt, so they do not cross a process boundary as exceptions."""
     try:
@@ -92,7 +106,7 @@ def _run_group(args: tuple[list[dict], str, str, int, str | None, str | None]) -
                 "traceback": traceback.format_exc(limit=-3)}
 
 
-def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: str | None,
+def _run_one(group: list[dict], out: str | None, work: str, workers: int, device_name: str | None,
              precision: str | None = None) -> dict:
     import torch
 
@@ -121,14 +135,14 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
     cfg = config_from_dict(config, source=f"run {spec['run']}")
     torch.set_num_threads(max(1, cfg.train.threads or 1))
     data = build_run_data(cfg)
-    eval_path = Path(out) / spec["study"] / "evals" / f"{spec['run']}.json"
+    eval_path = study_folder(spec, out) / "evals" / f"{spec['run']}.json"
     # the trial's own run (asma.ablation.trial.execute_run), in a LocalRuntime instead of Tune's
     record = execute_run(spec, cfg, data, eval_path, Tracker(), lambda: LocalRuntime(
         Path(work) / spec["study"] / spec["run"], cfg.train.device, cfg.ray.num_to_keep, 0))
     device = pick_device(cfg.train.device)
     machine = {"cpus": os.cpu_count(), "load_start": round(load_start, 2), "load_end": round(os.getloadavg()[0], 2),
                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-               "runs_at_once": workers, "runner": "bench/study_pool.py", **cpu_record(cfg.train.precision, device)}
+               "runs_at_once": workers, "runner": RUNNER, **cpu_record(cfg.train.precision, device)}
     if cfg.train.precision != planned_precision:  # the report names these runs (asma.reports.compute)
         machine["precision"] = {"ran": cfg.train.precision, "planned": planned_precision}
     for member in group:
@@ -136,11 +150,11 @@ def _run_one(group: list[dict], out: str, work: str, workers: int, device_name: 
         member_record = {**record, **{k: member[k] for k in ("run", "variant", "dataset", "split", "seed")},
                          "config": member["config"], "data_fingerprint": member.get("data_fingerprint"),
                          "machine": machine}
-        result_path = Path(out) / member["study"] / "runs" / f"{member['run']}.json"
+        result_path = study_folder(member, out) / "runs" / f"{member['run']}.json"
         if member is spec:
             write_json_atomic(result_path, member_record)
         else:  # its evaluation record, probe scores and student, as --reuse copies them
-            copy_run(Path(out) / spec["study"], member["run"], result_path, member_record, source_run=spec["run"])
+            copy_run(study_folder(spec, out), member["run"], result_path, member_record, source_run=spec["run"])
     return {"run": spec["run"], "records": len(group), "metrics": record["metrics"],
             "wall_s": round(time.perf_counter() - started, 1)}
 
@@ -163,10 +177,12 @@ def _stop_workers_with_the_pool(pool: ProcessPoolExecutor):
     return signal.signal(signal.SIGTERM, stop)
 
 
-def run(plan_path: Path, out: str, work: str, workers: int, deadline: float, device: str | None = None,
+def run(plan_path: Path, out: str | None, work: str, workers: int, deadline: float, device: str | None = None,
         precision: str | None = None) -> dict:
-    """Each spec in its own process, `workers` at once. With a deadline (seconds from the start), a run
-    starts only when the longest run so far would end before it: runs are not cut off half done."""
+    """Each spec in its own process, `workers` at once, its records under `out` (the studies' output
+    root, as `asma ablate --out`; None: the one the plan was made for) and its checkpoints, data cache
+    and log (pool.jsonl) in `work`. With a deadline (seconds from the start), a run starts only when
+    the longest run so far would end before it: runs are not cut off half done."""
     groups = json.loads(plan_path.read_text())
     started = time.perf_counter()
     log = Path(work) / "pool.jsonl"
@@ -205,39 +221,3 @@ def run(plan_path: Path, out: str, work: str, workers: int, deadline: float, dev
     print(f"{finished} of {len(groups)} planned runs finished in {time.perf_counter() - started:.0f} s "
           f"with {workers} at once; {len(failed)} failed; {len(pending)} not started", flush=True)
     return {"finished": finished, "failed": failed, "not_started": len(pending)}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="step", required=True)
-    p = sub.add_parser("plan", help="write the unfinished runs of STUDY[:SEEDS] ... in this order")
-    p.add_argument("studies", nargs="+")
-    p.add_argument("--out", required=True, help="the studies' output root (as asma ablate --out)")
-    p.add_argument("--to", type=Path, required=True)
-    p.add_argument("--datasets", nargs="*", default=None, help="only these data sets")
-    r = sub.add_parser("run", help="run a plan's specs, N processes at once")
-    r.add_argument("plan", type=Path)
-    r.add_argument("--out", required=True, help="records go to OUT/<study>/runs/ and evals/ (OUT: the studies' ablations/ folder)")
-    r.add_argument("--work", required=True, help="checkpoints, the data cache and the pool's log")
-    r.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
-    r.add_argument("--device", default=None,
-                   help="run on this device (cuda, cpu) instead of the config's train.device (a study "
-                        "with resources.gpus 0 plans cpu); the record keeps the planned config, its machine.device says where it ran")
-    r.add_argument("--precision", choices=["float32", "bfloat16"], default=None,
-                   help="train in this precision instead of the config's train.precision (float32 on a CPU that "
-                        "emulates bfloat16, 17x slower there); the record keeps the planned config, its "
-                        "machine.precision says what ran, and the report's compute line counts those runs")
-    r.add_argument("--deadline", type=float, default=float("inf"),
-                   help="seconds from the start by which every run must end: start none that would not")
-    args = parser.parse_args()
-    if args.step == "plan":
-        plan(args.studies, args.out, args.to, args.datasets)
-    else:
-        outcome = run(args.plan, args.out, args.work, args.workers, args.deadline, args.device, args.precision)
-        for run_id, error in outcome["failed"].items():
-            print(f"failed {run_id}: {error} (the traceback is in {args.work}/pool.jsonl)")
-        sys.exit(1 if outcome["failed"] else 0)
-
-
-if __name__ == "__main__":
-    main()

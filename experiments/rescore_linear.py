@@ -7,10 +7,10 @@ earlier this script repeats its linear probe from its checkpoint exactly as the 
 its record holds, and only then writes the scores beside its evaluation record. A run whose probe
 does not reproduce is named and left alone.
 
-  .venv/bin/python bench/rescore_linear.py records/ablations/real_converged/runs/asma__msr_action3d__seed*.json
+  .venv/bin/python -m experiments.rescore_linear records/ablations/real_converged/runs/asma__msr_action3d__seed*.json
 
 Each argument is an ablation run record; its Tune checkpoint must be in the study's tune/ folder
-(or pass --checkpoint-root with the run folders that `bench/study_pool.py run --work` left).
+(or pass --checkpoint-root with the run folders that `asma pool run --work` left).
 """
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def rescore(record_path: Path, checkpoint_root: Path | None, threads: int) -> str:

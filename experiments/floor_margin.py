@@ -7,9 +7,9 @@ are estimated on the training clips (asma/evaluation/protocols.py: random_encode
 parallel processes; every result is appended to OUT/floor_margin.jsonl as it finishes and the
 summary (mean margin and per-seed margins per setting) is printed at the end.
 
-    .venv/bin/python bench/floor_margin.py --settings budget --seeds 0,1,2,3 --workers 2
-    .venv/bin/python bench/floor_margin.py --settings budget,longer,harder --workers 16   # docs/method.md
-    .venv/bin/python bench/floor_margin.py --settings method_test --seeds 0,1,2,3 --workers 2  # 4 min
+    .venv/bin/python -m experiments.floor_margin --settings budget --seeds 0,1,2,3 --workers 2
+    .venv/bin/python -m experiments.floor_margin --settings budget,longer,harder --workers 16   # docs/method.md
+    .venv/bin/python -m experiments.floor_margin --settings method_test --seeds 0,1,2,3 --workers 2  # 4 min
 
 The figures in docs/method.md came from --workers 16 on a 16-core machine (about 4 minutes for
 all three groups); on 2 cores the `budget` group alone takes about 2 minutes.
@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+
 
 BT = ["optim.lr=0.005", "projector.dim=512", "projector.off_diagonal_weight=0.005"]  # laptop's Barlow Twins
 METHOD_TEST = ["train.epochs=40", *BT, "data.synthetic.view_jitter_deg=40", "data.window=12"]

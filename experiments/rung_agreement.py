@@ -8,7 +8,7 @@ a point tried more than once keeps its first trial) with the grid's final metric
 and prints the Spearman correlation per epoch. It also prints the grid's own first-to-last
 measurement agreement when the grid measured earlier epochs. No training: it reads summary.json.
 
-    .venv/bin/python bench/rung_agreement.py runs/tune/msr_subspace_grid runs/tune/msr_subspace_tpe
+    .venv/bin/python -m experiments.rung_agreement runs/tune/msr_subspace_grid runs/tune/msr_subspace_tpe
 """
 from __future__ import annotations
 
@@ -19,10 +19,7 @@ from pathlib import Path
 
 from scipy.stats import spearmanr
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from asma.search.repeats import point_key  # noqa: E402
+from asma.search.repeats import point_key
 
 
 def read(search_dir: Path) -> dict:

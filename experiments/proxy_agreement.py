@@ -8,7 +8,7 @@ reported both, this pairs the last epoch's proxy `knn_top1` with the calibrated 
 Tune trial's result.json, and prints per-variant means, the mean difference and the per-run
 Spearman correlation. No training: it reads what the study wrote.
 
-    .venv/bin/python bench/proxy_agreement.py runs/ablations/msr_action3d   # docs/method.md
+    .venv/bin/python -m experiments.proxy_agreement runs/ablations/msr_action3d   # docs/method.md
 """
 from __future__ import annotations
 

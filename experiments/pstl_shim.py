@@ -4,7 +4,7 @@ PSTL reads its settings through sacred: `from config import *` gives each module
 `@ex.capture` fills a function's unset arguments from config.py. A stand-in `config` module does
 the same from a dict the caller owns, read at call time (so a runner can change, say, the log path
 between phases). Without a GPU, PSTL's `.cuda()` calls become the identity. Used by
-bench/bench_step.py (one step, for speed) and bench/pstl_reference.py (whole runs, for accuracy).
+bench/bench_step.py (one step, for speed) and experiments/pstl_reference.py (whole runs, for accuracy).
 """
 from __future__ import annotations
 
