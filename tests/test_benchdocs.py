@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.benchdocs import provenance, publish, write_benchmark_section
 
 DOCS = ("# Benchmarks\n\nIntro.\n\n"
