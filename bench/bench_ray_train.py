@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asma.config.loading import load_config  # noqa: E402
+from asma.evaluation.proxy import proxy_knn  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from benchdocs import Provenance, provenance, publish  # noqa: E402
@@ -67,7 +68,7 @@ def measure_local(args: argparse.Namespace, storage: Path) -> dict:
 
     cfg = load_config(args.preset, settings(args, 1, storage) + ["name=bench_local", f"train.threads={int(args.cpus)}"])
     started = time.perf_counter()
-    result = pretrain_locally(cfg, quiet=True)
+    result = pretrain_locally(cfg, quiet=True, proxy=proxy_knn)
     return {"what": f"in-process, {int(args.cpus)} threads", "rate": steady_rate(result.history),
             "wall": time.perf_counter() - started, "startup": None, "loss": result.final["loss"]}
 
@@ -77,7 +78,7 @@ def measure_ray(args: argparse.Namespace, workers: int, storage: Path) -> dict:
 
     cfg = load_config(args.preset, settings(args, workers, storage))
     started = time.perf_counter()
-    result = pretrain_on_ray(cfg)
+    result = pretrain_on_ray(cfg, proxy=proxy_knn)
     wall = time.perf_counter() - started
     train_time = sum(h["epoch_time_s"] for h in result.history)
     per = f"{cfg.ray.cpus_per_worker:g} CPU" + (f" + {cfg.ray.gpus_per_worker:g} GPU" if cfg.ray.gpus_per_worker else "")

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from asma.search.compare import compare_searches  # noqa: E402
+from asma.evaluation.proxy import proxy_knn  # noqa: E402
 from asma.search.space import load_space  # noqa: E402
 from asma.search.summary import trial_rows, write_summary  # noqa: E402
 from asma.search.tuner import run_search  # noqa: E402
@@ -68,7 +69,7 @@ def overhead(folder: Path, trials: int, epochs: int, steps: int, console: Consol
     rows = trial_rows(outcome.results, space)
     started = time.perf_counter()
     for i, row in enumerate(rows):  # the very configs Tune ran, directly
-        pretrain_locally(space.trial_config(row["params"]), run_dir=folder / "direct" / str(i), quiet=True)
+        pretrain_locally(space.trial_config(row["params"]), run_dir=folder / "direct" / str(i), quiet=True, proxy=proxy_knn)
     direct_s = time.perf_counter() - started
     ray.shutdown()
     return {"trials": trials, "epochs": epochs, "ray_start_s": ray_start, "tune_s": tune_s, "direct_s": direct_s,

@@ -316,7 +316,7 @@ def test_a_distillation_search_trains_students_of_one_teacher_and_keeps_their_co
 
     teacher = tmp_path / "teacher"
     pretrain_locally(load_config("smoke", [f"data.cache_dir={cache}", "train.epochs=1", "train.max_steps_per_epoch=1",
-                                           "train.batch_size=16"]), teacher, quiet=True)
+                                           "train.batch_size=16"]), teacher, quiet=True, proxy=proxy_knn)
     params = {"student.base_channels": {"type": "categorical", "choices": [4, 8]},
               "student.depth": {"type": "int", "low": 2, "high": 3}}
     raw = space_file(tmp_path, cache, task="distill", params=params, metric=["student_top1", "student_params"],

@@ -19,10 +19,10 @@ from pathlib import Path
 from asma.config.loading import apply_overrides, config_to_dict
 from asma.config.schema import Config
 from asma.errors import AsmaError, ConfigError
+from asma.evaluation.proxy import proxy_knn
 from asma.models.pretrainer import MaskedPretrainer
 from asma.reports.results import stream_columns
 from asma.training.data import RunData
-from asma.training.loop import proxy_knn
 from asma.training.runtime import save_checkpoint_file
 
 LOOP_PROTOCOLS = ("knn",)

@@ -21,6 +21,7 @@ from asma.ablation.evaluate import distill_columns, evaluate_reference, evaluate
 from asma.config.loading import config_from_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
+from asma.evaluation.proxy import proxy_knn
 from asma.models.pretrainer import MaskedPretrainer
 from asma.tracking import TrackedRun, Tracker, open_tracker
 from asma.training.data import RunData, build_run_data
@@ -61,7 +62,7 @@ def execute_run(run: dict, cfg: Config, data: RunData, eval_path: Path, tracker:
         metrics = evaluate_run(cfg, data, untrained, run["protocols"], {}, pick_device(cfg.train.device), eval_path)
     else:
         runtime = make_runtime()
-        result = pretrain(cfg, data, runtime, tracker)
+        result = pretrain(cfg, data, runtime, tracker, proxy=proxy_knn)
         pretrained = time.perf_counter()
         metrics = evaluate_run(cfg, data, result.model, run["protocols"], result.final, runtime.device, eval_path)
         record = run_record(run, metrics, result.final, pretrained - started, time.perf_counter() - pretrained)

@@ -23,6 +23,7 @@ from typing import Any
 
 from asma.config.loading import apply_overrides, config_from_dict
 from asma.config.schema import Config
+from asma.evaluation.proxy import proxy_knn
 from asma.tracking import Tracker, TrackedRun, mlflow_uri, open_tracker
 from asma.training.tune_runtime import TuneTrialRuntime, wait_for_the_last_trial_when_reused
 
@@ -117,7 +118,7 @@ def search_trial(config: dict, run: dict) -> None:
     with open_tracker(cfg, tracked) as tracker:
         tracker.log_metrics(extra, 0)
         runtime = EvaluatingRuntime(cfg, data, run["evaluate"], extra, trial_dir, tracker)
-        pretrain(cfg, data, runtime, tracker)
+        pretrain(cfg, data, runtime, tracker, proxy=proxy_knn)
 
 
 def _launch_trainer(cfg: Config, run: dict, trial_dir: Path, tracked: TrackedRun) -> None:
@@ -142,7 +143,7 @@ def _launch_trainer(cfg: Config, run: dict, trial_dir: Path, tracked: TrackedRun
     dataset = open_dataset(cfg.data)
     extra = {"encoder_params": encoder_parameters(cfg, dataset.layout, int(dataset.meta["channels"]))}
     quiet = Console(file=open(trial_dir / "train.log", "a"), highlight=False)
-    result = pretrain_on_ray(cfg, callbacks=[ForwardToTune(extra)], console=quiet, tracked=tracked)
+    result = pretrain_on_ray(cfg, callbacks=[ForwardToTune(extra)], console=quiet, tracked=tracked, proxy=proxy_knn)
     if run["evaluate"] and result.history:
         from asma.ablation.evaluate import evaluate_run
         from asma.evaluation.protocols import find_checkpoint
