@@ -25,7 +25,7 @@ from asma.models.cost import forward_flops, latency_ms
 from asma.models.pretrainer import MaskedPretrainer
 from asma.models.student import StudentClassifier, count_parameters
 from asma.skeleton.layout import load_layout
-from asma.training.distill import Teacher
+from asma.distillation.distill import Teacher
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchdocs import Provenance, provenance, publish  # noqa: E402

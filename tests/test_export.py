@@ -17,7 +17,7 @@ from asma.models.pretrainer import MaskedPretrainer
 from asma.models.student import StudentClassifier
 from asma.skeleton.layout import load_layout
 from asma.training.data import build_run_data
-from asma.training.distill import load_student
+from asma.distillation.distill import load_student
 from asma.training.runtime import save_checkpoint_file
 
 NTU = load_layout("ntu25")

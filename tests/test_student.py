@@ -7,7 +7,7 @@ from asma.evaluation.heads import AlignedClassifier
 from asma.models.pretrainer import MaskedPretrainer
 from asma.models.student import StudentClassifier, StudentEncoder, count_parameters, resample_frames
 from asma.skeleton.layout import load_layout
-from asma.training.distill import Teacher
+from asma.distillation.distill import Teacher
 
 NTU = load_layout("ntu25")
 

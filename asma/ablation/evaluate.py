@@ -7,7 +7,7 @@ loop's own last-epoch kNN proxy for `knn`. run_protocols keeps its full record i
 `<study dir>/evals/<run>.json`. Each protocol gives the report one column of top-1 accuracy (%);
 `semi` gives one per labelled fraction (`semi_1%`, `semi_10%`), `random_init` is the linear
 probe of randomly initialised encoders of the same config (the floor of the table), and `distill`
-distils the run into the config's student (`asma.training.distill.distill_run`, with the from-scratch
+distils the run into the config's student (`asma.distillation.distill.distill_run`, with the from-scratch
 baseline): columns `teacher_linear`, `student_distilled`, `student_scratch`.
 """
 from __future__ import annotations
@@ -159,7 +159,7 @@ def _protocol_of(column: str) -> str:
 def distill_columns(cfg: Config, model: MaskedPretrainer | None, eval_path: Path) -> dict[str, float]:
     """Distil the pretrained model (saved as a teacher checkpoint for `distill_run`), or the fixed
     teacher `distill.teacher` names (model None), into the student; and train it from scratch."""
-    from asma.training.distill import distill_run
+    from asma.distillation.distill import distill_run
 
     only_heads = apply_overrides(cfg, {"eval.protocols": []})  # the student's own probes are not columns
     out = eval_path.with_name(f"{eval_path.stem}.student")

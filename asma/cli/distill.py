@@ -59,7 +59,7 @@ def distill_config(args: argparse.Namespace):
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from asma.training.distill import distill_run
+    from asma.distillation.distill import distill_run
 
     console = Console()
     cfg, teacher = distill_config(args)
@@ -92,7 +92,7 @@ def run_export(args: argparse.Namespace) -> int:
     from asma.errors import ConfigError
     from asma.export.check import check_export
     from asma.export.formats import export_model
-    from asma.training.distill import load_student
+    from asma.distillation.distill import load_student
 
     if args.check_batch < 1:
         raise ConfigError("asma export", "--check-batch", "must be at least 1")

@@ -1,7 +1,7 @@
 """One trial of a distillation search (`task: distill`): the fixed teacher into the trial's student.
 
 The trial linear-probes the teacher (`distill.teacher`, as `asma distill` does), trains the student
-its params describe with `asma.training.distill.train_student`, and reports every epoch: the loss
+its params describe with `asma.distillation.distill.train_student`, and reports every epoch: the loss
 terms and `student_top1` (the student's head on the test clips; the last epoch's after its
 BatchNorm statistics are re-estimated, as `asma distill` scores it). Every report also carries the
 trial's constants: the deployed student's parameters and FLOPs per clip, its batch-1 latency on
@@ -22,7 +22,7 @@ def student_costs(cfg: Config, student, data) -> dict[str, float]:
     """Parameters, MFLOPs per clip and batch-1 latency (ms) of the deployed student."""
     from asma.models.cost import inference_costs
     from asma.models.student import count_parameters
-    from asma.training.distill import clip_shape
+    from asma.distillation.distill import clip_shape
 
     deployed = student.deployable()
     cost = inference_costs(deployed, clip_shape(cfg, data, cfg.student.window))
@@ -39,7 +39,7 @@ def distill_trial(cfg: Config, trial_dir: Path, tracker) -> None:
     from asma.evaluation.protocols import checkpoint_config, load_source
     from asma.models.student import count_parameters
     from asma.training.data import build_run_data
-    from asma.training.distill import check_student_fits, probe_teacher, student_for, train_student
+    from asma.distillation.distill import check_student_fits, probe_teacher, student_for, train_student
     from asma.training.runtime import pick_device
 
     check_student_fits(cfg)
