@@ -1,4 +1,4 @@
-"""Run tracking (asma/tracking.py): what each backend writes is read back with that tool's own reader
+"""Run tracking (asma/tracking/trackers.py): what each backend writes is read back with that tool's own reader
 (TensorBoard's EventAccumulator, MLflow's client on a real file store, W&B's offline record file) and
 compared with the run's metrics.jsonl and eval.json, not with the tracker's own view."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from asma.cli.main import main
 from asma.config.loading import load_config
 from asma.errors import ConfigError
 from asma.evaluation.proxy import proxy_knn
-from asma.tracking import TensorBoardTracker, TrackedRun, check_tracking, mlflow_key, open_tracker
+from asma.tracking.trackers import TensorBoardTracker, TrackedRun, check_tracking, mlflow_key, open_tracker
 from asma.training.local import pretrain_locally
 
 TINY = ["data.window=12", "data.synthetic.num_classes=3", "data.synthetic.samples_per_class=8",
@@ -132,7 +132,7 @@ def test_a_missing_backend_package_is_an_error_naming_the_extra(monkeypatch, tmp
 def _open_experiment_in_a_child(uri: str, ready, go) -> None:
     from mlflow import MlflowClient
 
-    from asma.tracking import MLflowTracker
+    from asma.tracking.trackers import MLflowTracker
 
     tracker = object.__new__(MLflowTracker)
     tracker.client = MlflowClient(tracking_uri=uri)

@@ -5,7 +5,7 @@ its presence means "done": a re-run or a resume skips it, and a run interrupted 
 written continues from its last Tune checkpoint (with --resume) or starts again.
 
 Tracking: Tune's logger writes each trial's TensorBoard events into its folder; with mlflow or wandb
-the trial opens a run named after the run id (asma/tracking.py), found again when the run resumes,
+the trial opens a run named after the run id (asma/tracking/trackers.py), found again when the run resumes,
 with every epoch's metrics and the evaluation's columns (`eval/<column>`).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
 from asma.evaluation.proxy import proxy_knn
 from asma.models.pretrainer import MaskedPretrainer
-from asma.tracking import TrackedRun, Tracker, open_tracker
+from asma.tracking.trackers import TrackedRun, Tracker, open_tracker
 from asma.training.data import RunData, build_run_data
 from asma.training.loop import pretrain
 from asma.training.precision import cpu_record

@@ -58,7 +58,7 @@ def _run(study_path: Path, args: argparse.Namespace, **options):
     from asma.reports.report import write_report
 
     from asma.config.loading import config_from_dict
-    from asma.tracking import check_tracking
+    from asma.tracking.trackers import check_tracking
 
     console = Console()
     options["overrides"] = [*options.get("overrides", []), *tracking_overrides(args)]

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from asma.evaluation.protocols import checkpoint_config, load_source, run_protocols
     from asma.evaluation.results import results_table
-    from asma.tracking import TrackedRun, check_tracking, open_tracker
+    from asma.tracking.trackers import TrackedRun, check_tracking, open_tracker
     from asma.training.data import build_run_data
 
     console = Console()

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from asma.search.space import load_space
     from asma.search.summary import write_summary
     from asma.search.tuner import run_search
-    from asma.tracking import check_tracking
+    from asma.tracking.trackers import check_tracking
 
     if args.concurrency is not None and args.concurrency < 1:
         raise ConfigError("--concurrency", str(args.concurrency), "must be at least 1")

@@ -13,7 +13,7 @@ A `task: distill` search's trial distils the fixed teacher into its student inst
 (asma.search.distill_trial).
 
 Tracking: Tune's logger writes each trial's TensorBoard events into its folder; with mlflow or wandb
-the trial (or its TorchTrainer's rank 0) opens a run named `<search>/trial_<id>` (asma/tracking.py).
+the trial (or its TorchTrainer's rank 0) opens a run named `<search>/trial_<id>` (asma/tracking/trackers.py).
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from asma.config.loading import apply_overrides, config_from_dict
+from asma.config.loading import apply_overrides, config_from_dict, mlflow_uri
 from asma.config.schema import Config
 from asma.evaluation.proxy import proxy_knn
-from asma.tracking import Tracker, TrackedRun, mlflow_uri, open_tracker
+from asma.tracking.trackers import Tracker, TrackedRun, open_tracker
 from asma.training.tune_runtime import TuneTrialRuntime, wait_for_the_last_trial_when_reused
 
 try:  # subclassed below; keep the module importable where Ray Train is absent

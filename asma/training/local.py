@@ -1,6 +1,6 @@
 """Single-process pretraining (CPU or one GPU) with rich progress, resumable from its run folder.
 
-Each epoch's metrics go to metrics.jsonl and to the config's tracker (asma/tracking.py: by default
+Each epoch's metrics go to metrics.jsonl and to the config's tracker (asma/tracking/trackers.py: by default
 TensorBoard event files in <run folder>/tensorboard/).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from asma.cluster.job_dir import check_outside_ray_folders
 from asma.config.loading import config_to_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_text_atomic
-from asma.tracking import TrackedRun, check_tracking, open_tracker
+from asma.tracking.trackers import TrackedRun, check_tracking, open_tracker
 from asma.training.data import RunData, build_run_data
 from asma.training.loop import EpochCheck, PretrainResult, pretrain
 from asma.training.resume import check_resume

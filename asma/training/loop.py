@@ -2,7 +2,7 @@
 
 The same function runs in a test, in `asma pretrain` (LocalRuntime), in a Ray Train worker
 (RayTrainRuntime) and inside a Tune trial; each epoch's metrics also go to the `tracker` the runner
-opened (asma/tracking.py; under Ray Train only rank 0 has one). It resumes from the runtime's latest
+opened (asma/tracking/trackers.py; under Ray Train only rank 0 has one). It resumes from the runtime's latest
 checkpoint (model, optimizer, epoch). Every random number of an epoch (masks, augmentations,
 dropout, data order and crops) is drawn from streams seeded by (seed, rank, epoch), so a resumed
 run, on any number of restarts, repeats exactly what an uninterrupted one does: no RNG state needs
@@ -23,7 +23,7 @@ from asma.config.loading import config_to_dict
 from asma.config.schema import Config, OptimConfig, TrainConfig
 from asma.errors import ConfigError
 from asma.models.pretrainer import MaskedPretrainer
-from asma.tracking import Tracker
+from asma.tracking.trackers import Tracker
 from asma.training.data import RunData
 from asma.training.precision import check_bfloat16
 from asma.training.runtime import Runtime, with_config_threads

@@ -12,7 +12,7 @@ by the Train controller, which Ray places on the driver's node; with a ray:// cl
 head node) and checkpoints/ with the final checkpoint, so evaluation reads a Ray run exactly like a
 local one. `fault=KillOnce(...)` kills a worker once, to see (and test) the recovery.
 
-Tracking (asma/tracking.py): the rank-0 worker opens the run's tracker and logs every epoch; Train
+Tracking (asma/tracking/trackers.py): the rank-0 worker opens the run's tracker and logs every epoch; Train
 V2 does not run Tune's logger callbacks for a TorchTrainer, so nothing else would. TensorBoard
 events go to the run folder as named on the driver (out_dir/name/tensorboard/ on rank 0's node).
 """
@@ -31,7 +31,7 @@ from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
 from asma.errors import ConfigError
 from asma.ray_session import UnschedulableError, check_schedulable, init_ray
-from asma.tracking import Tracker, TrackedRun, check_tracking, open_tracker
+from asma.tracking.trackers import Tracker, TrackedRun, check_tracking, open_tracker
 from asma.training.data import build_run_data, open_dataset
 from asma.training.local import run_dir_for, save_config
 from asma.training.loop import EpochCheck, pretrain
