@@ -134,7 +134,7 @@ def main() -> None:
     where = provenance()  # the load before this bench adds its own
     import ray
 
-    from asma.ray_session import LOCAL_OBJECT_STORE_BYTES, init_ray
+    from asma.cluster.ray_session import LOCAL_OBJECT_STORE_BYTES, init_ray
 
     if args.address:
         init_ray(args.address)

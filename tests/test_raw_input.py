@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from asma.ablation.evaluate import evaluate_reference
+from asma.experiments.evaluate import evaluate_reference
 from asma.config.loading import load_config
 from asma.evaluation.features import extract_features
 from asma.evaluation.knn import knn_accuracy

@@ -197,7 +197,7 @@ def test_tune_adds_no_tensorboard_logger_of_its_own(monkeypatch):
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
     from ray.tune.utils.callback import _create_default_callbacks
 
-    from asma.ray_session import tune_loggers
+    from asma.cluster.ray_session import tune_loggers
 
     monkeypatch.delenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", raising=False)
     callbacks = _create_default_callbacks(tune_loggers(), metric="loss")

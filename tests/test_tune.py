@@ -190,9 +190,9 @@ def test_optuna_dashboard_serves_the_search_on_loopback(masking_search):
 
 def test_resume_to_a_larger_budget_repeats_no_finished_trial(ray_session, tmp_path, cache, monkeypatch):
     """...and runs as many trials at a time as the resume is told: Tune keeps the concurrency a
-    search was started with in its saved state, which asma rewrites (asma.tune_restore)."""
+    search was started with in its saved state, which asma rewrites (asma.experiments.tune_restore)."""
     import asma.search.tuner as tuner
-    from asma.tune_restore import saved_concurrency
+    from asma.experiments.tune_restore import saved_concurrency
 
     running: list[int] = []
     progress = tuner.ProgressCallback.on_trial_result

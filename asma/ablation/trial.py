@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from asma.ablation.evaluate import distill_columns, evaluate_reference, evaluate_run, needs_pretraining
+from asma.experiments.evaluate import distill_columns, evaluate_reference, evaluate_run, needs_pretraining
 from asma.config.loading import config_from_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic

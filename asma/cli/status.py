@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from asma.errors import ConfigError, InputFileError
-from asma.reports.compute import counted, duration
+from asma.experiments.trial_progress import counted
+from asma.reports.compute import duration
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,7 +8,7 @@ import argparse
 from rich.console import Console
 
 from asma.cli.common import add_tracking_args, tracking_overrides
-from asma.ray_session import ADDRESS_HELP
+from asma.cluster.ray_session import ADDRESS_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:

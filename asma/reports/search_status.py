@@ -15,7 +15,7 @@ from pathlib import Path
 
 from asma.errors import InputFileError
 from asma.reports.study_status import STALE_AFTER_S
-from asma.reports.trial_files import read_trial
+from asma.experiments.trial_files import read_trial
 
 STATES = {"COMPLETE": "complete", "PRUNED": "stopped early", "FAIL": "failed", "WAITING": "queued"}
 

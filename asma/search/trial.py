@@ -67,7 +67,7 @@ class EvaluatingRuntime(TuneTrialRuntime):
         super().report(metrics, checkpoint)
 
     def evaluate(self, state: dict, metrics: dict) -> dict[str, float]:
-        from asma.ablation.evaluate import evaluate_run
+        from asma.experiments.evaluate import evaluate_run
         from asma.models.pretrainer import MaskedPretrainer
 
         model = MaskedPretrainer(self.cfg, self.data.dataset.layout, self.data.in_channels)
@@ -145,7 +145,7 @@ def _launch_trainer(cfg: Config, run: dict, trial_dir: Path, tracked: TrackedRun
     quiet = Console(file=open(trial_dir / "train.log", "a"), highlight=False)
     result = pretrain_on_ray(cfg, callbacks=[ForwardToTune(extra)], console=quiet, tracked=tracked, proxy=proxy_knn)
     if run["evaluate"] and result.history:
-        from asma.ablation.evaluate import evaluate_run
+        from asma.experiments.evaluate import evaluate_run
         from asma.evaluation.protocols import find_checkpoint
         from asma.models.pretrainer import MaskedPretrainer
         from asma.training.data import build_run_data

@@ -6,7 +6,7 @@ experiment: trials, checkpoints, the searcher's state), `study.journal` + `study
 study, asma.search.study; with `--storage URL` the study is in that RDB instead) and `summary/`
 (asma.search.summary).
 
-Resume: `Tuner.restore(experiment, resume_errored=True)` (through asma.tune_restore, which keeps a killed
+Resume: `Tuner.restore(experiment, resume_errored=True)` (through asma.experiments.tune_restore, which keeps a killed
 driver's resume free of tracebacks) brings back the Optuna study, every
 finished trial (never re-run) and each unfinished trial's last epoch checkpoint. The trial budget
 lives in `budget.json` and is read again on restore (`TrialBudget`), so a resumed search may also
@@ -29,7 +29,7 @@ from asma.config.loading import config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import same_data
 from asma.errors import AsmaError
-from asma.ray_session import check_schedulable, init_ray, tune_loggers
+from asma.cluster.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.search.continuation import drop_torn_write, earlier_rows, read_earlier, requeue_lost, seed_rungs, write_earlier
 from asma.search.repeats import RepeatGuard, finite_points, point_key
 from asma.search.space import DefineByRun, SearchSpace, SpaceFile
@@ -43,8 +43,8 @@ from asma.search.study import (
     write_record,
 )
 from asma.search.trial import search_trial
-from asma.trial_progress import TrialProgress, active
-from asma.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
+from asma.experiments.trial_progress import TrialProgress, active
+from asma.experiments.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
 
 try:  # the classes below subclass Ray's; keep the module importable without Ray
     from ray.tune import Callback

@@ -16,7 +16,7 @@ Who opens a tracker: `asma pretrain` in this process; under Ray Train the rank-0
 Tune's logger callbacks attach to a Tuner, not to a TorchTrainer); Tune trials of searches and
 ablations, whose tracker is opened by the trial: their TensorBoard tags are those of `asma pretrain`
 (`loss`, `knn_top1`, ...), so runs of every kind overlay (Tune's own TensorBoard logger, which
-wrote `ray/tune/loss`, is off: asma.ray_session.tune_loggers); `asma eval`, which adds each protocol's top-1/top-5 to
+wrote `ray/tune/loss`, is off: asma.cluster.ray_session.tune_loggers); `asma eval`, which adds each protocol's top-1/top-5 to
 the pretraining run's record at the checkpoint's epoch.
 
 A tracker never fails a run: a backend error is logged once and the tracker goes quiet. A backend

@@ -20,8 +20,8 @@ from asma.config.loading import apply_overrides, config_to_dict
 from asma.config.schema import Config
 from asma.errors import AsmaError, ConfigError
 from asma.evaluation.proxy import proxy_knn
+from asma.evaluation.results import stream_columns
 from asma.models.pretrainer import MaskedPretrainer
-from asma.reports.results import stream_columns
 from asma.training.data import RunData
 from asma.training.runtime import save_checkpoint_file
 

@@ -79,7 +79,7 @@ def restore_tuner(path: str, trainable, **options):
 
     tolerate_deleted_checkpoints()
     if not any(Path(path).glob("*/events.out.tfevents.*")):  # started with asma's loggers, not Tune's
-        from asma.ray_session import tune_loggers
+        from asma.cluster.ray_session import tune_loggers
 
         tune_loggers()
     with NoMetricsOfUnstartedTrials.installed():
