@@ -4,7 +4,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo lint test test-fast bench clean
 
 $(BIN)/asma: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,10 @@ setup: $(BIN)/asma
 demo: setup
 	$(BIN)/asma demo
 
+# the rooms' import order (pyproject.toml, [tool.importlinter])
+lint: setup
+	$(BIN)/lint-imports
+
 test: setup
 	$(BIN)/python -m pytest -q
 
@@ -25,4 +29,4 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
-	rm -rf $(VENV) runs/ .pytest_cache
+	rm -rf $(VENV) runs/ .pytest_cache .import_linter_cache

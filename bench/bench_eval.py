@@ -18,8 +18,8 @@ from pathlib import Path
 from rich.console import Console
 
 from asma.config.loading import load_config
-from asma.evaluation.proxy import proxy_knn
 from asma.evaluation.protocols import EncoderSource, random_encoders, run_protocols
+from asma.evaluation.proxy import proxy_knn
 from asma.training.data import build_run_data
 from asma.training.local import pretrain_locally
 

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from asma.config.loading import load_config  # noqa: E402
-from asma.training.data import build_run_data  # noqa: E402
 from asma.evaluation.proxy import proxy_knn  # noqa: E402
+from asma.training.data import build_run_data  # noqa: E402
 from asma.training.loop import pretrain  # noqa: E402
 from asma.training.runtime import LocalRuntime  # noqa: E402
 from benchdocs import provenance, publish  # noqa: E402

@@ -26,8 +26,8 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asma.search.compare import compare_searches  # noqa: E402
 from asma.evaluation.proxy import proxy_knn  # noqa: E402
+from asma.search.compare import compare_searches  # noqa: E402
 from asma.search.space import load_space  # noqa: E402
 from asma.search.summary import trial_rows, write_summary  # noqa: E402
 from asma.search.tuner import run_search  # noqa: E402

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from asma.config.loading import load_config
-from asma.evaluation.proxy import proxy_knn
 from asma.evaluation.protocols import EncoderSource, PROTOCOLS, run_protocols
+from asma.evaluation.proxy import proxy_knn
 from asma.training.data import build_run_data
 from asma.training.loop import pretrain
 from asma.training.runtime import LocalRuntime

@@ -18,18 +18,18 @@ from pathlib import Path
 from ray.tune import Callback
 from rich.console import Console
 
-from asma.experiments.evaluate import check_protocols, pretraining_epochs
 from asma.ablation.finished import finished_runs
-from asma.cluster.job_dir import check_outside_ray_folders
 from asma.ablation.reuse import reuse_runs
 from asma.ablation.study import RunSpec, Study
 from asma.ablation.trial import ablation_trial
+from asma.cluster.job_dir import check_outside_ray_folders
+from asma.cluster.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.config.loading import config_from_dict, config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import dataset_fingerprint
 from asma.errors import ConfigError
+from asma.experiments.evaluate import check_protocols, pretraining_epochs
 from asma.experiments.trial_files import last_error
-from asma.cluster.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.experiments.trial_progress import counted
 from asma.experiments.trial_progress import TrialProgress, active
 from asma.experiments.tune_restore import restore_tuner, set_saved_concurrency

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from asma.experiments.evaluate import distill_columns, evaluate_reference, evaluate_run, needs_pretraining
 from asma.config.loading import config_from_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
 from asma.evaluation.proxy import proxy_knn
+from asma.experiments.evaluate import distill_columns, evaluate_reference, evaluate_run, needs_pretraining
 from asma.models.pretrainer import MaskedPretrainer
 from asma.tracking.trackers import TrackedRun, Tracker, open_tracker
 from asma.training.data import RunData, build_run_data

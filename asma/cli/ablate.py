@@ -7,9 +7,9 @@ from pathlib import Path
 from rich.console import Console
 
 from asma.cli.common import add_tracking_args, tracking_overrides
+from asma.cluster.ray_session import ADDRESS_HELP
 from asma.errors import InputFileError
 from asma.experiments.trial_progress import counted
-from asma.cluster.ray_session import ADDRESS_HELP
 
 DEMO_STUDY = Path(__file__).resolve().parents[2] / "ablations" / "quick.yaml"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 
 from asma.cli.common import add_config_args, add_tracking_args, config_from_args
+from asma.cluster.ray_session import ADDRESS_HELP
 from asma.evaluation.proxy import proxy_knn
 from asma.training.local import pretrain_locally
-from asma.cluster.ray_session import ADDRESS_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:

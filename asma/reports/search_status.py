@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asma.errors import InputFileError
-from asma.reports.study_status import STALE_AFTER_S
 from asma.experiments.trial_files import read_trial
+from asma.reports.study_status import STALE_AFTER_S
 
 STATES = {"COMPLETE": "complete", "PRUNED": "stopped early", "FAIL": "failed", "WAITING": "queued"}
 

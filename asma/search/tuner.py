@@ -25,11 +25,13 @@ from pathlib import Path
 from rich.console import Console
 
 from asma.cluster.job_dir import check_outside_ray_folders
+from asma.cluster.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.config.loading import config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import same_data
 from asma.errors import AsmaError
-from asma.cluster.ray_session import check_schedulable, init_ray, tune_loggers
+from asma.experiments.trial_progress import TrialProgress, active
+from asma.experiments.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
 from asma.search.continuation import drop_torn_write, earlier_rows, read_earlier, requeue_lost, seed_rungs, write_earlier
 from asma.search.repeats import RepeatGuard, finite_points, point_key
 from asma.search.space import DefineByRun, SearchSpace, SpaceFile
@@ -43,8 +45,6 @@ from asma.search.study import (
     write_record,
 )
 from asma.search.trial import search_trial
-from asma.experiments.trial_progress import TrialProgress, active
-from asma.experiments.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
 
 try:  # the classes below subclass Ray's; keep the module importable without Ray
     from ray.tune import Callback

@@ -26,11 +26,11 @@ from typing import Any
 from rich.console import Console
 
 from asma.cluster.job_dir import check_outside_ray_folders
+from asma.cluster.ray_session import UnschedulableError, check_schedulable, init_ray
 from asma.config.loading import config_from_dict, config_to_dict, with_absolute_paths
 from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
 from asma.errors import ConfigError
-from asma.cluster.ray_session import UnschedulableError, check_schedulable, init_ray
 from asma.tracking.trackers import Tracker, TrackedRun, check_tracking, open_tracker
 from asma.training.data import build_run_data, open_dataset
 from asma.training.local import run_dir_for, save_config
