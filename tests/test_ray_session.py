@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from asma.cluster.local_head import BIN, LocalHead, free_ports
+from local_head import BIN, LocalHead, free_ports  # tests/local_head.py
 from test_ablate_end_to_end import tiny_study  # tests/ is on sys.path under pytest
 
 
