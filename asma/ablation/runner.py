@@ -33,6 +33,9 @@ from asma.experiments.trial_files import last_error
 from asma.experiments.trial_progress import counted
 from asma.experiments.trial_progress import TrialProgress, active
 from asma.experiments.tune_restore import restore_tuner, set_saved_concurrency
+from asma.training.data import open_dataset
+from asma.training.precision import bfloat16_warning
+from asma.training.runtime import pick_device
 
 TUNE_NAME = "tune"
 
@@ -71,8 +74,6 @@ def in_seed_order(run_ids: list[str], specs: dict[str, dict]) -> list[str]:
 
 def prepare_data(specs: dict[str, dict]) -> None:
     """Open (and generate once, for 'synthetic') each data set before trials start, checking splits."""
-    from asma.training.data import open_dataset
-
     seen = set()
     for spec in specs.values():
         cfg = config_from_dict(spec["config"], source=f"run {spec['run']}")
@@ -177,9 +178,6 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
 def warn_if_bfloat16_is_slow_here(specs: dict[str, dict], pending: list[str], console: Console) -> None:
     """Before trials that pretrain in bfloat16 start on this machine: say so if its CPU emulates the
     type (asma.training.precision), once, naming how many runs it concerns."""
-    from asma.training.precision import bfloat16_warning
-    from asma.training.runtime import pick_device
-
     slow = [r for r in pending if pretraining_epochs(specs[r]) and specs[r]["config"]["train"]["precision"] == "bfloat16"]
     devices = {pick_device(specs[r]["config"]["train"]["device"]).type for r in slow}
     message = bfloat16_warning("bfloat16", pick_device("cpu")) if "cpu" in devices else None

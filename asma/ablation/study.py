@@ -310,6 +310,7 @@ def _check_runs(study: Study, base: Config, problems: Problems, check_data: bool
         if "transfer" in study.protocols:
             _check_transfer(where, cfg, problems)
         if cfg.distill.teacher:
+            # lazy: the evaluation imports torch; loading a study (asma status, asma cluster check) needs none
             from asma.experiments.evaluate import check_fixed_teacher
 
             with problems.collect():  # the same for every variant: said once

@@ -29,7 +29,7 @@ from asma.evaluation.semi import semi_protocol
 from asma.evaluation.transfer import transfer_protocol
 from asma.models.pretrainer import MaskedPretrainer
 from asma.tracking.trackers import Tracker
-from asma.training.data import RunData
+from asma.training.data import RunData, build_run_data
 from asma.training.runtime import load_checkpoint_file, pick_device, with_config_threads
 
 PROTOCOLS = {
@@ -157,8 +157,6 @@ def load_source(cfg: Config, checkpoint: Path, data: RunData, random_init: bool 
 def checkpoint_features(path: str | Path, overrides: list[str] = ()) -> tuple[Config, RunData, tuple[torch.Tensor, ...]]:
     """A checkpoint's config, data and frozen features (train, train labels, test, test labels), read
     as run_protocols reads them: BatchNorm re-estimated (eval.precise_bn), evaluation crops."""
-    from asma.training.data import build_run_data
-
     cfg, checkpoint = checkpoint_config(path, overrides)
     data = build_run_data(cfg)
     device = pick_device(cfg.train.device)

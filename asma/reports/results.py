@@ -10,6 +10,7 @@ from pathlib import Path
 from asma.data.atomic import write_text_atomic
 from asma.errors import InputFileError
 from asma.evaluation.results import STREAM_PREFIX, stream_columns
+from asma.reports.fusion import fused_rows
 
 
 @dataclass
@@ -92,8 +93,6 @@ def load_results(run_dir: str | Path) -> StudyResults:
             costs = distill_costs(run_dir / "evals" / f"{row['run']}.student" / "distill.json")
             rows.append({**row, "distill_costs": costs} if costs else row)
     done = {r["run"] for r in rows}
-    from asma.reports.fusion import fused_rows
-
     fused, unfused = fused_rows(run_dir, study, rows)
     return StudyResults(study, rows + fused, [r for r in planned if r not in done], unfused)
 

@@ -34,6 +34,7 @@ from asma.experiments.trial_progress import TrialProgress, active
 from asma.experiments.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
 from asma.search.continuation import drop_torn_write, earlier_rows, read_earlier, requeue_lost, seed_rungs, write_earlier
 from asma.search.repeats import RepeatGuard, finite_points, point_key
+from asma.search.samplers import PicklableNSGAIISampler
 from asma.search.space import DefineByRun, SearchSpace, SpaceFile
 from asma.search.study import (
     StudyLocation,
@@ -45,6 +46,9 @@ from asma.search.study import (
     write_record,
 )
 from asma.search.trial import search_trial
+from asma.training.data import open_dataset
+from asma.training.precision import bfloat16_warning
+from asma.training.runtime import pick_device
 
 try:  # the classes below subclass Ray's; keep the module importable without Ray
     from ray.tune import Callback
@@ -183,7 +187,6 @@ def make_sampler(space: SearchSpace, earlier_trials: int = 0):
     if space.spec.sampler == "grid":
         return optuna.samplers.GridSampler(space.grid(), seed=seed)
     if space.spec.sampler == "nsga2":
-        from asma.search.samplers import PicklableNSGAIISampler
 
         return PicklableNSGAIISampler(seed=seed)
     with warnings.catch_warnings():  # multivariate/group are "experimental" in Optuna, stable in use since 2.x
@@ -315,12 +318,8 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
         console.print(f"{space.name}: all {space.trials} trials of the budget have run; raise it with --trials",
                       highlight=False)
         return SearchOutcome(run_dir, [], False, study)
-    from asma.training.data import open_dataset
-
     open_dataset(space.base.data)  # generate the synthetic set once here, not in every trial at once
     if address is None:  # the trials run on this machine: a CPU that emulates bfloat16 is said before they start
-        from asma.training.precision import bfloat16_warning
-        from asma.training.runtime import pick_device
 
         message = bfloat16_warning(space.base.train.precision, pick_device(space.base.train.device))
         if message:
