@@ -4,7 +4,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench bench-ray clean
+.PHONY: setup demo lint test test-fast bench bench-ray clean
 
 $(BIN)/asma: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,6 +17,10 @@ setup: $(BIN)/asma
 
 demo: setup
 	$(BIN)/asma demo
+
+# the rooms' import order (pyproject.toml, [tool.importlinter])
+lint: setup
+	$(BIN)/lint-imports
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -41,4 +45,4 @@ bench-ray: setup
 	@for b in $(BENCH_RAY); do echo "== python -m bench.$$b"; $(BIN)/python -m bench.$$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs/ .pytest_cache
+	rm -rf $(VENV) runs/ .pytest_cache .import_linter_cache

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from asma.config.loading import load_config
 from asma.evaluation.protocols import EncoderSource, random_encoders, run_protocols
+from asma.evaluation.proxy import proxy_knn
 from asma.training.data import build_run_data
 from asma.training.local import pretrain_locally
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(preset, ["name=bench_eval", f"out_dir={tmp}"])
         data = build_run_data(cfg)
         started = time.perf_counter()
-        model = pretrain_locally(cfg, data=data, console=console).model
+        model = pretrain_locally(cfg, data=data, console=console, proxy=proxy_knn).model
         pretrain_s = time.perf_counter() - started
         protocols = ["linear", "knn", "finetune", "semi", "supervised"]
         pretrained = run_protocols(cfg, EncoderSource(model.encoders(), "pretrained", Path(tmp), cfg.train.epochs),

@@ -1,6 +1,6 @@
 """What the `ray job submit` path costs: head start, a job's fixed overhead, an ablation as a job.
 
-A token-authenticated head is started on 127.0.0.1 (asma.cluster.local_head, stopped by PID), and
+A token-authenticated head is started on 127.0.0.1 (tests/local_head.py, stopped by PID), and
 a clean copy of the project (asma/, ablations/, pyproject.toml) is submitted with --working-dir:
   - a trivial job twice: the first uploads and unpacks the working dir, the second finds the same
     package cached (Ray keys it by content hash): the fixed cost of every submission;
@@ -22,7 +22,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from asma.cluster.local_head import BIN, LocalHead
+from tests.local_head import BIN, LocalHead  # the tests' local head: a benchmark of the same recipe
 
 from bench.benchdocs import Provenance, provenance, publish
 

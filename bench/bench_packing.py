@@ -116,7 +116,7 @@ def main() -> int:
     import ray
     import torch
 
-    from asma.ray_session import init_ray
+    from asma.cluster.ray_session import init_ray
 
     console = Console()
     where = provenance()

@@ -4,7 +4,7 @@
 
 Pretrains `--epochs` epochs of ASMa (two encoders) with the preset on the set, one thread, and
 times each epoch's training (the loop's `epoch_time_s`) and one measurement of the proxy after each
-(`asma.training.loop.proxy_knn`: BatchNorm re-estimated on the training clips, then the kNN of the
+(`asma.evaluation.proxy.proxy_knn`: BatchNorm re-estimated on the training clips, then the kNN of the
 frozen features of every training and test clip).
 A search measures the proxy at ASHA's rungs and the last epoch only (docs/studies.md); measuring
 it every epoch costs the ratio printed here on top of every epoch. --write-docs writes the
@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 
 from asma.config.loading import load_config
+from asma.evaluation.proxy import proxy_knn
 from asma.training.data import build_run_data
-from asma.training.loop import pretrain, proxy_knn
+from asma.training.loop import pretrain
 from asma.training.runtime import LocalRuntime
 from bench.benchdocs import provenance, publish
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_proxy_") as tmp:
         for epoch in range(1, args.epochs + 1):  # one more epoch per call: the run resumes from its checkpoint
             cfg.train.epochs = epoch
-            result = pretrain(cfg, data, LocalRuntime(Path(tmp) / "run", device="cpu"))
+            result = pretrain(cfg, data, LocalRuntime(Path(tmp) / "run", device="cpu"), proxy=proxy_knn)
             epochs.append(result.final["epoch_time_s"])
             started = time.perf_counter()
             proxy_knn(result.model, data, cfg, torch.device("cpu"))

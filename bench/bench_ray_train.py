@@ -23,6 +23,7 @@ from pathlib import Path
 
 from asma.config.loading import load_config
 
+from asma.evaluation.proxy import proxy_knn
 from bench.benchdocs import Provenance, provenance, publish
 
 SECTION = "## Ray Train"
@@ -63,7 +64,7 @@ def measure_local(args: argparse.Namespace, storage: Path) -> dict:
 
     cfg = load_config(args.preset, settings(args, 1, storage) + ["name=bench_local", f"train.threads={int(args.cpus)}"])
     started = time.perf_counter()
-    result = pretrain_locally(cfg, quiet=True)
+    result = pretrain_locally(cfg, quiet=True, proxy=proxy_knn)
     return {"what": f"in-process, {int(args.cpus)} threads", "rate": steady_rate(result.history),
             "wall": time.perf_counter() - started, "startup": None, "loss": result.final["loss"]}
 
@@ -73,7 +74,7 @@ def measure_ray(args: argparse.Namespace, workers: int, storage: Path) -> dict:
 
     cfg = load_config(args.preset, settings(args, workers, storage))
     started = time.perf_counter()
-    result = pretrain_on_ray(cfg)
+    result = pretrain_on_ray(cfg, proxy=proxy_knn)
     wall = time.perf_counter() - started
     train_time = sum(h["epoch_time_s"] for h in result.history)
     per = f"{cfg.ray.cpus_per_worker:g} CPU" + (f" + {cfg.ray.gpus_per_worker:g} GPU" if cfg.ray.gpus_per_worker else "")
@@ -129,7 +130,7 @@ def main() -> None:
     where = provenance()  # the load before this bench adds its own
     import ray
 
-    from asma.ray_session import LOCAL_OBJECT_STORE_BYTES, init_ray
+    from asma.cluster.ray_session import LOCAL_OBJECT_STORE_BYTES, init_ray
 
     if args.address:
         init_ray(args.address)

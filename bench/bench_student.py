@@ -18,13 +18,13 @@ import torch
 
 from asma.config import load_config
 from asma.config.schema import Config
+from asma.distillation.distill import Teacher
 from asma.evaluation.heads import AlignedClassifier
 from asma.export.formats import quantize_int8
 from asma.models.cost import forward_flops, latency_ms
 from asma.models.pretrainer import MaskedPretrainer
 from asma.models.student import StudentClassifier, count_parameters
 from asma.skeleton.layout import load_layout
-from asma.training.distill import Teacher
 
 from bench.benchdocs import Provenance, provenance, publish
 

@@ -28,6 +28,7 @@ from asma.search.space import load_space
 from asma.search.summary import trial_rows, write_summary
 from asma.search.tuner import run_search
 
+from asma.evaluation.proxy import proxy_knn
 from bench.benchdocs import Provenance, provenance, publish
 
 SECTION = "## Tune"
@@ -64,7 +65,7 @@ def overhead(folder: Path, trials: int, epochs: int, steps: int, console: Consol
     rows = trial_rows(outcome.results, space)
     started = time.perf_counter()
     for i, row in enumerate(rows):  # the very configs Tune ran, directly
-        pretrain_locally(space.trial_config(row["params"]), run_dir=folder / "direct" / str(i), quiet=True)
+        pretrain_locally(space.trial_config(row["params"]), run_dir=folder / "direct" / str(i), quiet=True, proxy=proxy_knn)
     direct_s = time.perf_counter() - started
     ray.shutdown()
     return {"trials": trials, "epochs": epochs, "ray_start_s": ray_start, "tune_s": tune_s, "direct_s": direct_s,

@@ -20,7 +20,7 @@ WINDOWS = ((19, 10), (29, 10), (39, 10), (59, 10), (79, 10), (39, 0), (39, 20), 
 
 
 def score_window(raw: Path, out: Path, before: int, after: int, split: str) -> dict:
-    from asma.ablation.evaluate import evaluate_reference
+    from asma.experiments.evaluate import evaluate_reference
     from asma.config.loading import load_config
     from asma.data.prepare import prepare
     from asma.training.data import build_run_data

@@ -17,10 +17,10 @@ import time
 import torch
 
 from asma.config.loading import load_config
+from asma.distillation.distill import scratch_config, student_for, train_student
 from asma.evaluation.finetune import evaluate_clips
 from asma.evaluation.heads import recompute_batchnorm_stats
 from asma.training.data import build_run_data
-from asma.training.distill import scratch_config, student_for, train_student
 
 
 def main() -> int:

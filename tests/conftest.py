@@ -31,8 +31,9 @@ def ray_session():
 def undisturbed_two_workers(ray_session, tmp_path_factory):
     """A 2-worker Ray Train run of 4 smoke epochs (global batch 32 = 2 x 16) that nothing disturbs:
     what every restart test compares with (tests/test_ray_train.py, tests/test_cluster_faults.py)."""
+    from asma.evaluation.proxy import proxy_knn
     from asma.training.ray_trainer import pretrain_on_ray
     from test_ray_train import smoke
 
     tmp_path = tmp_path_factory.mktemp("uninterrupted")
-    return pretrain_on_ray(smoke(tmp_path, "two", "train.epochs=4", "ray.workers=2"))
+    return pretrain_on_ray(smoke(tmp_path, "two", "train.epochs=4", "ray.workers=2"), proxy=proxy_knn)

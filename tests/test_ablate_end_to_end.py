@@ -171,7 +171,7 @@ def test_a_resume_runs_as_many_trials_at_a_time_as_it_is_told(ray_session, tmp_p
     import signal
 
     import asma.ablation.runner as runner
-    from asma.tune_restore import saved_concurrency
+    from asma.experiments.tune_restore import saved_concurrency
 
     raw = yaml.safe_load(tiny_study(tmp_path, epochs=3).read_text())
     raw["seeds"] = 3  # 6 runs: after the stop, more than two are left

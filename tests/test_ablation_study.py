@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asma.ablation.evaluate import columns_of_record
 from asma.ablation.runner import finished_runs, run_specs
 from asma.ablation.study import load_study
 from asma.errors import AsmaError, ConfigError
+from asma.experiments.evaluate import columns_of_record
 
 ABLATIONS = Path(__file__).resolve().parents[1] / "ablations"
 

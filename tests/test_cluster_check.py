@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from asma.cluster.resources import Request, bundles_that_fit, judge, request_of
+from asma.cli.cluster import request_of
+from asma.cluster.resources import Request, bundles_that_fit, judge
 from asma.errors import InputFileError
 
 ROOT = Path(__file__).resolve().parents[1]

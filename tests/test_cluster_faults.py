@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from asma.ablation.pool import plan, run
-from asma.cluster.local_head import BIN, LocalHead, LocalNode
+from local_head import BIN, LocalHead, LocalNode  # tests/local_head.py
 from test_ablate_end_to_end import tiny_study  # tests/ is on sys.path under pytest
 
 pytestmark = pytest.mark.slow

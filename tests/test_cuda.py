@@ -12,6 +12,7 @@ import torch
 
 from asma.config.loading import load_config
 from asma.evaluation.protocols import EncoderSource, PROTOCOLS, run_protocols
+from asma.evaluation.proxy import proxy_knn
 from asma.training.data import build_run_data
 from asma.training.loop import pretrain
 from asma.training.runtime import LocalRuntime
@@ -37,11 +38,11 @@ def tiny(tmp_path_factory):
 def test_resumed_gpu_run_ends_where_a_straight_one_does(tiny, tmp_path):
     """Checkpoints are written from GPU tensors and loaded to CPU first (weights_only), then moved."""
     cfg, data, _ = tiny
-    straight = pretrain(cfg, data, LocalRuntime(tmp_path / "straight", device="cuda"))
+    straight = pretrain(cfg, data, LocalRuntime(tmp_path / "straight", device="cuda"), proxy=proxy_knn)
     assert all(p.is_cuda for p in straight.model.parameters())
     with pytest.raises(Interrupted):
-        pretrain(cfg, data, StopAfter(tmp_path / "resumed", epochs=2, device="cuda"))
-    resumed = pretrain(cfg, data, LocalRuntime(tmp_path / "resumed", device="cuda"))
+        pretrain(cfg, data, StopAfter(tmp_path / "resumed", epochs=2, device="cuda"), proxy=proxy_knn)
+    resumed = pretrain(cfg, data, LocalRuntime(tmp_path / "resumed", device="cuda"), proxy=proxy_knn)
     assert [m["epoch"] for m in resumed.history] == [3]
     # cuDNN may pick other kernels (and TF32) between runs: close, not bit-equal
     assert resumed.final["loss"] == pytest.approx(straight.final["loss"], rel=1e-3)
@@ -56,7 +57,7 @@ def test_every_protocol_runs_on_the_gpu_and_the_frozen_ones_score_as_on_the_cpu(
     fine-tuning protocols draw their augmentations on the device, another stream than the CPU's:
     they are held to their sample counts."""
     cfg, data, root = tiny
-    result = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cuda"))
+    result = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cuda"), proxy=proxy_knn)
     on_cpu = {view: copy.deepcopy(enc).cpu() for view, enc in result.model.encoders().items()}
     source = EncoderSource(result.model.encoders(), "pretrained", tmp_path, 3)
     protocols = [p for p in PROTOCOLS if p != "transfer"]  # transfer needs a second data set
@@ -79,7 +80,7 @@ def test_ray_train_worker_trains_on_its_gpu(tmp_path):
     cfg = load_config("smoke", TINY + [
         "name=gpu", f"out_dir={tmp_path / 'runs'}", f"ray.storage_path={tmp_path / 'ray'}",
         f"data.cache_dir={tmp_path / 'cache'}", "ray.workers=1", "ray.gpus_per_worker=1", "ray.cpus_per_worker=1"])
-    result = pretrain_on_ray(cfg)
+    result = pretrain_on_ray(cfg, proxy=proxy_knn)
     assert [m["epoch"] for m in result.history] == [1, 2, 3]
     assert all(torch.isfinite(torch.tensor(m["loss"])) for m in result.history)
 

@@ -8,11 +8,11 @@ import torch
 
 from asma.config import load_config
 from asma.config.schema import DistillConfig
+from asma.distillation.distill import probe_teacher, student_for, train_student
 from asma.evaluation.finetune import clips_of, evaluate_clips, train_classifier
 from asma.evaluation.protocols import EncoderSource, random_encoders
 from asma.objectives.distillation import distillation_loss, feature_match, soft_kl
 from asma.training.data import build_run_data
-from asma.training.distill import probe_teacher, student_for, train_student
 
 CPU = torch.device("cpu")
 SEEDS = (0, 1, 2)

@@ -176,7 +176,7 @@ def test_precise_batchnorm_stats_are_taken_with_dropout_off():
 
 
 def test_a_distilled_student_re_estimates_its_batchnorm_at_its_training_batch(tiny, monkeypatch):
-    import asma.training.distill as distill
+    import asma.distillation.distill as distill
 
     cfg, data, _ = tiny
     cfg = cfg.model_copy(update={"distill": cfg.distill.model_copy(update={"epochs": 1, "batch_size": 4}),

@@ -10,6 +10,7 @@ from asma.config import load_config
 from asma.config.loading import config_to_dict
 from asma.config.schema import StudentConfig
 from asma.data.atomic import write_json_atomic
+from asma.distillation.distill import load_student
 from asma.errors import InputFileError
 from asma.export.check import ExportMismatch, check_export
 from asma.export.formats import export_model
@@ -17,7 +18,6 @@ from asma.models.pretrainer import MaskedPretrainer
 from asma.models.student import StudentClassifier
 from asma.skeleton.layout import load_layout
 from asma.training.data import build_run_data
-from asma.training.distill import load_student
 from asma.training.runtime import save_checkpoint_file
 
 NTU = load_layout("ntu25")

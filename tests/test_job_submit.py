@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asma.cluster.local_head import BIN, LocalHead, free_ports, processes_using
+from local_head import BIN, LocalHead, free_ports, processes_using  # tests/ is on sys.path under pytest
 
 pytestmark = pytest.mark.slow
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from asma.config.loading import load_config
+from asma.evaluation.proxy import proxy_knn
 from asma.training.data import build_run_data
 from asma.training.loop import pretrain
 from asma.training.runtime import LocalRuntime
@@ -41,10 +42,10 @@ def setup(tmp_path_factory):
 
 def test_three_epochs_equal_two_then_resume_for_one(setup, tmp_path):
     cfg, data = setup
-    straight = pretrain(cfg, data, LocalRuntime(tmp_path / "straight", device="cpu"))
+    straight = pretrain(cfg, data, LocalRuntime(tmp_path / "straight", device="cpu"), proxy=proxy_knn)
     with pytest.raises(Interrupted):
-        pretrain(cfg, data, StopAfter(tmp_path / "resumed", epochs=2))
-    resumed = pretrain(cfg, data, LocalRuntime(tmp_path / "resumed", device="cpu"))
+        pretrain(cfg, data, StopAfter(tmp_path / "resumed", epochs=2), proxy=proxy_knn)
+    resumed = pretrain(cfg, data, LocalRuntime(tmp_path / "resumed", device="cpu"), proxy=proxy_knn)
     assert [m["epoch"] for m in resumed.history] == [3]  # only the missing epoch ran
     assert resumed.final["loss"] == pytest.approx(straight.final["loss"], rel=1e-5)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
@@ -58,8 +59,8 @@ def test_a_run_resumed_after_its_last_checkpoint_reports_that_epoch(setup, tmp_p
     """A process that died after the last epoch's checkpoint, before its result was written: the
     resumed attempt trains nothing, and its final report is the checkpoint's (loss, wall time)."""
     cfg, data = setup
-    done = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu"))
-    again = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu"))
+    done = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu"), proxy=proxy_knn)
+    again = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu"), proxy=proxy_knn)
     assert again.history == [] and again.resumed_from == cfg.train.epochs
     assert again.final["epoch"] == cfg.train.epochs
     assert again.final["loss"] == pytest.approx(done.final["loss"]) and again.final["wall_s"] > 0
@@ -71,10 +72,10 @@ def test_a_runs_thread_count_is_put_back_after_it_even_when_it_fails(setup, tmp_
     before = torch.get_num_threads()
     torch.set_num_threads(3)
     try:
-        pretrain(cfg, data, LocalRuntime(tmp_path / "a", device="cpu"))  # train.threads=1
+        pretrain(cfg, data, LocalRuntime(tmp_path / "a", device="cpu"), proxy=proxy_knn)  # train.threads=1
         assert torch.get_num_threads() == 3
         with pytest.raises(Interrupted):
-            pretrain(cfg, data, StopAfter(tmp_path / "b", epochs=1))
+            pretrain(cfg, data, StopAfter(tmp_path / "b", epochs=1), proxy=proxy_knn)
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
@@ -84,41 +85,42 @@ def test_a_resumed_run_keeps_the_wall_time_of_the_attempts_before_it(setup, tmp_
     """wall_s counts every attempt: the resumed epoch adds to what the checkpoint carried."""
     cfg, data = setup
     with pytest.raises(Interrupted):
-        pretrain(cfg, data, StopAfter(tmp_path / "run", epochs=2))
+        pretrain(cfg, data, StopAfter(tmp_path / "run", epochs=2), proxy=proxy_knn)
     runtime = LocalRuntime(tmp_path / "run", device="cpu")
     carried = runtime.latest_checkpoint()["metrics"]["wall_s"]
     assert carried > 0
-    resumed = pretrain(cfg, data, runtime)
+    resumed = pretrain(cfg, data, runtime, proxy=proxy_knn)
     assert resumed.resumed_from == 2 and resumed.final["wall_s"] > carried
-    fresh = pretrain(cfg, data, LocalRuntime(tmp_path / "fresh", device="cpu"))
+    fresh = pretrain(cfg, data, LocalRuntime(tmp_path / "fresh", device="cpu"), proxy=proxy_knn)
     assert fresh.resumed_from == 0
     assert [m["wall_s"] for m in fresh.history] == sorted(m["wall_s"] for m in fresh.history)
 
 
-def test_the_proxy_is_measured_when_scheduled_and_carried_between(setup, tmp_path, monkeypatch):
+def test_the_proxy_is_measured_when_scheduled_and_carried_between(setup, tmp_path):
     """eval_report=latest: every epoch carries the latest kNN proxy with the epoch it was measured
     after; it is measured at an attempt's first epoch, the eval_epochs and the last epoch only."""
-    import asma.training.loop as loop
-
     cfg, data = setup
     cfg = cfg.model_copy(deep=True)
     cfg.train.epochs, cfg.train.eval_report, cfg.train.eval_epochs = 6, "latest", [3]
     measured = []
-    real = loop.proxy_knn
-    monkeypatch.setattr(loop, "proxy_knn", lambda *a: measured.append(1) or real(*a))
+
+    def counted_proxy(*args):
+        measured.append(1)
+        return proxy_knn(*args)
+
     reported = []
     runtime = StopAfter(tmp_path / "run", epochs=4)
     runtime.report = lambda metrics, checkpoint=None: (reported.append(dict(metrics)),
                                                        StopAfter.report(runtime, metrics, checkpoint))
     with pytest.raises(Interrupted):
-        pretrain(cfg, data, runtime)
+        pretrain(cfg, data, runtime, proxy=counted_proxy)
     assert [m["proxy_epoch"] for m in reported] == [1, 1, 3, 3]
     assert reported[1]["knn_top1"] == reported[0]["knn_top1"] and len(measured) == 2
-    resumed = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu"))
+    resumed = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu"), proxy=counted_proxy)
     assert [m["proxy_epoch"] for m in resumed.history] == [5, 6]  # the attempt's first epoch, the last
     assert len(measured) == 4
     cfg.train.eval_report = "measured"
-    plain = pretrain(cfg, data, LocalRuntime(tmp_path / "plain", device="cpu"))
+    plain = pretrain(cfg, data, LocalRuntime(tmp_path / "plain", device="cpu"), proxy=proxy_knn)
     assert [m.get("proxy_epoch") for m in plain.history] == [None, None, 3, None, None, 6]
     assert ["knn_top1" in m for m in plain.history] == [False, False, True, False, False, True]
 
@@ -130,10 +132,9 @@ def test_the_proxy_is_the_calibrated_knn_and_leaves_training_statistics_alone(se
 
     from asma.evaluation.linear import knn_protocol
     from asma.evaluation.protocols import calibrate_batchnorm
-    from asma.training.loop import proxy_knn
 
     cfg, data = setup
-    model = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu")).model
+    model = pretrain(cfg, data, LocalRuntime(tmp_path / "run", device="cpu"), proxy=proxy_knn).model
     before = [b.clone() for b in model.buffers()]
     proxy = proxy_knn(model, data, cfg, torch.device("cpu"))
     assert all(torch.equal(a, b) for a, b in zip(before, model.buffers()))
@@ -153,7 +154,7 @@ def test_compiling_on_a_cpu_is_refused_with_the_fix(setup, tmp_path):
     cfg, data = setup
     compiled = cfg.model_copy(update={"train": cfg.train.model_copy(update={"compile": "default"})})
     with pytest.raises(ConfigError, match="train.compile=eager") as refused:
-        pretrain(compiled, data, LocalRuntime(tmp_path / "run", device="cpu"))
+        pretrain(compiled, data, LocalRuntime(tmp_path / "run", device="cpu"), proxy=proxy_knn)
     assert refused.value.key == "train.compile"
     assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from asma.config.loading import load_config
+from asma.evaluation.proxy import proxy_knn
 from asma.training import precision
 from asma.training.data import build_run_data
 from asma.training.loop import pretrain
@@ -49,7 +50,7 @@ def test_pretraining_in_bfloat16_on_a_slow_cpu_says_so_before_the_first_epoch(mo
         "projector.dim=32", "train.epochs=1", "train.batch_size=4", "train.max_steps_per_epoch=1", "train.threads=1",
         "eval.knn_k=3", "train.precision=bfloat16"])
     with caplog.at_level(logging.WARNING, logger="asma.precision"):
-        pretrain(cfg, build_run_data(cfg), LocalRuntime(tmp_path / "run", device="cpu"))
+        pretrain(cfg, build_run_data(cfg), LocalRuntime(tmp_path / "run", device="cpu"), proxy=proxy_knn)
     assert any("17.3x slower" in r.getMessage() for r in caplog.records)
     assert precision.cpu_record("bfloat16", CPU)["bfloat16_slowdown"] == 17.3
 

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from asma.ablation.evaluate import evaluate_reference
 from asma.config.loading import load_config
 from asma.evaluation.features import extract_features
 from asma.evaluation.knn import knn_accuracy
 from asma.evaluation.raw_input import RawClip, raw_input_encoders
+from asma.experiments.evaluate import evaluate_reference
 from asma.training.data import build_run_data
 
 TINY = ["data.window=12", "data.persons=1", "data.synthetic={num_classes: 4, samples_per_class: 6}",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from asma.cluster.local_head import BIN, LocalHead, free_ports
+from local_head import BIN, LocalHead, free_ports  # tests/local_head.py
 from test_ablate_end_to_end import tiny_study  # tests/ is on sys.path under pytest
 
 
@@ -29,10 +29,10 @@ def test_no_address_asks_ray_for_a_new_local_instance(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    import asma.ray_session
-    from asma.ray_session import init_ray
+    import asma.cluster.ray_session
+    from asma.cluster.ray_session import init_ray
 
-    monkeypatch.setattr(asma.ray_session, "check_reachable", lambda address, where: None)  # no head listens here
+    monkeypatch.setattr(asma.cluster.ray_session, "check_reachable", lambda address, where: None)  # no head listens here
 
     init_ray(None, num_cpus=2)
     init_ray("127.0.0.1:6379")
@@ -56,10 +56,10 @@ def test_a_private_ray_turns_token_auth_on_without_ray_s_warning(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kw: auth.enable_token_auth_by_default() if kw["address"] == "local" else None)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    import asma.ray_session
-    from asma.ray_session import init_ray
+    import asma.cluster.ray_session
+    from asma.cluster.ray_session import init_ray
 
-    monkeypatch.setattr(asma.ray_session, "check_reachable", lambda address, where: None)  # no head listens here
+    monkeypatch.setattr(asma.cluster.ray_session, "check_reachable", lambda address, where: None)  # no head listens here
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
     init_ray("127.0.0.1:6379")
     assert "RAY_AUTH_MODE" not in os.environ and not enabled
@@ -140,7 +140,7 @@ def test_a_head_that_is_not_there_is_said_in_seconds(scheme, monkeypatch):
     import ray
 
     from asma.errors import AsmaError
-    from asma.ray_session import init_ray
+    from asma.cluster.ray_session import init_ray
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kw: pytest.fail("ray.init was reached"))
@@ -156,7 +156,7 @@ def test_a_head_that_is_not_there_is_said_in_seconds(scheme, monkeypatch):
 def test_an_address_ray_cannot_read_names_the_forms_it_takes(monkeypatch):
     """`--address bogus` was Ray's `ValueError: Invalid address format` traceback; a dashboard URL, too."""
     from asma.errors import AsmaError
-    from asma.ray_session import split_address
+    from asma.cluster.ray_session import split_address
 
     for address in ("bogus", "ray://host", "127.0.0.1:0", "host:port"):
         with pytest.raises(AsmaError, match=f"--address {address}: not a Ray address; give HOST:PORT"):
@@ -172,7 +172,7 @@ def test_a_listening_port_passes_and_ray_address_is_checked_too(monkeypatch):
     import socket
 
     from asma.errors import AsmaError
-    from asma.ray_session import check_reachable
+    from asma.cluster.ray_session import check_reachable
 
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

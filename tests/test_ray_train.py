@@ -10,6 +10,7 @@ from torch.utils.data import TensorDataset
 
 from asma.config.loading import load_config
 from asma.errors import ConfigError
+from asma.evaluation.proxy import proxy_knn
 from asma.training.ray_runtime import KillOnce, shard_loader
 from asma.training.ray_trainer import worker_config
 from asma.training.runtime import epoch_loader
@@ -78,7 +79,7 @@ def test_two_workers_match_one_process(uninterrupted, tmp_path):
     """
     from asma.training.local import pretrain_locally
 
-    local = pretrain_locally(smoke(tmp_path, "one", "train.epochs=4"), quiet=True)
+    local = pretrain_locally(smoke(tmp_path, "one", "train.epochs=4"), quiet=True, proxy=proxy_knn)
     one = [h["loss"] for h in local.history]
     two = [h["loss"] for h in uninterrupted.history]
     assert [h["epoch"] for h in uninterrupted.history] == [1, 2, 3, 4]
@@ -173,7 +174,7 @@ def test_killed_worker_is_replaced_and_rerun_resumes(uninterrupted, tmp_path):
 
     marker = tmp_path / "killed"
     cfg = smoke(tmp_path, "two", "train.epochs=4", "ray.workers=2", "ray.max_failures=1")
-    result = pretrain_on_ray(cfg, fault=KillOnce(rank=1, epoch=2, marker=str(marker)))
+    result = pretrain_on_ray(cfg, fault=KillOnce(rank=1, epoch=2, marker=str(marker)), proxy=proxy_knn)
     assert marker.exists(), "the fault was not injected"
     # no epoch lost or repeated, in what the controller saw and in the checkpoint's history
     assert epochs_logged(result.run_dir) == [1, 2, 3, 4]
@@ -181,7 +182,7 @@ def test_killed_worker_is_replaced_and_rerun_resumes(uninterrupted, tmp_path):
     expected = [h["loss"] for h in uninterrupted.history]
     assert [h["loss"] for h in result.history] == pytest.approx(expected, rel=1e-4)
 
-    again = pretrain_on_ray(smoke(tmp_path, "two", "train.epochs=5", "ray.workers=2"))
+    again = pretrain_on_ray(smoke(tmp_path, "two", "train.epochs=5", "ray.workers=2"), proxy=proxy_knn)
     assert epochs_logged(again.run_dir) == [1, 2, 3, 4, 5]  # the re-run trained epoch 5 only
     assert [h["epoch"] for h in again.history] == [1, 2, 3, 4, 5]
 

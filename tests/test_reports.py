@@ -275,7 +275,7 @@ def test_paired_difference_ci_matches_scipy_and_needs_three_seeds():
 def test_a_multi_stream_supervised_run_reports_each_stream_and_fusion(tmp_path):
     """New records carry the columns (columns_of_record); an older record gets them from its
     evaluation record in evals/, and a one-stream result adds none."""
-    from asma.ablation.evaluate import columns_of_record
+    from asma.experiments.evaluate import columns_of_record
     from asma.reports.results import load_results
 
     fused = {"top1": 84.0, "streams": {"joint": {"top1": 76.0}, "bone": {"top1": 78.0}, "motion": {"top1": 70.0}},
@@ -424,7 +424,8 @@ def test_a_fused_row_sums_its_members_linear_probabilities_seed_by_seed(tmp_path
 
 
 def test_short_durations_and_single_counts_read_as_words():
-    from asma.reports.compute import counted, duration
+    from asma.experiments.trial_progress import counted
+    from asma.reports.compute import duration
 
     assert [duration(s) for s in (0, 0.2, 42, 59.4, 60, 90, 3 * 3600 + 300)] == \
         ["0 s", "1 s", "42 s", "59 s", "1 min", "2 min", "3 h 05 min"]

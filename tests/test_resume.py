@@ -11,6 +11,7 @@ import pytest
 from asma.cli.main import main
 from asma.config.loading import load_config
 from asma.errors import AsmaError
+from asma.evaluation.proxy import proxy_knn
 from asma.training.local import run_dir_for, save_config
 from asma.training.resume import check_resume, epochs_trained
 
@@ -110,6 +111,6 @@ def test_a_ray_run_is_refused_before_ray_starts(tmp_path):
     run_dir = trained_folder(tmp_path)
     before = (run_dir / "config.yaml").read_bytes()
     with pytest.raises(AsmaError, match="optim.lr"):
-        pretrain_on_ray(load_config("smoke", sets(tmp_path, "optim.lr=0.01", "ray.workers=2")))
+        pretrain_on_ray(load_config("smoke", sets(tmp_path, "optim.lr=0.01", "ray.workers=2")), proxy=proxy_knn)
     assert not ray.is_initialized()
     assert (run_dir / "config.yaml").read_bytes() == before

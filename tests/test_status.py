@@ -14,9 +14,9 @@ import optuna
 import pytest
 
 from asma.cli.main import main
+from asma.experiments.trial_files import last_error, read_local_run, read_run_folder, read_trial, study_trial_dirs
 from asma.reports.search_status import asha_rungs, expected_epochs_left, search_status
 from asma.reports.study_status import STALE_AFTER_S, study_status
-from asma.reports.trial_files import last_error, read_local_run, read_run_folder, read_trial, study_trial_dirs
 
 FIELDS = ["loss", "epoch", "checkpoint_dir_name", "done", "run", "time_this_iter_s", "eval/knn"]
 

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from asma.config.schema import Config, StudentConfig
+from asma.distillation.distill import Teacher
 from asma.evaluation.heads import AlignedClassifier
 from asma.models.pretrainer import MaskedPretrainer
 from asma.models.student import StudentClassifier, StudentEncoder, count_parameters, resample_frames
 from asma.skeleton.layout import load_layout
-from asma.training.distill import Teacher
 
 NTU = load_layout("ntu25")
 

@@ -1,4 +1,4 @@
-"""Run tracking (asma/tracking.py): what each backend writes is read back with that tool's own reader
+"""Run tracking (asma/tracking/trackers.py): what each backend writes is read back with that tool's own reader
 (TensorBoard's EventAccumulator, MLflow's client on a real file store, W&B's offline record file) and
 compared with the run's metrics.jsonl and eval.json, not with the tracker's own view."""
 from __future__ import annotations
@@ -14,7 +14,8 @@ import pytest
 from asma.cli.main import main
 from asma.config.loading import load_config
 from asma.errors import ConfigError
-from asma.tracking import TensorBoardTracker, TrackedRun, check_tracking, mlflow_key, open_tracker
+from asma.evaluation.proxy import proxy_knn
+from asma.tracking.trackers import TensorBoardTracker, TrackedRun, check_tracking, mlflow_key, open_tracker
 from asma.training.local import pretrain_locally
 
 TINY = ["data.window=12", "data.synthetic.num_classes=3", "data.synthetic.samples_per_class=8",
@@ -45,7 +46,7 @@ def test_local_pretraining_writes_tensorboard_scalars_by_default(tmp_path):
     pytest.importorskip("tensorboard")
     cfg = tiny(tmp_path)
     assert cfg.tracking.backend == "auto"
-    pretrain_locally(cfg, quiet=True)
+    pretrain_locally(cfg, quiet=True, proxy=proxy_knn)
     run_dir = tmp_path / "runs" / "tracked"
     assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 1
     loss = tensorboard_scalars(run_dir / "tensorboard", "loss")
@@ -72,14 +73,14 @@ def test_mlflow_file_store_holds_params_metrics_resume_and_eval(tmp_path, monkey
     store = tmp_path / "mlruns"
     uri = store.resolve().as_uri()
     cfg = tiny(tmp_path, "tracking.backend=mlflow", f"tracking.uri={store}")
-    pretrain_locally(cfg, quiet=True)
+    pretrain_locally(cfg, quiet=True, proxy=proxy_knn)
     run_dir = tmp_path / "runs" / "tracked"
     client, runs = mlflow_runs(uri)
     assert len(runs) == 1 and runs[0].info.run_name == "tracked" and runs[0].info.status == "FINISHED"
     run_id = runs[0].info.run_id
     assert runs[0].data.params["train.epochs"] == "2" and runs[0].data.params["masking.views"] == '["a", "b"]'
     # resumed for a third epoch (as `asma pretrain` re-run with more epochs): the same MLflow run goes on
-    pretrain_locally(tiny(tmp_path, "tracking.backend=mlflow", f"tracking.uri={store}", "train.epochs=3"), quiet=True)
+    pretrain_locally(tiny(tmp_path, "tracking.backend=mlflow", f"tracking.uri={store}", "train.epochs=3"), quiet=True, proxy=proxy_knn)
     client, runs = mlflow_runs(uri)
     assert [r.info.run_id for r in runs] == [run_id]
     history = client.get_metric_history(run_id, "loss")
@@ -100,7 +101,7 @@ def test_wandb_offline_run_records_the_metrics(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline is the default
     monkeypatch.setenv("WANDB_SILENT", "true")
-    pretrain_locally(tiny(tmp_path, "tracking.backend=wandb"), quiet=True)
+    pretrain_locally(tiny(tmp_path, "tracking.backend=wandb"), quiet=True, proxy=proxy_knn)
     run_dir = tmp_path / "runs" / "tracked"
     key = TrackedRun("tracked", str(run_dir)).key
     record = list((run_dir / "wandb").glob(f"offline-run-*-{key}/run-{key}.wandb"))
@@ -124,7 +125,7 @@ def test_a_missing_backend_package_is_an_error_naming_the_extra(monkeypatch, tmp
     assert main(["pretrain", "smoke", "--tracking", "tensorboard", "--set", f"out_dir={tmp_path}"]) == 2
     assert "pip install 'asma[tracking]'" in " ".join(capsys.readouterr().err.split())
     # auto without tensorboardX tracks nothing and the run goes on
-    pretrain_locally(tiny(tmp_path), quiet=True)
+    pretrain_locally(tiny(tmp_path), quiet=True, proxy=proxy_knn)
     assert (tmp_path / "runs" / "tracked" / "metrics.jsonl").exists()
     assert not (tmp_path / "runs" / "tracked" / "tensorboard").exists()
 
@@ -132,7 +133,7 @@ def test_a_missing_backend_package_is_an_error_naming_the_extra(monkeypatch, tmp
 def _open_experiment_in_a_child(uri: str, ready, go) -> None:
     from mlflow import MlflowClient
 
-    from asma.tracking import MLflowTracker
+    from asma.tracking.trackers import MLflowTracker
 
     tracker = object.__new__(MLflowTracker)
     tracker.client = MlflowClient(tracking_uri=uri)
@@ -184,7 +185,7 @@ def test_a_failing_backend_does_not_fail_the_run(tmp_path, monkeypatch, caplog):
 
     monkeypatch.setattr(TensorBoardTracker, "_log_metrics", broken)
     with caplog.at_level(logging.WARNING, logger="asma.tracking"):
-        result = pretrain_locally(tiny(tmp_path, "tracking.backend=tensorboard"), quiet=True)
+        result = pretrain_locally(tiny(tmp_path, "tracking.backend=tensorboard"), quiet=True, proxy=proxy_knn)
     assert [h["epoch"] for h in result.history] == [1, 2]
     assert calls == [1]  # quiet after the first failure
     assert "disk full" in caplog.text and "the run goes on" in caplog.text
@@ -198,7 +199,7 @@ def test_tune_adds_no_tensorboard_logger_of_its_own(monkeypatch):
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
     from ray.tune.utils.callback import _create_default_callbacks
 
-    from asma.ray_session import tune_loggers
+    from asma.cluster.ray_session import tune_loggers
 
     monkeypatch.delenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", raising=False)
     callbacks = _create_default_callbacks(tune_loggers(), metric="loss")

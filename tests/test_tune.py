@@ -191,9 +191,9 @@ def test_optuna_dashboard_serves_the_search_on_loopback(masking_search):
 
 def test_resume_to_a_larger_budget_repeats_no_finished_trial(ray_session, tmp_path, cache, monkeypatch):
     """...and runs as many trials at a time as the resume is told: Tune keeps the concurrency a
-    search was started with in its saved state, which asma rewrites (asma.tune_restore)."""
+    search was started with in its saved state, which asma rewrites (asma.experiments.tune_restore)."""
     import asma.search.tuner as tuner
-    from asma.tune_restore import saved_concurrency
+    from asma.experiments.tune_restore import saved_concurrency
 
     running: list[int] = []
     progress = tuner.ProgressCallback.on_trial_result
@@ -317,7 +317,7 @@ def test_a_distillation_search_trains_students_of_one_teacher_and_keeps_their_co
 
     teacher = tmp_path / "teacher"
     pretrain_locally(load_config("smoke", [f"data.cache_dir={cache}", "train.epochs=1", "train.max_steps_per_epoch=1",
-                                           "train.batch_size=16"]), teacher, quiet=True)
+                                           "train.batch_size=16"]), teacher, quiet=True, proxy=proxy_knn)
     params = {"student.base_channels": {"type": "categorical", "choices": [4, 8]},
               "student.depth": {"type": "int", "low": 2, "high": 3}}
     raw = space_file(tmp_path, cache, task="distill", params=params, metric=["student_top1", "student_params"],

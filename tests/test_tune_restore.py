@@ -11,7 +11,7 @@ from ray.train import Checkpoint, CheckpointConfig
 from ray.train._internal import checkpoint_manager
 from ray.train._internal.session import _TrainingResult
 
-from asma.tune_restore import NoMetricsOfUnstartedTrials, tolerate_deleted_checkpoints
+from asma.experiments.tune_restore import NoMetricsOfUnstartedTrials, tolerate_deleted_checkpoints
 
 
 def register_after_a_stale_restore(tmp_path) -> list[str]:
@@ -68,7 +68,7 @@ def test_the_saved_concurrency_is_the_newest_state_s_and_one_of_an_unknown_form_
     import ray.cloudpickle as cloudpickle
 
     from asma.errors import AsmaError
-    from asma.tune_restore import saved_concurrency, set_saved_concurrency
+    from asma.experiments.tune_restore import saved_concurrency, set_saved_concurrency
 
     old, new = tmp_path / "basic-variant-state-2026-01-01_00-00-00.json", tmp_path / "basic-variant-state-2026-01-02_00-00-00.json"
     old.write_bytes(cloudpickle.dumps({"max_concurrent": 3, "_counter": 5}))

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from asma.ablation.evaluate import needs_pretraining
-from asma.config.compare import changed_keys_that_ran
 from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import dataset_fingerprint
 from asma.errors import AsmaError
+from asma.experiments.evaluate import needs_pretraining
+from asma.training.config_changes import changed_keys_that_ran
 
 
 def keys_that_did_not_run(spec: dict) -> tuple[str, ...]:

@@ -114,7 +114,7 @@ def _run_one(group: list[dict], out: str | None, work: str, workers: int, device
     from asma.ablation.trial import execute_run
     from asma.config.loading import config_from_dict
     from asma.data.atomic import write_json_atomic
-    from asma.tracking import Tracker
+    from asma.tracking.trackers import Tracker
     from asma.training.data import build_run_data
     from asma.training.precision import cpu_record
     from asma.training.runtime import LocalRuntime, pick_device

@@ -19,11 +19,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asma.ablation.evaluate import FROZEN_PROTOCOLS
 from asma.ablation.finished import changed_config_keys
 from asma.data.atomic import atomic_directory, write_json_atomic, write_text_atomic
 from asma.errors import InputFileError
 from asma.evaluation.results import scores_path
+from asma.experiments.evaluate import FROZEN_PROTOCOLS
 
 
 @dataclass

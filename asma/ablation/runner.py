@@ -18,28 +18,28 @@ from pathlib import Path
 from ray.tune import Callback
 from rich.console import Console
 
-from asma.ablation.evaluate import check_protocols, pretraining_epochs
 from asma.ablation.finished import finished_runs
-from asma.cluster.job_dir import check_outside_ray_folders
 from asma.ablation.reuse import reuse_runs
 from asma.ablation.specs import in_seed_order, run_specs, study_dir, write_study_record
 from asma.ablation.study import Study
 from asma.ablation.trial import ablation_trial
+from asma.cluster.job_dir import check_outside_ray_folders
+from asma.cluster.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.config.loading import config_from_dict
 from asma.errors import ConfigError
-from asma.reports.trial_files import last_error
-from asma.ray_session import check_schedulable, init_ray, tune_loggers
-from asma.reports.compute import counted
-from asma.trial_progress import TrialProgress, active
-from asma.tune_restore import restore_tuner, set_saved_concurrency
+from asma.experiments.evaluate import check_protocols, pretraining_epochs
+from asma.experiments.trial_files import last_error
+from asma.experiments.trial_progress import TrialProgress, active, counted
+from asma.experiments.tune_restore import restore_tuner, set_saved_concurrency
+from asma.training.data import open_dataset
+from asma.training.precision import bfloat16_warning
+from asma.training.runtime import pick_device
 
 TUNE_NAME = "tune"
 
 
 def prepare_data(specs: dict[str, dict]) -> None:
     """Open (and generate once, for 'synthetic') each data set before trials start, checking splits."""
-    from asma.training.data import open_dataset
-
     seen = set()
     for spec in specs.values():
         cfg = config_from_dict(spec["config"], source=f"run {spec['run']}")
@@ -137,9 +137,6 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
 def warn_if_bfloat16_is_slow_here(specs: dict[str, dict], pending: list[str], console: Console) -> None:
     """Before trials that pretrain in bfloat16 start on this machine: say so if its CPU emulates the
     type (asma.training.precision), once, naming how many runs it concerns."""
-    from asma.training.precision import bfloat16_warning
-    from asma.training.runtime import pick_device
-
     slow = [r for r in pending if pretraining_epochs(specs[r]) and specs[r]["config"]["train"]["precision"] == "bfloat16"]
     devices = {pick_device(specs[r]["config"]["train"]["device"]).type for r in slow}
     message = bfloat16_warning("bfloat16", pick_device("cpu")) if "cpu" in devices else None

@@ -310,7 +310,8 @@ def _check_runs(study: Study, base: Config, problems: Problems, check_data: bool
         if "transfer" in study.protocols:
             _check_transfer(where, cfg, problems)
         if cfg.distill.teacher:
-            from asma.ablation.evaluate import check_fixed_teacher
+            # lazy: the evaluation imports torch; loading a study (asma status, asma cluster check) needs none
+            from asma.experiments.evaluate import check_fixed_teacher
 
             with problems.collect():  # the same for every variant: said once
                 check_fixed_teacher(cfg, study.protocols, f"{problems.source}: {where}")

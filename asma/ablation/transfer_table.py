@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from asma.ablation.evaluate import columns_of_record, evaluate_reference
+from asma.experiments.evaluate import columns_of_record, evaluate_reference
 from asma.config.loading import config_from_dict, config_to_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic

@@ -5,7 +5,7 @@ its presence means "done": a re-run or a resume skips it, and a run interrupted 
 written continues from its last Tune checkpoint (with --resume) or starts again.
 
 Tracking: Tune's logger writes each trial's TensorBoard events into its folder; with mlflow or wandb
-the trial opens a run named after the run id (asma/tracking.py), found again when the run resumes,
+the trial opens a run named after the run id (asma/tracking/trackers.py), found again when the run resumes,
 with every epoch's metrics and the evaluation's columns (`eval/<column>`).
 """
 from __future__ import annotations
@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from asma.ablation.evaluate import distill_columns, evaluate_reference, evaluate_run, needs_pretraining
 from asma.config.loading import config_from_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
+from asma.evaluation.proxy import proxy_knn
+from asma.experiments.evaluate import distill_columns, evaluate_reference, evaluate_run, needs_pretraining
 from asma.models.pretrainer import MaskedPretrainer
-from asma.tracking import TrackedRun, Tracker, open_tracker
+from asma.tracking.trackers import TrackedRun, Tracker, open_tracker
 from asma.training.data import RunData, build_run_data
 from asma.training.loop import pretrain
 from asma.training.precision import cpu_record
@@ -61,7 +62,7 @@ def execute_run(run: dict, cfg: Config, data: RunData, eval_path: Path, tracker:
         metrics = evaluate_run(cfg, data, untrained, run["protocols"], {}, pick_device(cfg.train.device), eval_path)
     else:
         runtime = make_runtime()
-        result = pretrain(cfg, data, runtime, tracker)
+        result = pretrain(cfg, data, runtime, tracker, proxy=proxy_knn)
         pretrained = time.perf_counter()
         metrics = evaluate_run(cfg, data, result.model, run["protocols"], result.final, runtime.device, eval_path)
         record = run_record(run, metrics, result.final, pretrained - started, time.perf_counter() - pretrained)

@@ -6,10 +6,15 @@ from pathlib import Path
 
 from rich.console import Console
 
+from asma.ablation.study import load_study
 from asma.cli.common import add_tracking_args, tracking_overrides
+from asma.cluster.ray_session import ADDRESS_HELP
+from asma.config.loading import config_from_dict
 from asma.errors import InputFileError
-from asma.reports.compute import counted
-from asma.ray_session import ADDRESS_HELP
+from asma.experiments.trial_progress import counted
+from asma.reports.render import markdown_table
+from asma.reports.report import write_report
+from asma.tracking.trackers import check_tracking
 
 # package data, so that an installed asma has it; ablations/quick.yaml is the same file for a checkout's reader
 DEMO_STUDY = Path(__file__).resolve().parents[1] / "studies" / "quick.yaml"
@@ -55,12 +60,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(study_path: Path, args: argparse.Namespace, **options):
-    from asma.ablation.runner import run_study
-    from asma.ablation.study import load_study
-    from asma.reports.report import write_report
-
-    from asma.config.loading import config_from_dict
-    from asma.tracking import check_tracking
+    from asma.ablation.runner import run_study  # lazy: imports Ray, which the other commands need not
 
     console = Console()
     options["overrides"] = [*options.get("overrides", []), *tracking_overrides(args)]
@@ -90,8 +90,6 @@ def run_ablate(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from asma.reports.report import write_report
-
     files = write_report(args.run_dir, test=args.test, adjust=args.adjust)
     print(f"wrote {files.markdown}, {files.latex}, {files.csv}, {files.tables_csv}" + "".join(f", {p}" for p in files.plots))
     if files.missing:
@@ -104,8 +102,6 @@ def run_demo(args: argparse.Namespace) -> int:
         raise InputFileError(DEMO_STUDY, "the demo study is missing from this installation",
                              fix="reinstall asma: the study ships as package data (asma/studies/quick.yaml)")
     code, files = _run(DEMO_STUDY, args)
-    from asma.reports.render import markdown_table
-
     console = Console()
     for table in files.tables:
         console.print(f"\n[bold]{table.factor}[/]")

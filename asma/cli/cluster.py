@@ -3,12 +3,17 @@ each study's per-trial or config's per-worker request fits it, before anything i
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
-from asma.config.loading import available_presets
-from asma.ray_session import ADDRESS_HELP, UnschedulableError, init_ray
+from asma.ablation.study import load_study
+from asma.cluster.ray_session import ADDRESS_HELP, UnschedulableError, init_ray
+from asma.cluster.resources import Request, judge, live_nodes
+from asma.config.loading import available_presets, load_config
+from asma.errors import InputFileError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,9 +42,27 @@ def node_table(nodes: list[dict[str, float]]) -> Table:
     return table
 
 
-def run_check(args: argparse.Namespace) -> int:
-    from asma.cluster.resources import judge, live_nodes, request_of
+def request_of(path: str, overrides: list[str] = ()) -> Request:
+    """The request of a study YAML (has `variants:`) or of a config / preset name."""
+    file = Path(path)
+    if file.suffix in (".yaml", ".yml") and file.is_file():
+        try:
+            raw = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise InputFileError(file, f"not valid YAML: {e}", fix="fix the syntax the parser names") from e
+        if isinstance(raw, dict) and "variants" in raw:
+            if overrides:
+                raise InputFileError(file, "--set applies to configs, not to ablation studies",
+                                     fix="put overrides in the study's `overrides:`")
+            study = load_study(file, check_data=False)  # the data may be on the cluster only
+            bundle = {"CPU": study.resources.cpus, "GPU": study.resources.gpus}
+            return Request(str(file), "trial", bundle, 1, together=False)
+    cfg = load_config(path, list(overrides))
+    bundle = {"CPU": cfg.ray.cpus_per_worker, "GPU": cfg.ray.gpus_per_worker}
+    return Request(str(path), "worker", bundle, cfg.ray.workers, together=True)
 
+
+def run_check(args: argparse.Namespace) -> int:
     console = Console()
     # read every file first: a typo fails before connecting to a cluster
     requests = [request_of(path, args.overrides) for path in args.files]

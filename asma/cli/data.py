@@ -4,6 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asma.data.external import FORMATS, import_external
+from asma.data.format import SkeletonSet
+from asma.data.prepare import DATASETS, dataset_name, prepare, prepare_with
+from asma.data.readers.text import SOURCE, TextReader
+from asma.data.summary import print_summary
+from asma.data.synthetic import make_synthetic
+from asma.errors import ConfigError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="make, prepare or convert skeleton data sets")
@@ -22,8 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="spread (std, degrees) of each sample's camera yaw about its camera's angle")
     p.set_defaults(func=run_synth)
 
-    from asma.data.prepare import DATASETS, dataset_name
-
     p = commands.add_parser("prepare", help="read a raw data set into the standard format")
     p.add_argument("name", type=dataset_name, choices=DATASETS,
                    help="the data set; dashes or underscores and case do not matter (msr-action3d, NTU-60)")
@@ -39,8 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an unreadable raw file is an error: exit 2 and write nothing (default: skip it, list it "
                         "by name in the summary and in meta.json)")
     p.set_defaults(func=run_prepare)
-
-    from asma.data.external import FORMATS
 
     p = commands.add_parser("import", help="convert your own text files, or a set in another project's format",
                             description="See docs/your-own-data.md for a data set of your own, from raw files on.")
@@ -82,9 +86,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from asma.data.format import SkeletonSet
-    from asma.data.synthetic import make_synthetic
-
     out = make_synthetic(args.out, num_classes=args.classes, samples_per_class=args.per_class, persons=args.persons,
                          seed=args.seed, layout=args.layout, min_len=args.min_len, max_len=args.max_len,
                          view_jitter_deg=args.view_jitter)
@@ -94,8 +95,6 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from asma.data.prepare import prepare
-
     prepare(args.name, args.raw, args.out, workers=args.workers, missing=args.missing, splits_dir=args.splits,
             strict=args.strict)
     return 0
@@ -106,16 +105,12 @@ TEXT_ONLY = ("pattern", "per_line", "columns", "delimiter", "skip_columns", "ski
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from asma.errors import ConfigError
-
     if args.format == "text":
         return run_import_text(args)
     given = [name for name in TEXT_ONLY if getattr(args, name)]
     if given:
         raise ConfigError(f"asma data import {args.format}", "--" + given[0].replace("_", "-"),
                           "only `asma data import text` takes it")
-    from asma.data.external import import_external
-
     meta = import_external(args.format, args.path, args.out, layout=args.layout, dataset=args.dataset,
                            class_names=args.class_names)
     print(f"wrote {meta['num_samples']} samples ({', '.join(meta['splits_summary'])}) to {args.out}")
@@ -127,10 +122,6 @@ def listed(text: str | None) -> list[str]:
 
 
 def run_import_text(args: argparse.Namespace) -> int:
-    from asma.data.prepare import prepare_with
-    from asma.data.readers.text import SOURCE, TextReader
-    from asma.errors import ConfigError
-
     for option in ("layout", "pattern"):
         if not getattr(args, option):
             raise ConfigError(SOURCE, f"--{option}", "required (docs/your-own-data.md)")
@@ -147,9 +138,6 @@ def run_import_text(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     from rich.console import Console
-
-    from asma.data.format import SkeletonSet
-    from asma.data.summary import print_summary
 
     s = SkeletonSet.open(args.path)
     s.layout  # noqa: B018 -- loads it: a lost layout file is an error here, not in a later run

@@ -17,7 +17,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from asma.export.formats import FORMATS
+from asma.config import load_config
+from asma.distillation.distill import distill_run, load_student
+from asma.errors import ConfigError
+from asma.evaluation.protocols import checkpoint_config
+from asma.export.check import check_export
+from asma.export.formats import FORMATS, export_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,10 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def distill_config(args: argparse.Namespace):
-    from asma.config import load_config
-    from asma.errors import ConfigError
-    from asma.evaluation.protocols import checkpoint_config
-
     if args.config:
         cfg = load_config(args.config, args.overrides)
     elif args.teacher:
@@ -59,8 +60,6 @@ def distill_config(args: argparse.Namespace):
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from asma.training.distill import distill_run
-
     console = Console()
     cfg, teacher = distill_config(args)
     record = distill_run(cfg, teacher, Path(args.out) if args.out else None,
@@ -88,11 +87,6 @@ def run_distill(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     import torch
-
-    from asma.errors import ConfigError
-    from asma.export.check import check_export
-    from asma.export.formats import export_model
-    from asma.training.distill import load_student
 
     if args.check_batch < 1:
         raise ConfigError("asma export", "--check-batch", "must be at least 1")

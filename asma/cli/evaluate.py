@@ -18,6 +18,10 @@ import argparse
 from rich.console import Console
 
 from asma.cli.common import add_tracking_args, tracking_overrides
+from asma.evaluation.protocols import checkpoint_config, load_source, run_protocols
+from asma.evaluation.results import results_table
+from asma.tracking.trackers import TrackedRun, check_tracking, open_tracker
+from asma.training.data import build_run_data
 
 PROTOCOL_NAMES = ("linear", "knn", "finetune", "semi", "transfer", "supervised")  # asma.evaluation.protocols
 
@@ -38,11 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asma.evaluation.protocols import checkpoint_config, load_source, run_protocols
-    from asma.evaluation.results import results_table
-    from asma.tracking import TrackedRun, check_tracking, open_tracker
-    from asma.training.data import build_run_data
-
     console = Console()
     cfg, checkpoint = checkpoint_config(args.source, [*args.overrides, *tracking_overrides(args)])
     check_tracking(cfg.tracking)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 
 from asma.cli.common import add_config_args, add_tracking_args, config_from_args
-from asma.ray_session import ADDRESS_HELP
+from asma.cluster.ray_session import ADDRESS_HELP
+from asma.evaluation.proxy import proxy_knn
+from asma.training.local import pretrain_locally
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,13 +28,11 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             setattr(cfg.ray, key, value)
     if cfg.ray.workers > 1 or cfg.ray.address:
-        from asma.training.ray_trainer import pretrain_on_ray
+        from asma.training.ray_trainer import pretrain_on_ray  # lazy: imports Ray, which `asma --help` need not
 
-        pretrain_on_ray(cfg)
+        pretrain_on_ray(cfg, proxy=proxy_knn)
         return 0
-    from asma.training.local import pretrain_locally
-
-    result = pretrain_locally(cfg)
+    result = pretrain_locally(cfg, proxy=proxy_knn)
     final = result.final
     if "knn_top1" in final:
         print(f"final kNN top-1 {final['knn_top1']:.2f}%  top-5 {final['knn_top5']:.2f}%")

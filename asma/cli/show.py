@@ -9,6 +9,7 @@ from asma.config import load_config
 from asma.data.clips import SkeletonClips
 from asma.errors import ConfigError
 from asma.training.data import open_dataset
+from asma.visualize.masks import plot_view_masks
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,8 +34,6 @@ def find_sample(names: list[str], sample: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asma.visualize.masks import plot_view_masks
-
     cfg = load_config(args.config, [f"data.path={args.dataset}", *args.overrides])
     data = open_dataset(cfg.data)
     index = find_sample(data.names, args.sample)

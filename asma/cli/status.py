@@ -10,7 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from asma.errors import ConfigError, InputFileError
-from asma.reports.compute import counted, duration
+from asma.experiments.trial_progress import counted
+from asma.reports.compute import duration
+from asma.reports.results import what_else_it_is
+from asma.reports.search_status import search_status
+from asma.reports.study_status import study_status
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +40,6 @@ def run_status(args: argparse.Namespace) -> int:
         elif (folder / "study.json").exists():
             show_study(console, folder, args.concurrency, args.work)
         else:
-            from asma.reports.results import what_else_it_is
 
             raise InputFileError(folder, "neither a study folder (no study.json) nor a search folder (no space.json)"
                                  + what_else_it_is(folder), fix="`asma status` takes what `asma ablate` or `asma tune` "
@@ -45,8 +48,6 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def show_study(console: Console, folder: Path, concurrency: int, work: Path | None = None) -> None:
-    from asma.reports.study_status import study_status
-
     if work is not None and not work.is_dir():
         raise InputFileError(work, "no such folder (--work)",
                              fix="pass the --work folder `asma pool run` used (its default: OUT/pool)")
@@ -93,8 +94,6 @@ def _value(v: float) -> str:
 
 
 def show_search(console: Console, folder: Path) -> None:
-    from asma.reports.search_status import search_status
-
     status = search_status(folder)
     states = ("complete", "stopped early", "running", "stopped", "failed", "repeat", "lost", "queued")
     counts = ", ".join(f"{status.count(s)} {s}" for s in states if status.count(s))

@@ -7,8 +7,16 @@ import argparse
 
 from rich.console import Console
 
+from asma.ablation.study import load_study
 from asma.cli.common import add_tracking_args, tracking_overrides
-from asma.ray_session import ADDRESS_HELP
+from asma.cluster.ray_session import ADDRESS_HELP
+from asma.data.atomic import write_text_atomic
+from asma.errors import ConfigError
+from asma.search.compare import compare_searches, comparison_markdown, read_summary
+from asma.search.confirm import confirmation_study, confirmation_yaml
+from asma.search.space import load_space
+from asma.search.summary import write_summary
+from asma.tracking.trackers import check_tracking
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,11 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asma.errors import ConfigError
-    from asma.search.space import load_space
-    from asma.search.summary import write_summary
-    from asma.search.tuner import run_search
-    from asma.tracking import check_tracking
+    from asma.search.tuner import run_search  # lazy: imports Ray and Optuna, which the other commands need not
 
     if args.concurrency is not None and args.concurrency < 1:
         raise ConfigError("--concurrency", str(args.concurrency), "must be at least 1")
@@ -93,8 +97,6 @@ def show(summary: dict, run_dir, console: Console) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     import json
 
-    from asma.search.compare import compare_searches, comparison_markdown, read_summary
-
     comparison = compare_searches(read_summary(args.reference), read_summary(args.candidate), args.tolerance)
     Console().print(json.dumps(comparison, indent=1) if args.json else comparison_markdown(comparison), highlight=False)
     return 0
@@ -102,10 +104,6 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_confirm(args: argparse.Namespace) -> int:
     from pathlib import Path
-
-    from asma.ablation.study import load_study
-    from asma.data.atomic import write_text_atomic
-    from asma.search.confirm import confirmation_study, confirmation_yaml
 
     study = confirmation_study(args.search, top=args.top, seeds=args.seeds, epochs=args.epochs)
     out = Path(args.out) if args.out else Path(args.search) / "summary" / "confirmation.yaml"

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
-
-from asma.errors import InputFileError
-from asma.ray_session import UnschedulableError, check_schedulable
+from asma.cluster.ray_session import UnschedulableError, check_schedulable
 
 
 @dataclass(frozen=True)
@@ -44,30 +40,6 @@ def bundles_that_fit(nodes: list[dict[str, float]], bundle: dict[str, float]) ->
         return 0
     # 1e-9: fractional GPUs (0.1 x 10) must not lose a copy to rounding
     return sum(min(math.floor(node.get(k, 0) / v + 1e-9) for k, v in wanted.items()) for node in nodes)
-
-
-def request_of(path: str, overrides: list[str] = ()) -> Request:
-    """The request of a study YAML (has `variants:`) or of a config / preset name."""
-    from asma.config import load_config
-
-    file = Path(path)
-    if file.suffix in (".yaml", ".yml") and file.is_file():
-        try:
-            raw = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise InputFileError(file, f"not valid YAML: {e}", fix="fix the syntax the parser names") from e
-        if isinstance(raw, dict) and "variants" in raw:
-            from asma.ablation.study import load_study
-
-            if overrides:
-                raise InputFileError(file, "--set applies to configs, not to ablation studies",
-                                     fix="put overrides in the study's `overrides:`")
-            study = load_study(file, check_data=False)  # the data may be on the cluster only
-            bundle = {"CPU": study.resources.cpus, "GPU": study.resources.gpus}
-            return Request(str(file), "trial", bundle, 1, together=False)
-    cfg = load_config(path, list(overrides))
-    bundle = {"CPU": cfg.ray.cpus_per_worker, "GPU": cfg.ray.gpus_per_worker}
-    return Request(str(path), "worker", bundle, cfg.ray.workers, together=True)
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,14 @@ def config_to_dict(config: Config) -> dict:
     return config.model_dump(mode="json")
 
 
+def mlflow_uri(uri: str | None, out_dir: str | Path) -> str:
+    """An absolute MLflow tracking URI (asma/tracking/): `uri`, else $MLFLOW_TRACKING_URI, else a file store in out_dir."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or str(Path(out_dir) / "mlruns")
+    if "://" in uri or uri.startswith(("databricks", "sqlite:", "postgresql:", "mysql:")):
+        return uri
+    return Path(uri.removeprefix("file:")).expanduser().resolve().as_uri()
+
+
 def with_absolute_paths(config: Config) -> Config:
     """The config with every file path absolute, for processes that run in another folder."""
     from pathlib import Path as _Path
@@ -141,7 +149,5 @@ def with_absolute_paths(config: Config) -> Config:
     if raw["tracking"]["backend"] == "mlflow" and (raw["tracking"]["uri"] or os.environ.get("MLFLOW_TRACKING_URI")):
         # a relative store or the driver's $MLFLOW_TRACKING_URI, for workers that have neither; without
         # either, each run's tracker puts the store in its out_dir (`asma ablate --out` moves it too)
-        from asma.tracking import mlflow_uri
-
         raw["tracking"]["uri"] = mlflow_uri(raw["tracking"]["uri"], raw["out_dir"])
     return Config.model_validate(raw)

@@ -348,7 +348,7 @@ class DistillConfig(Section):
 
 
 class TrackingConfig(Section):
-    """Where runs log their scalars (asma/tracking.py; docs/cluster.md says which to use where).
+    """Where runs log their scalars (asma/tracking/trackers.py; docs/cluster.md says which to use where).
 
     What is tracked is not part of what ran: ablation and search resume checks ignore this section.
     """

@@ -21,6 +21,12 @@ from asma.data.atomic import atomic_directory
 from asma.data.format import UNREADABLE, SkeletonSetWriter, SkippedFile
 from asma.data.integrity import read_json
 from asma.data.readers.base import Reader, Sample
+from asma.data.readers.msr_action3d import MSRAction3DReader
+from asma.data.readers.msrc12 import MSRC12Reader
+from asma.data.readers.ntu import NTUReader
+from asma.data.readers.nw_ucla import NWUCLAReader
+from asma.data.readers.pku_mmd import PKUMMDReader
+from asma.data.readers.utkinect import UTKinectReader
 from asma.data.summary import print_summary, print_unreadable
 from asma.errors import ConfigError, InputFileError
 from asma.skeleton.layout import squashed_name
@@ -41,22 +47,16 @@ def make_reader(name: str, *, missing: Path | None = None, splits_dir: Path | No
     `window`: MSRC-12's frames (before, after) each action point, its reader's default if None."""
     name = dataset_name(name)
     if name in ("ntu60", "ntu120"):
-        from asma.data.readers.ntu import NTUReader
         return NTUReader(dataset=name, missing_list=missing)
     if name in ("pku1", "pku2"):
-        from asma.data.readers.pku_mmd import PKUMMDReader
         return PKUMMDReader(phase=int(name[-1]), splits_dir=splits_dir)
     if name == "msr_action3d":
-        from asma.data.readers.msr_action3d import MSRAction3DReader
         return MSRAction3DReader()
     if name == "utkinect":
-        from asma.data.readers.utkinect import UTKinectReader
         return UTKinectReader()
     if name == "msrc12":
-        from asma.data.readers.msrc12 import MSRC12Reader
         return MSRC12Reader(*window) if window else MSRC12Reader()
     if name == "nw_ucla":
-        from asma.data.readers.nw_ucla import NWUCLAReader
         return NWUCLAReader()
     raise ConfigError("asma data prepare", "NAME", f"unknown data set {name!r}; one of {', '.join(DATASETS)}")
 

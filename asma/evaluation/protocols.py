@@ -4,7 +4,7 @@ Every protocol is a function (cfg, encoders, data, device, progress, features) -
 "top5", ...}; `features` are the frozen features cached once for `linear` and `knn`.
 `supervised` fine-tunes randomly initialised encoders of the same config: the ceiling of the
 tables (and `asma eval --random-init` with `linear`/`knn` gives the floor). With a `tracker`
-(asma/tracking.py) each protocol's top-1/top-5 is logged as `eval/<protocol>/top1` (random init:
+(asma/tracking/trackers.py) each protocol's top-1/top-5 is logged as `eval/<protocol>/top1` (random init:
 `eval_random_init/...`) at the checkpoint's epoch.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ from asma.evaluation.results import SCORES_KEY, write_results, write_scores
 from asma.evaluation.semi import semi_protocol
 from asma.evaluation.transfer import transfer_protocol
 from asma.models.pretrainer import MaskedPretrainer
-from asma.tracking import Tracker
-from asma.training.data import RunData
+from asma.tracking.trackers import Tracker
+from asma.training.data import RunData, build_run_data
 from asma.training.runtime import load_checkpoint_file, pick_device, with_config_threads
 
 PROTOCOLS = {
@@ -157,8 +157,6 @@ def load_source(cfg: Config, checkpoint: Path, data: RunData, random_init: bool 
 def checkpoint_features(path: str | Path, overrides: list[str] = ()) -> tuple[Config, RunData, tuple[torch.Tensor, ...]]:
     """A checkpoint's config, data and frozen features (train, train labels, test, test labels), read
     as run_protocols reads them: BatchNorm re-estimated (eval.precise_bn), evaluation crops."""
-    from asma.training.data import build_run_data
-
     cfg, checkpoint = checkpoint_config(path, overrides)
     data = build_run_data(cfg)
     device = pick_device(cfg.train.device)

@@ -92,6 +92,18 @@ def read_scores(results_path: Path) -> dict[str, "np.ndarray"] | None:
         return None
 
 
+STREAM_PREFIX = "supervised "  # 'supervised joint', 'supervised joint+bone': see stream_columns
+
+
+def stream_columns(name: str, result: dict) -> dict[str, float]:
+    """A multi-stream `supervised` result's extra columns: each stream's top-1 and each fusion of its
+    leading streams (`supervised joint`, `supervised joint+bone`); none for one stream."""
+    if name != "supervised" or len(result.get("streams") or {}) < 2:
+        return {}
+    parts = {**result["streams"], **(result.get("fusions") or {})}
+    return {f"{STREAM_PREFIX}{part}": float(r["top1"]) for part, r in parts.items()}
+
+
 def _pct(value: float, std: float | None = None) -> str:
     return f"{value:.1f}" if std is None else f"{value:.1f} ± {std:.1f}"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from asma.experiments.trial_progress import counted
 from asma.reports.results import StudyResults
 from asma.training.precision import SLOW
 
@@ -52,11 +53,6 @@ def duration(seconds: float) -> str:
         return f"{max(round(seconds), 1)} s" if seconds > 0 else "0 s"
     minutes = round(seconds / 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
-
-
-def counted(n: int, noun: str) -> str:
-    """`1 seed`, `3 seeds`: a count with its noun in the number it takes (nouns with a plain -s plural)."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def cpu_models(machines: list[dict]) -> str:

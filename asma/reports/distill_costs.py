@@ -2,7 +2,7 @@
 distilled top-1 is from the teacher's, per variant and data set.
 
 The figures come from each run's distillation record (`evals/<run>.student/distill.json`, written by
-`asma.training.distill.distill_run`, read by asma.reports.results.distill_costs): parameters, MFLOPs per clip, batch-1 CPU latency. Parameters
+`asma.distillation.distill.distill_run`, read by asma.reports.results.distill_costs): parameters, MFLOPs per clip, batch-1 CPU latency. Parameters
 and MFLOPs are the same on every seed; latency is the median over seeds. The accuracy gap is the
 paired difference distilled minus teacher over the seeds, with its 95% CI (>= 3 seeds), beside the
 same for the student trained from scratch.

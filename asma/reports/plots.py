@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from asma.reports.compute import counted
+from asma.experiments.trial_progress import counted
 from asma.reports.tables import Table
 
 

@@ -5,7 +5,7 @@ import csv
 import io
 import re
 
-from asma.reports.compute import counted
+from asma.experiments.trial_progress import counted
 from asma.reports.tables import Table, format_difference, format_p, format_summary
 
 DEFAULT_MARK = " (default)"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from asma.data.atomic import write_text_atomic
 from asma.errors import InputFileError
+from asma.evaluation.results import STREAM_PREFIX, stream_columns
+from asma.reports.fusion import fused_rows
 
 
 @dataclass
@@ -25,18 +27,6 @@ class StudyResults:
         for row in self.rows:
             keys += [k for k in row["metrics"] if k not in keys]
         return keys
-
-
-STREAM_PREFIX = "supervised "  # 'supervised joint', 'supervised joint+bone': see stream_columns
-
-
-def stream_columns(name: str, result: dict) -> dict[str, float]:
-    """A multi-stream `supervised` result's extra columns: each stream's top-1 and each fusion of its
-    leading streams (`supervised joint`, `supervised joint+bone`); none for one stream."""
-    if name != "supervised" or len(result.get("streams") or {}) < 2:
-        return {}
-    parts = {**result["streams"], **(result.get("fusions") or {})}
-    return {f"{STREAM_PREFIX}{part}": float(r["top1"]) for part, r in parts.items()}
 
 
 def _with_stream_columns(row: dict, eval_file: Path) -> dict:
@@ -103,8 +93,6 @@ def load_results(run_dir: str | Path) -> StudyResults:
             costs = distill_costs(run_dir / "evals" / f"{row['run']}.student" / "distill.json")
             rows.append({**row, "distill_costs": costs} if costs else row)
     done = {r["run"] for r in rows}
-    from asma.reports.fusion import fused_rows
-
     fused, unfused = fused_rows(run_dir, study, rows)
     return StudyResults(study, rows + fused, [r for r in planned if r not in done], unfused)
 

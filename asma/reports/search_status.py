@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asma.errors import InputFileError
+from asma.experiments.trial_files import read_trial
 from asma.reports.study_status import STALE_AFTER_S
-from asma.reports.trial_files import read_trial
+from asma.search.study import recorded_location
 
 STATES = {"COMPLETE": "complete", "PRUNED": "stopped early", "FAIL": "failed", "WAITING": "queued"}
 
@@ -113,8 +114,6 @@ def _listed(value) -> list:
 
 def search_status(run_dir: str | Path, now: float | None = None) -> SearchStatus:
     import optuna
-
-    from asma.search.study import recorded_location
 
     run_dir = Path(run_dir)
     try:

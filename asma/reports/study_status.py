@@ -23,8 +23,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asma.ablation.study import load_study
 from asma.errors import AsmaError, InputFileError
-from asma.reports.trial_files import TrialFiles, folder_updated, read_run_folder, study_trial_dirs
+from asma.experiments.trial_files import TrialFiles, folder_updated, read_run_folder, study_trial_dirs
 
 # a trial that has not written its progress for this long (and 5 of its epochs) is not running
 STALE_AFTER_S = 600.0
@@ -74,9 +75,9 @@ def _planned_epochs(study: dict, run_dir: Path) -> tuple[dict[str, int], str]:
         return {r: int(e) for r, e in study["epochs"].items()}, "study.json"
     source = Path(study.get("source", ""))
     if source.suffix in (".yaml", ".yml") and source.exists():
-        from asma.ablation.evaluate import pretraining_epochs
+        # lazy: these import torch and Ray, which `asma status` needs only for a study from before study.json kept its epochs
         from asma.ablation.specs import run_specs
-        from asma.ablation.study import load_study
+        from asma.experiments.evaluate import pretraining_epochs
 
         try:
             specs = run_specs(load_study(source, check_data=False), run_dir)

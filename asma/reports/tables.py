@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from asma.reports.results import STREAM_PREFIX, StudyResults
+from asma.evaluation.results import STREAM_PREFIX
+from asma.reports.results import StudyResults
 from asma.reports.stats import (ADJUSTMENTS, MIN_PAIRED_SEEDS, Difference, Summary, holm_adjust, paired_difference,
                                 paired_p_value, summarize)
 

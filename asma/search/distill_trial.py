@@ -1,7 +1,7 @@
 """One trial of a distillation search (`task: distill`): the fixed teacher into the trial's student.
 
 The trial linear-probes the teacher (`distill.teacher`, as `asma distill` does), trains the student
-its params describe with `asma.training.distill.train_student`, and reports every epoch: the loss
+its params describe with `asma.distillation.distill.train_student`, and reports every epoch: the loss
 terms and `student_top1` (the student's head on the test clips; the last epoch's after its
 BatchNorm statistics are re-estimated, as `asma distill` scores it). Every report also carries the
 trial's constants: the deployed student's parameters and FLOPs per clip, its batch-1 latency on
@@ -15,15 +15,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from asma.config.schema import Config
-from asma.training.runtime import with_config_threads
+from asma.distillation.distill import check_student_fits, clip_shape, probe_teacher, student_for, train_student
+from asma.evaluation.finetune import evaluate_clips
+from asma.evaluation.protocols import checkpoint_config, load_source
+from asma.models.cost import inference_costs
+from asma.models.student import count_parameters
+from asma.training.data import build_run_data
+from asma.training.runtime import pick_device, with_config_threads
 
 
 def student_costs(cfg: Config, student, data) -> dict[str, float]:
     """Parameters, MFLOPs per clip and batch-1 latency (ms) of the deployed student."""
-    from asma.models.cost import inference_costs
-    from asma.models.student import count_parameters
-    from asma.training.distill import clip_shape
-
     deployed = student.deployable()
     cost = inference_costs(deployed, clip_shape(cfg, data, cfg.student.window))
     return {"student_params": count_parameters(deployed), "student_mflops": cost["mflops"],
@@ -34,13 +36,6 @@ def student_costs(cfg: Config, student, data) -> dict[str, float]:
 def distill_trial(cfg: Config, trial_dir: Path, tracker) -> None:
     """Tune function trainable body for a `task: distill` search (asma.search.trial.search_trial)."""
     from ray import tune
-
-    from asma.evaluation.finetune import evaluate_clips
-    from asma.evaluation.protocols import checkpoint_config, load_source
-    from asma.models.student import count_parameters
-    from asma.training.data import build_run_data
-    from asma.training.distill import check_student_fits, probe_teacher, student_for, train_student
-    from asma.training.runtime import pick_device
 
     check_student_fits(cfg)
     device = pick_device(cfg.train.device)

@@ -461,7 +461,7 @@ def proxy_schedule(spec: SpaceFile, epochs: int) -> list[str]:
 
 def _check_distillation(spec: SpaceFile, base: Config, problems: Problems) -> None:
     """A distillation search: students of one teacher that exists, one process per trial."""
-    from asma.evaluation.protocols import find_checkpoint
+    from asma.evaluation.protocols import find_checkpoint  # lazy: imports torch, which reading a space needs not
 
     for key in spec.params:
         if not key.startswith(DISTILL_PARAM_SECTIONS):

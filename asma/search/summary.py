@@ -26,9 +26,11 @@ from typing import Any
 
 import yaml
 
-from asma.config.loading import config_to_dict
+from asma.config.loading import config_to_dict, set_dotted
 from asma.data.atomic import atomic_directory, write_json_atomic
+from asma.search.continuation import read_earlier
 from asma.search.space import SearchSpace, distribution
+from asma.search.study import recorded_location
 
 
 def trial_rows(results, space: SearchSpace) -> list[dict]:
@@ -62,8 +64,6 @@ def mark_interrupted(rows: list[dict], run_dir: Path) -> list[dict]:
     do not tell a trial ASHA stopped from one Ctrl-C stopped; the search's Optuna study does (the
     searcher never told it the trial's end: still RUNNING). Without a stored study, rows stay as they are."""
     import optuna
-
-    from asma.search.study import recorded_location
 
     location = recorded_location(run_dir)
     if location is None or not rows:
@@ -164,8 +164,6 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
 
     A search continued without its first Tune experiment (asma.search.continuation) starts with the
     trials that experiment finished, kept in earlier_trials.json."""
-    from asma.search.continuation import read_earlier
-
     rows = mark_interrupted([*read_earlier(run_dir), *trial_rows(results, space)], run_dir)
     best = best_trial(rows, space)
     front = pareto_front(rows, space) if space.multi_objective else []
@@ -201,7 +199,7 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
             cfg = space.trial_config(chosen["params"])
             (out / "best_config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
             (out / "best_preset.yaml").write_text(preset_text(space, chosen))
-        from asma.search.plots import plot_history, plot_importances, plot_pareto
+        from asma.search.plots import plot_history, plot_importances, plot_pareto  # lazy: imports matplotlib
 
         plot_history(rows, space, out / "history.png")
         if found:
@@ -221,8 +219,6 @@ NOT_PRESET = RUN_KEYS + ("train.precision", "train.device", "train.threads", "tr
 
 def preset_text(space: SearchSpace, trial: dict) -> str:
     """A preset YAML of a trial: the space's base, its fixed overrides and the trial's params, nested."""
-    from asma.config.loading import set_dotted
-
     chosen = {**space.spec.overrides, **trial["params"]}
     raw: dict[str, Any] = {"base": space.spec.base}
     for key, value in chosen.items():
@@ -254,8 +250,6 @@ def trials_csv(rows: list[dict], space: SearchSpace) -> str:
 
 def _study_record(run_dir: Path) -> dict | None:
     """The search's Optuna study (asma.search.study): its name and the command that opens it."""
-    from asma.search.study import recorded_location
-
     study = recorded_location(run_dir)
     return None if study is None else {"study_name": study.study_name, "open_with": study.dashboard_command()}
 

@@ -13,7 +13,7 @@ A `task: distill` search's trial distils the fixed teacher into its student inst
 (asma.search.distill_trial).
 
 Tracking: Tune's logger writes each trial's TensorBoard events into its folder; with mlflow or wandb
-the trial (or its TorchTrainer's rank 0) opens a run named `<search>/trial_<id>` (asma/tracking.py).
+the trial (or its TorchTrainer's rank 0) opens a run named `<search>/trial_<id>` (asma/tracking/trackers.py).
 """
 from __future__ import annotations
 
@@ -21,9 +21,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from asma.config.loading import apply_overrides, config_from_dict
+from asma.config.loading import apply_overrides, config_from_dict, mlflow_uri
 from asma.config.schema import Config
-from asma.tracking import Tracker, TrackedRun, mlflow_uri, open_tracker
+from asma.evaluation.protocols import find_checkpoint
+from asma.evaluation.proxy import proxy_knn
+from asma.experiments.evaluate import evaluate_run
+from asma.models.pretrainer import MaskedPretrainer
+from asma.models.student import count_parameters
+from asma.search.distill_trial import distill_trial
+from asma.tracking.trackers import Tracker, TrackedRun, open_tracker
+from asma.training.data import build_run_data, open_dataset
+from asma.training.loop import pretrain
+from asma.training.ray_trainer import pretrain_on_ray
+from asma.training.runtime import load_checkpoint_file, pick_device
 from asma.training.tune_runtime import TuneTrialRuntime, wait_for_the_last_trial_when_reused
 
 try:  # subclassed below; keep the module importable where Ray Train is absent
@@ -34,9 +44,6 @@ except ImportError:  # pragma: no cover - ray is a dependency
 
 def encoder_parameters(cfg: Config, layout, in_channels: int) -> int:
     """Parameters of the encoders (not projectors) a config builds: what is kept after pretraining."""
-    from asma.models.pretrainer import MaskedPretrainer
-    from asma.models.student import count_parameters
-
     model = MaskedPretrainer(cfg, layout, in_channels)
     return sum(count_parameters(enc) for enc in model.encoders().values())
 
@@ -66,9 +73,6 @@ class EvaluatingRuntime(TuneTrialRuntime):
         super().report(metrics, checkpoint)
 
     def evaluate(self, state: dict, metrics: dict) -> dict[str, float]:
-        from asma.ablation.evaluate import evaluate_run
-        from asma.models.pretrainer import MaskedPretrainer
-
         model = MaskedPretrainer(self.cfg, self.data.dataset.layout, self.data.in_channels)
         model.load_state_dict(state)
         model.to(self.device)
@@ -101,7 +105,6 @@ def search_trial(config: dict, run: dict) -> None:
     trial_dir = Path(tune.get_context().get_trial_dir())
     tracked = TrackedRun(f"{run['name']}/{trial_dir.name}", str(trial_dir))
     if run.get("task") == "distill":
-        from asma.search.distill_trial import distill_trial
 
         with open_tracker(cfg, tracked) as tracker:
             distill_trial(cfg, trial_dir, tracker)
@@ -109,15 +112,12 @@ def search_trial(config: dict, run: dict) -> None:
     if run["workers"] > 1:
         _launch_trainer(cfg, run, trial_dir, tracked)
         return
-    from asma.training.data import build_run_data
-    from asma.training.loop import pretrain
-
     data = build_run_data(cfg)
     extra = {"encoder_params": encoder_parameters(cfg, data.dataset.layout, data.in_channels)}
     with open_tracker(cfg, tracked) as tracker:
         tracker.log_metrics(extra, 0)
         runtime = EvaluatingRuntime(cfg, data, run["evaluate"], extra, trial_dir, tracker)
-        pretrain(cfg, data, runtime, tracker)
+        pretrain(cfg, data, runtime, tracker, proxy=proxy_knn)
 
 
 def _launch_trainer(cfg: Config, run: dict, trial_dir: Path, tracked: TrackedRun) -> None:
@@ -127,9 +127,6 @@ def _launch_trainer(cfg: Config, run: dict, trial_dir: Path, tracked: TrackedRun
     """
     from ray import tune
     from rich.console import Console
-
-    from asma.training.data import open_dataset
-    from asma.training.ray_trainer import pretrain_on_ray
 
     if cfg.tracking.backend == "mlflow":  # the search's store, not one in the trial folder
         cfg.tracking.uri = mlflow_uri(cfg.tracking.uri, cfg.out_dir)
@@ -142,13 +139,8 @@ def _launch_trainer(cfg: Config, run: dict, trial_dir: Path, tracked: TrackedRun
     dataset = open_dataset(cfg.data)
     extra = {"encoder_params": encoder_parameters(cfg, dataset.layout, int(dataset.meta["channels"]))}
     quiet = Console(file=open(trial_dir / "train.log", "a"), highlight=False)
-    result = pretrain_on_ray(cfg, callbacks=[ForwardToTune(extra)], console=quiet, tracked=tracked)
+    result = pretrain_on_ray(cfg, callbacks=[ForwardToTune(extra)], console=quiet, tracked=tracked, proxy=proxy_knn)
     if run["evaluate"] and result.history:
-        from asma.ablation.evaluate import evaluate_run
-        from asma.evaluation.protocols import find_checkpoint
-        from asma.models.pretrainer import MaskedPretrainer
-        from asma.training.data import build_run_data
-        from asma.training.runtime import load_checkpoint_file, pick_device
 
         data = build_run_data(cfg, dataset)
         model = MaskedPretrainer(cfg, dataset.layout, data.in_channels)

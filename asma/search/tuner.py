@@ -6,7 +6,7 @@ experiment: trials, checkpoints, the searcher's state), `study.journal` + `study
 study, asma.search.study; with `--storage URL` the study is in that RDB instead) and `summary/`
 (asma.search.summary).
 
-Resume: `Tuner.restore(experiment, resume_errored=True)` (through asma.tune_restore, which keeps a killed
+Resume: `Tuner.restore(experiment, resume_errored=True)` (through asma.experiments.tune_restore, which keeps a killed
 driver's resume free of tracebacks) brings back the Optuna study, every
 finished trial (never re-run) and each unfinished trial's last epoch checkpoint. The trial budget
 lives in `budget.json` and is read again on restore (`TrialBudget`), so a resumed search may also
@@ -25,13 +25,16 @@ from pathlib import Path
 from rich.console import Console
 
 from asma.cluster.job_dir import check_outside_ray_folders
+from asma.cluster.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.config.loading import config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import same_data
 from asma.errors import AsmaError
-from asma.ray_session import check_schedulable, init_ray, tune_loggers
+from asma.experiments.trial_progress import TrialProgress, active
+from asma.experiments.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
 from asma.search.continuation import drop_torn_write, earlier_rows, read_earlier, requeue_lost, seed_rungs, write_earlier
 from asma.search.repeats import RepeatGuard, finite_points, point_key
+from asma.search.samplers import PicklableNSGAIISampler
 from asma.search.space import DefineByRun, SearchSpace, SpaceFile
 from asma.search.study import (
     StudyLocation,
@@ -43,8 +46,9 @@ from asma.search.study import (
     write_record,
 )
 from asma.search.trial import search_trial
-from asma.trial_progress import TrialProgress, active
-from asma.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
+from asma.training.data import open_dataset
+from asma.training.precision import bfloat16_warning
+from asma.training.runtime import pick_device
 
 try:  # the classes below subclass Ray's; keep the module importable without Ray
     from ray.tune import Callback
@@ -183,7 +187,6 @@ def make_sampler(space: SearchSpace, earlier_trials: int = 0):
     if space.spec.sampler == "grid":
         return optuna.samplers.GridSampler(space.grid(), seed=seed)
     if space.spec.sampler == "nsga2":
-        from asma.search.samplers import PicklableNSGAIISampler
 
         return PicklableNSGAIISampler(seed=seed)
     with warnings.catch_warnings():  # multivariate/group are "experimental" in Optuna, stable in use since 2.x
@@ -315,12 +318,8 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
         console.print(f"{space.name}: all {space.trials} trials of the budget have run; raise it with --trials",
                       highlight=False)
         return SearchOutcome(run_dir, [], False, study)
-    from asma.training.data import open_dataset
-
     open_dataset(space.base.data)  # generate the synthetic set once here, not in every trial at once
     if address is None:  # the trials run on this machine: a CPU that emulates bfloat16 is said before they start
-        from asma.training.precision import bfloat16_warning
-        from asma.training.runtime import pick_device
 
         message = bfloat16_warning(space.base.train.precision, pick_device(space.base.train.device))
         if message:

@@ -7,12 +7,12 @@ from pathlib import Path
 from asma.config.schema import Config, DataConfig
 from asma.data.clips import SkeletonClips
 from asma.data.format import SkeletonSet
+from asma.data.synthetic import ensure_synthetic
 
 
 def open_dataset(cfg: DataConfig) -> SkeletonSet:
     """The prepared set named by `data.path`; 'synthetic' generates (once) the embedded default."""
     if cfg.path == "synthetic":
-        from asma.data.synthetic import ensure_synthetic
 
         s = cfg.synthetic
         root = ensure_synthetic(Path(cfg.cache_dir), num_classes=s.num_classes,

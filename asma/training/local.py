@@ -1,6 +1,6 @@
 """Single-process pretraining (CPU or one GPU) with rich progress, resumable from its run folder.
 
-Each epoch's metrics go to metrics.jsonl and to the config's tracker (asma/tracking.py: by default
+Each epoch's metrics go to metrics.jsonl and to the config's tracker (asma/tracking/trackers.py: by default
 TensorBoard event files in <run folder>/tensorboard/).
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ from asma.cluster.job_dir import check_outside_ray_folders
 from asma.config.loading import config_to_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_text_atomic
-from asma.tracking import TrackedRun, check_tracking, open_tracker
+from asma.tracking.trackers import TrackedRun, check_tracking, open_tracker
 from asma.training.data import RunData, build_run_data
-from asma.training.loop import PretrainResult, pretrain
+from asma.training.loop import EpochCheck, PretrainResult, pretrain
 from asma.training.resume import check_resume
 from asma.training.runtime import LocalRuntime
 
@@ -30,9 +30,10 @@ def save_config(cfg: Config, run_dir: Path) -> None:
 
 
 def pretrain_locally(cfg: Config, run_dir: Path | None = None, data: RunData | None = None,
-                     console: Console | None = None, quiet: bool = False) -> PretrainResult:
+                     console: Console | None = None, quiet: bool = False, *, proxy: EpochCheck | None) -> PretrainResult:
     """Pretrain in this process; re-running with the same run folder resumes from its checkpoint,
-    when the config is the one it trained with (asma/training/resume.py)."""
+    when the config is the one it trained with (asma/training/resume.py). `proxy`: the loop's
+    per-epoch check (asma.evaluation.proxy.proxy_knn)."""
     console = console or Console()
     check_tracking(cfg.tracking)
     if run_dir is None:  # a caller's own run folder is its own affair
@@ -57,4 +58,4 @@ def pretrain_locally(cfg: Config, run_dir: Path | None = None, data: RunData | N
         console.print(f"resuming {run_dir} from epoch {existing['epoch']}" if existing is not None
                       else f"pretraining into {run_dir}", highlight=False, soft_wrap=True)
     with open_tracker(cfg, TrackedRun(cfg.name, str(run_dir))) as tracker:
-        return pretrain(cfg, data, runtime, tracker)
+        return pretrain(cfg, data, runtime, tracker, proxy=proxy)

@@ -2,7 +2,7 @@
 
 The same function runs in a test, in `asma pretrain` (LocalRuntime), in a Ray Train worker
 (RayTrainRuntime) and inside a Tune trial; each epoch's metrics also go to the `tracker` the runner
-opened (asma/tracking.py; under Ray Train only rank 0 has one). It resumes from the runtime's latest
+opened (asma/tracking/trackers.py; under Ray Train only rank 0 has one). It resumes from the runtime's latest
 checkpoint (model, optimizer, epoch). Every random number of an epoch (masks, augmentations,
 dropout, data order and crops) is drawn from streams seeded by (seed, rank, epoch), so a resumed
 run, on any number of restarts, repeats exactly what an uninterrupted one does: no RNG state needs
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,10 +22,8 @@ import torch
 from asma.config.loading import config_to_dict
 from asma.config.schema import Config, OptimConfig, TrainConfig
 from asma.errors import ConfigError
-from asma.evaluation.features import extract_features
-from asma.evaluation.knn import knn_accuracy
 from asma.models.pretrainer import MaskedPretrainer
-from asma.tracking import Tracker
+from asma.tracking.trackers import Tracker
 from asma.training.data import RunData
 from asma.training.precision import check_bfloat16
 from asma.training.runtime import Runtime, with_config_threads
@@ -34,6 +33,12 @@ from asma.training.runtime import Runtime, with_config_threads
 COMPILE_ON_CPU = ("compiled encoders are for a GPU: on a CPU (torch 2.13, an AVX2 EPYC) Inductor's kernels gave one "
                   "residual convolution's weight gradient 8-55% off eager's, where finite differences side with "
                   "eager, and the compiled step measured 0.83x eager's speed; set train.compile=eager")
+
+
+# A per-epoch check of the model, measured when `proxy_due` (asma.evaluation.proxy.proxy_knn: BatchNorm
+# calibration, then the kNN proxy). The caller passes it in, so training does not import evaluation;
+# None measures nothing.
+EpochCheck = Callable[[MaskedPretrainer, RunData, Config, torch.device], dict[str, float]]
 
 
 @dataclass
@@ -81,32 +86,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def proxy_knn(model: MaskedPretrainer, data: RunData, cfg: Config, device: torch.device) -> dict[str, float]:
-    """kNN accuracy of the concatenated encoder features: the metric searches read.
-
-    With `eval.precise_bn` (the default) the encoders' BatchNorm statistics are re-estimated on the
-    training clips first, as the final kNN's are (asma.evaluation.protocols.calibrate_batchnorm),
-    and put back afterwards, so training goes on with its own running averages. Without it the
-    proxy reads features through averages over masked, augmented batches: on MSR Action3D that
-    proxy fell from 28.9 to 20.9% between epochs 30 and 60 of one trial (docs/method.md)."""
-    from asma.evaluation.protocols import calibrate_batchnorm
-
-    encoders = model.encoders()
-    saved = {name: [b.clone() for b in e.buffers()] for name, e in encoders.items()} if cfg.eval.precise_bn else {}
-    try:
-        if cfg.eval.precise_bn:
-            calibrate_batchnorm(encoders, data, cfg, device)
-        train, train_y = extract_features(encoders, data.train, device)
-        test, test_y = extract_features(encoders, data.test, device)
-    finally:
-        with torch.no_grad():
-            for name, buffers in saved.items():
-                for buffer, kept in zip(encoders[name].buffers(), buffers):
-                    buffer.copy_(kept)
-    acc = knn_accuracy(train, train_y, test, test_y, data.num_classes, cfg.eval.knn_k, cfg.eval.knn_temperature)
-    return {"knn_top1": acc["top1"], "knn_top5": acc["top5"]}
-
-
 def proxy_due(train: TrainConfig, epoch: int, known: bool) -> bool:
     """Whether the proxy is measured after `epoch` (counted from 1): the last epoch, every
     `eval_every`, the `eval_epochs`, and with `eval_report: latest` any epoch with none known yet."""
@@ -115,8 +94,10 @@ def proxy_due(train: TrainConfig, epoch: int, known: bool) -> bool:
 
 
 @with_config_threads
-def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | None = None) -> PretrainResult:
-    """Pretrain all encoders of `cfg.masking.views` on `data.pretrain`; report (and track) every epoch."""
+def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | None = None, *,
+             proxy: EpochCheck | None) -> PretrainResult:
+    """Pretrain all encoders of `cfg.masking.views` on `data.pretrain`; report (and track) every epoch,
+    with `proxy`'s metrics at the epochs `proxy_due` names."""
     seed_everything(cfg.train.seed)  # the same initial weights on every rank
     device = runtime.device
     if runtime.rank == 0:
@@ -175,8 +156,8 @@ def pretrain(cfg: Config, data: RunData, runtime: Runtime, tracker: Tracker | No
         metrics = {key: float(value) / steps for key, value in sums.items()}
         metrics.update(epoch=epoch + 1, lr=lr, samples_per_s=seen * runtime.world_size / elapsed, epoch_time_s=elapsed)
         last = epoch + 1 == cfg.train.epochs
-        if proxy_due(cfg.train, epoch + 1, known=bool(latest_proxy)):
-            latest_proxy = {**proxy_knn(model, data, cfg, device), "proxy_epoch": epoch + 1}
+        if proxy is not None and proxy_due(cfg.train, epoch + 1, known=bool(latest_proxy)):
+            latest_proxy = {**proxy(model, data, cfg, device), "proxy_epoch": epoch + 1}
             metrics.update(latest_proxy)
         elif cfg.train.eval_report == "latest":
             metrics.update(latest_proxy)

@@ -12,7 +12,7 @@ by the Train controller, which Ray places on the driver's node; with a ray:// cl
 head node) and checkpoints/ with the final checkpoint, so evaluation reads a Ray run exactly like a
 local one. `fault=KillOnce(...)` kills a worker once, to see (and test) the recovery.
 
-Tracking (asma/tracking.py): the rank-0 worker opens the run's tracker and logs every epoch; Train
+Tracking (asma/tracking/trackers.py): the rank-0 worker opens the run's tracker and logs every epoch; Train
 V2 does not run Tune's logger callbacks for a TorchTrainer, so nothing else would. TensorBoard
 events go to the run folder as named on the driver (out_dir/name/tensorboard/ on rank 0's node).
 """
@@ -26,13 +26,15 @@ from typing import Any
 from rich.console import Console
 
 from asma.cluster.job_dir import check_outside_ray_folders
+from asma.cluster.ray_session import UnschedulableError, check_schedulable, init_ray
 from asma.config.loading import config_from_dict, config_to_dict, with_absolute_paths
 from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
 from asma.errors import ConfigError
-from asma.ray_session import UnschedulableError, check_schedulable, init_ray
-from asma.tracking import Tracker, TrackedRun, check_tracking, open_tracker
+from asma.tracking.trackers import Tracker, TrackedRun, check_tracking, open_tracker
+from asma.training.data import build_run_data, open_dataset
 from asma.training.local import run_dir_for, save_config
+from asma.training.loop import EpochCheck, pretrain
 from asma.training.ray_runtime import CHECKPOINT_FILE, HISTORY_FILE, KillOnce, RayTrainRuntime
 from asma.training.resume import check_resume
 from asma.training.runtime import load_checkpoint_file, save_checkpoint_file
@@ -58,14 +60,11 @@ class RayPretrainResult:
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     """Runs on every Ray Train worker: the data, then the training loop, unchanged."""
-    from asma.training.data import build_run_data
-    from asma.training.loop import pretrain
-
     cfg = config_from_dict(loop_config["config"])
     runtime = RayTrainRuntime(cfg.data.loader_workers, loop_config.get("fault"))
     tracked = loop_config.get("tracked")
     with open_tracker(cfg, tracked) if tracked and runtime.rank == 0 else Tracker() as tracker:
-        pretrain(cfg, build_run_data(cfg), runtime, tracker)
+        pretrain(cfg, build_run_data(cfg), runtime, tracker, proxy=loop_config["proxy"])
 
 
 class EpochLog(UserCallback):
@@ -141,10 +140,12 @@ def _keep_final_checkpoint(result, run_dir: Path) -> list[dict]:
 
 
 def pretrain_on_ray(cfg: Config, fault: KillOnce | None = None, callbacks: list | None = None,
-                    console: Console | None = None, tracked: TrackedRun | None = None) -> RayPretrainResult:
+                    console: Console | None = None, tracked: TrackedRun | None = None, *,
+                    proxy: EpochCheck | None) -> RayPretrainResult:
     """Pretrain with `cfg.ray.workers` Ray Train workers; resumes the run `cfg.name` if it exists.
 
-    `tracked`: the run rank 0 tracks (default: `cfg.name` in its run folder)."""
+    `tracked`: the run rank 0 tracks (default: `cfg.name` in its run folder). `proxy`: the loop's
+    per-epoch check (asma.evaluation.proxy.proxy_knn), a module-level function the workers unpickle."""
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -160,8 +161,6 @@ def pretrain_on_ray(cfg: Config, fault: KillOnce | None = None, callbacks: list 
     init_ray(r.address)
     check_cluster_fits(cfg)
     if not r.address:
-        from asma.training.data import open_dataset
-
         open_dataset(cfg.data)  # generate the synthetic set once here, not in every worker at once
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir)
@@ -173,7 +172,7 @@ def pretrain_on_ray(cfg: Config, fault: KillOnce | None = None, callbacks: list 
     resources = {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.gpus_per_worker else {})}
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"config": config_to_dict(cfg), "fault": fault,
+        train_loop_config={"config": config_to_dict(cfg), "fault": fault, "proxy": proxy,
                            "tracked": tracked or TrackedRun(cfg.name, str(run_dir))},
         scaling_config=ScalingConfig(num_workers=r.workers, use_gpu=r.gpus_per_worker > 0,
                                      resources_per_worker=resources),

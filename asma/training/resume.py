@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from asma.config.compare import MISSING, changed_keys_that_ran, value_at
 from asma.config.loading import config_to_dict
 from asma.config.schema import Config
 from asma.errors import AsmaError
+from asma.training.config_changes import MISSING, changed_keys_that_ran, value_at
 
 # config keys (or prefixes, ending in '.') a resumed run may change
 MAY_DIFFER_ON_RESUME = (

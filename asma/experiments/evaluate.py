@@ -7,7 +7,7 @@ loop's own last-epoch kNN proxy for `knn`. run_protocols keeps its full record i
 `<study dir>/evals/<run>.json`. Each protocol gives the report one column of top-1 accuracy (%);
 `semi` gives one per labelled fraction (`semi_1%`, `semi_10%`), `random_init` is the linear
 probe of randomly initialised encoders of the same config (the floor of the table), and `distill`
-distils the run into the config's student (`asma.training.distill.distill_run`, with the from-scratch
+distils the run into the config's student (`asma.distillation.distill.distill_run`, with the from-scratch
 baseline): columns `teacher_linear`, `student_distilled`, `student_scratch`.
 """
 from __future__ import annotations
@@ -18,11 +18,14 @@ from pathlib import Path
 
 from asma.config.loading import apply_overrides, config_to_dict
 from asma.config.schema import Config
+from asma.distillation.distill import distill_run
 from asma.errors import AsmaError, ConfigError
+from asma.evaluation.protocols import EncoderSource, find_checkpoint, random_encoders, run_protocols
+from asma.evaluation.proxy import proxy_knn
+from asma.evaluation.raw_input import RAW_PROTOCOLS, raw_input_encoders
+from asma.evaluation.results import stream_columns
 from asma.models.pretrainer import MaskedPretrainer
-from asma.reports.results import stream_columns
 from asma.training.data import RunData
-from asma.training.loop import proxy_knn
 from asma.training.runtime import save_checkpoint_file
 
 LOOP_PROTOCOLS = ("knn",)
@@ -83,8 +86,6 @@ def check_fixed_teacher(cfg: Config, protocols: list[str], where: str) -> None:
     """A run with `distill.teacher` distils that teacher and nothing else; the teacher must exist."""
     if not cfg.distill.teacher:
         return
-    from asma.evaluation.protocols import find_checkpoint
-
     if list(protocols) != ["distill"]:
         raise ConfigError(where, "distill.teacher", f"a study whose runs distil a fixed teacher has protocols: "
                           f"[distill] only (got {protocols}); its runs do not pretrain")
@@ -102,10 +103,7 @@ def evaluate_reference(cfg: Config, data: RunData, reference: str, protocols: li
     encoders under the study's frozen-feature protocols, and under `semi` trains them from scratch on
     the labelled share; the ceiling trains the same encoders with
     labels from scratch (the `supervised` protocol) and stands in each of those columns."""
-    from asma.evaluation.protocols import EncoderSource, random_encoders, run_protocols
-
     if reference == "raw":
-        from asma.evaluation.raw_input import RAW_PROTOCOLS, raw_input_encoders
 
         columns = [p for p in protocols if p in RAW_PROTOCOLS] or ["linear"]
         source = EncoderSource(raw_input_encoders(cfg, data), "raw-input reference", eval_path.parent)
@@ -128,13 +126,11 @@ def evaluate_run(cfg: Config, data: RunData, model: MaskedPretrainer, protocols:
     from_loop = LOOP_PROTOCOLS if not protocols_available() else ()
     others = [p for p in protocols if p not in (*from_loop, "random_init", "distill")]
     if others:
-        from asma.evaluation.protocols import EncoderSource, run_protocols
 
         source = EncoderSource(model.encoders(), f"ablation run {cfg.name}", eval_path.parent, cfg.train.epochs)
         record = run_protocols(cfg, source, data, others, console=None, out=eval_path)
         results.update(columns_of_record({"protocols": {p: record["protocols"][p] for p in others}}))
     if "random_init" in protocols:
-        from asma.evaluation.protocols import EncoderSource, random_encoders, run_protocols
 
         source = EncoderSource(random_encoders(cfg, data), "random-init", eval_path.parent)
         record = run_protocols(cfg, source, data, ["linear"], console=None,
@@ -159,8 +155,6 @@ def _protocol_of(column: str) -> str:
 def distill_columns(cfg: Config, model: MaskedPretrainer | None, eval_path: Path) -> dict[str, float]:
     """Distil the pretrained model (saved as a teacher checkpoint for `distill_run`), or the fixed
     teacher `distill.teacher` names (model None), into the student; and train it from scratch."""
-    from asma.training.distill import distill_run
-
     only_heads = apply_overrides(cfg, {"eval.protocols": []})  # the student's own probes are not columns
     out = eval_path.with_name(f"{eval_path.stem}.student")
     if model is None:

@@ -1,7 +1,8 @@
 """A rich progress bar in the driver that Ray Tune callbacks feed, for `asma ablate` and `asma tune`.
 
 Tune pickles its callbacks into the experiment (for restore), so a callback holds no state: it
-forwards to the progress bar that is active in this driver process (`active()`).
+forwards to the progress bar that is active in this driver process (`active()`). `counted` words
+the counts the driver (and the reports) print: `1 seed`, `3 seeds`.
 """
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ _ACTIVE: list["TrialProgress"] = []
 
 def active() -> "TrialProgress | None":
     return _ACTIVE[-1] if _ACTIVE else None
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 seed`, `3 seeds`: a count with its noun in the number it takes (nouns with a plain -s plural)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class TrialProgress:

@@ -26,6 +26,7 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
+from asma.cluster.ray_session import tune_loggers
 from asma.data.atomic import write_bytes_atomic
 from asma.errors import AsmaError
 
@@ -79,7 +80,6 @@ def restore_tuner(path: str, trainable, **options):
 
     tolerate_deleted_checkpoints()
     if not any(Path(path).glob("*/events.out.tfevents.*")):  # started with asma's loggers, not Tune's
-        from asma.ray_session import tune_loggers
 
         tune_loggers()
     with NoMetricsOfUnstartedTrials.installed():

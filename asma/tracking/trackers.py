@@ -16,7 +16,7 @@ Who opens a tracker: `asma pretrain` in this process; under Ray Train the rank-0
 Tune's logger callbacks attach to a Tuner, not to a TorchTrainer); Tune trials of searches and
 ablations, whose tracker is opened by the trial: their TensorBoard tags are those of `asma pretrain`
 (`loss`, `knn_top1`, ...), so runs of every kind overlay (Tune's own TensorBoard logger, which
-wrote `ray/tune/loss`, is off: asma.ray_session.tune_loggers); `asma eval`, which adds each protocol's top-1/top-5 to
+wrote `ray/tune/loss`, is off: asma.cluster.ray_session.tune_loggers); `asma eval`, which adds each protocol's top-1/top-5 to
 the pretraining run's record at the checkpoint's epoch.
 
 A tracker never fails a run: a backend error is logged once and the tracker goes quiet. A backend
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from asma.config.loading import config_to_dict, mlflow_uri
 from asma.config.schema import Config, TrackingConfig
 from asma.errors import ConfigError
 
@@ -55,14 +56,6 @@ def check_tracking(cfg: TrackingConfig) -> None:
     if backend != "none" and importlib.util.find_spec(PACKAGES[backend]) is None:
         raise ConfigError("tracking", "tracking.backend",
                           f"{backend!r} needs the {PACKAGES[backend]} package, which is not installed; {INSTALL}")
-
-
-def mlflow_uri(uri: str | None, out_dir: str | Path) -> str:
-    """An absolute MLflow tracking URI: `uri`, else $MLFLOW_TRACKING_URI, else a file store in out_dir."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or str(Path(out_dir) / "mlruns")
-    if "://" in uri or uri.startswith(("databricks", "sqlite:", "postgresql:", "mysql:")):
-        return uri
-    return Path(uri.removeprefix("file:")).expanduser().resolve().as_uri()
 
 
 def flat_params(raw: dict, prefix: str = "") -> dict[str, str]:
@@ -274,7 +267,5 @@ def open_tracker(cfg: Config, run: TrackedRun, params: dict | None = None) -> Tr
     except Exception as e:
         log.warning("tracking with %s did not start (%s: %s); the run goes on untracked", backend, type(e).__name__, e)
         return Tracker()
-    from asma.config.loading import config_to_dict
-
     tracker.log_params(config_to_dict(cfg) if params is None else params)
     return tracker

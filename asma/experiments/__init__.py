@@ -1,0 +1,1 @@
+"""What ablation studies and searches share: a run's evaluation (evaluate.py), restoring a Tune experiment (tune_restore.py), the driver's trial progress (trial_progress.py) and reading trial folders (trial_files.py)."""
