@@ -20,6 +20,7 @@ demo: setup
 
 # the rooms' import order (pyproject.toml, [tool.importlinter])
 lint: setup
+	$(BIN)/ruff check asma bench experiments tests
 	$(BIN)/lint-imports
 
 test: setup

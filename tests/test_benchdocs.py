@@ -1,7 +1,6 @@
 """bench/benchdocs.py: a benchmark rewrites only its own `## ` section of docs/benchmarks.md."""
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest

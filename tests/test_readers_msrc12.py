@@ -1,6 +1,5 @@
 """MSRC-12: the tick conversion of the distributed MATLAB code, clips around action points, zero
 frames, the distributed copy's flaws reported by name; and the real set when ../shared has it."""
-import json
 import subprocess
 from pathlib import Path
 

@@ -313,6 +313,7 @@ def test_a_distillation_search_trains_students_of_one_teacher_and_keeps_their_co
     reports the student's top-1, and the trial's constants (parameters, FLOPs, latency, the teacher's
     probe) come with each report. The smaller student has fewer parameters and FLOPs."""
     from asma.config import load_config
+    from asma.evaluation.proxy import proxy_knn
     from asma.training.local import pretrain_locally
 
     teacher = tmp_path / "teacher"

@@ -5,10 +5,14 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from asma.data.atomic import write_json_atomic
+
+if TYPE_CHECKING:  # numpy is imported where the scores are read and written
+    import numpy as np
 
 
 class CorruptResultsWarning(UserWarning):
