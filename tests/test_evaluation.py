@@ -28,11 +28,15 @@ TINY = ["data.window=12", "data.persons=1", "data.synthetic={num_classes: 4, sam
         "supervised.batch_size=8"]
 
 
+def tiny_run(root, *overrides: str):
+    """(config, run data, root) of the tiny synthetic set under `root`."""
+    cfg = load_config("smoke", [*TINY, *overrides, f"data.cache_dir={root / 'cache'}", f"out_dir={root / 'runs'}"])
+    return cfg, build_run_data(cfg), root
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval")
-    cfg = load_config("smoke", TINY + [f"data.cache_dir={root / 'cache'}", f"out_dir={root / 'runs'}"])
-    return cfg, build_run_data(cfg), root
+    return tiny_run(tmp_path_factory.mktemp("eval"))
 
 
 @pytest.fixture(scope="module")

@@ -3,23 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from asma.config.loading import load_config
 from asma.evaluation.features import extract_features
 from asma.evaluation.knn import knn_accuracy
 from asma.evaluation.raw_input import RawClip, raw_input_encoders
 from asma.experiments.evaluate import evaluate_reference
-from asma.training.data import build_run_data
-
-TINY = ["data.window=12", "data.persons=1", "data.synthetic={num_classes: 4, samples_per_class: 6}",
-        "train.threads=1", "eval.epochs=3", "eval.finetune_epochs=1", "eval.batch_size=8", "eval.semi_repeats=1",
-        "eval.semi_fractions=[0.5]"]
+from tests.test_evaluation import tiny_run
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("raw")
-    cfg = load_config("smoke", TINY + [f"data.cache_dir={root / 'cache'}", f"out_dir={root / 'runs'}"])
-    return cfg, build_run_data(cfg), root
+    return tiny_run(tmp_path_factory.mktemp("raw"), "eval.semi_repeats=1")
 
 
 def test_raw_clip_flattens_without_parameters():
@@ -41,7 +34,7 @@ def test_raw_features_are_the_evaluation_clips(tiny):
 def test_raw_reference_row_scores_linear_knn_and_semi(tiny, tmp_path):
     cfg, data, _ = tiny
     columns = evaluate_reference(cfg, data, "raw", ["linear", "knn", "semi", "finetune"], tmp_path / "raw.json")
-    assert list(columns) == ["linear", "knn", "semi_50%"]  # finetune has nothing to fine-tune
+    assert list(columns) == ["linear", "knn", "semi_10%", "semi_50%"]  # finetune has nothing to fine-tune
     # the kNN column is the cosine kNN of the flattened clips, computed here without the protocol
     features, train_y = extract_features(raw_input_encoders(cfg, data), data.train, torch.device("cpu"))
     test, test_y = extract_features(raw_input_encoders(cfg, data), data.test, torch.device("cpu"))
