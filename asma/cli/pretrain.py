@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from asma.cli.common import add_config_args, add_tracking_args, config_from_args
+from asma.cluster.job_dir import check_outside_ray_folders
 from asma.cluster.ray_session import ADDRESS_HELP
 from asma.evaluation.proxy import proxy_knn
 from asma.training.local import pretrain_locally
@@ -30,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
     if cfg.ray.workers > 1 or cfg.ray.address:
         from asma.training.ray_trainer import pretrain_on_ray  # lazy: imports Ray, which `asma --help` need not
 
+        # here, not in pretrain_on_ray: a search trial's Ray Train run lies in its Tune trial folder,
+        # which the search's own out_dir check already covers
+        check_outside_ray_folders(cfg.out_dir, "out_dir")
+        if "://" not in cfg.ray.storage_path:
+            check_outside_ray_folders(cfg.ray.storage_path, "ray.storage_path")
         pretrain_on_ray(cfg, proxy=proxy_knn)
         return 0
     result = pretrain_locally(cfg, proxy=proxy_knn)

@@ -25,7 +25,6 @@ from typing import Any
 
 from rich.console import Console
 
-from asma.cluster.job_dir import check_outside_ray_folders
 from asma.cluster.ray_session import UnschedulableError, check_schedulable, init_ray
 from asma.config.loading import config_from_dict, config_to_dict, with_absolute_paths
 from asma.config.schema import Config
@@ -150,9 +149,6 @@ def pretrain_on_ray(cfg: Config, fault: KillOnce | None = None, callbacks: list 
     from ray.train.torch import TorchTrainer
 
     console = console or Console()
-    check_outside_ray_folders(cfg.out_dir, "out_dir")
-    if "://" not in cfg.ray.storage_path:
-        check_outside_ray_folders(cfg.ray.storage_path, "ray.storage_path")
     cfg = worker_config(cfg)
     check_tracking(cfg.tracking)
     run_dir = run_dir_for(cfg)
