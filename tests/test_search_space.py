@@ -411,7 +411,7 @@ def test_the_searcher_runs_an_untried_point_instead_of_a_repeat_and_ends_when_no
     from ray.tune.search import Searcher
 
     from asma.search.repeats import RepeatGuard, finite_points
-    from asma.search.tuner import FinalMetricOptunaSearch
+    from asma.search.optuna_searcher import FinalMetricOptunaSearch
 
     params = {"masking.streams": {"type": "categorical", "choices": ["separate", "combined"]},
               f"{A}.ratio": {"type": "categorical", "choices": [0.2, 0.4]}}
@@ -442,7 +442,7 @@ def test_the_repeat_guard_survives_the_searchers_checkpoint(tmp_path):
     from ray.tune.search import Searcher
 
     from asma.search.repeats import RepeatGuard, finite_points
-    from asma.search.tuner import FinalMetricOptunaSearch
+    from asma.search.optuna_searcher import FinalMetricOptunaSearch
 
     space = load_space(write_space(tmp_path, params={f"{A}.ratio": {"type": "categorical", "choices": [0.2, 0.4, 0.6]}}))
 
@@ -473,7 +473,7 @@ def test_every_sampler_survives_the_pickling_tune_does(tmp_path, sampler):
 
     from ray import cloudpickle
 
-    from asma.search.tuner import make_sampler
+    from asma.search.factories import make_sampler
 
     changes = {"metric": ["knn_top1", "encoder_params"], "mode": ["max", "min"]} if sampler == "nsga2" else {}
     if sampler == "grid":

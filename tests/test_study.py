@@ -18,7 +18,7 @@ from asma.search.study import (
     study_location,
     write_record,
 )
-from asma.search.tuner import FinalMetricOptunaSearch
+from asma.search.optuna_searcher import FinalMetricOptunaSearch
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
