@@ -23,11 +23,11 @@ from pathlib import Path
 from rich.console import Console
 
 from asma.cluster.job_dir import check_outside_ray_folders
-from asma.cluster.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.data.atomic import write_json_atomic
 from asma.errors import AsmaError
-from asma.experiments.trial_progress import TrialProgress, active
+from asma.experiments.trial_progress import TrialProgress
 from asma.experiments.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
+from asma.experiments.tune_run import ProgressCallback, run_config, start_ray  # noqa: F401 (see below)
 from asma.search.budget import BUDGET_FILE, TrialBudget, trials_to_run  # noqa: F401 (TrialBudget: see below)
 from asma.search.continuation import read_earlier, seed_rungs
 from asma.search.factories import make_scheduler, make_search_alg, trainable, trial_dirname
@@ -39,14 +39,10 @@ from asma.training.data import open_dataset
 from asma.training.precision import bfloat16_warning
 from asma.training.runtime import pick_device
 
-# Tune pickles the searcher and its budget into the experiment. Experiments saved before
-# asma.search.optuna_searcher and asma.search.budget were split out of this module name
-# FinalMetricOptunaSearch and TrialBudget here: imported above, they unpickle on --resume.
-
-try:  # the callback below subclasses Ray's; keep the module importable without Ray
-    from ray.tune import Callback
-except ImportError:  # pragma: no cover - ray is a dependency
-    Callback = object
+# Tune pickles the searcher, its budget and the progress callback into the experiment. Experiments
+# saved before asma.search.optuna_searcher, asma.search.budget and asma.experiments.tune_run took them
+# out of this module name FinalMetricOptunaSearch, TrialBudget and ProgressCallback here: imported
+# above, they unpickle on --resume.
 
 EXPERIMENT = "experiment"
 
@@ -114,11 +110,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
         message = bfloat16_warning(space.base.train.precision, pick_device(space.base.train.device))
         if message:
             console.print(f"[yellow]warning[/] {message}", highlight=False)
-    init_ray(address, num_cpus=num_cpus)
-    r = space.spec.resources
-    check_schedulable({"CPU": r.cpus, "GPU": r.gpus}, f"{space.source}: resources (one trial or worker)")
-    # a short epoch checkpoints faster than Tune snapshots the experiment; the warning is noise here
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    start_ray(address, num_cpus, space.spec.resources, f"{space.source}: resources (one trial or worker)")
     if any(m.startswith("eval/") for m in space.metrics):
         # the metric comes with the last epoch only (FinalMetricOptunaSearch); Tune's controller would
         # refuse the first epoch's report for lacking it (Ray's documented switch for that check)
@@ -143,10 +135,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
                 train_fn,
                 tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=to_run,
                                             trial_dirname_creator=trial_dirname, reuse_actors=True),
-                run_config=tune.RunConfig(
-                    name=EXPERIMENT, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback(), *tune_loggers()],
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    failure_config=tune.FailureConfig(max_failures=max(0, space.base.ray.max_failures))),
+                run_config=run_config(EXPERIMENT, str(run_dir), max(0, space.base.ray.max_failures), num_to_keep=1),
             )
         results = tuner.fit()
     return SearchOutcome(run_dir, results, restoring, study)
@@ -179,16 +168,20 @@ class SearchProgress(TrialProgress):
         super().__init__(console, trials * epochs, "epochs (at most)")
         self.epochs = epochs
 
-    def result(self, trial_id: str, result: dict) -> None:
+    def trial_result(self, trial, result: dict) -> None:
         epoch = int(result.get("training_iteration", 0))
-        self.advance_to(trial_id, epoch, f"{trial_id} epoch {epoch}{score(result)}")
+        self.advance_to(trial.trial_id, epoch, f"{trial.trial_id} epoch {epoch}{score(result)}")
 
-    def complete(self, trial_id: str, result: dict | None) -> None:
+    def trial_complete(self, trial) -> None:
+        trial_id, result = trial.trial_id, trial.last_result
         epoch = self.seen.get(trial_id, 0)
         if epoch < self.epochs:  # stopped early: its remaining epochs will never run
             self.progress.update(self.task, advance=self.epochs - epoch)
         how = "done" if epoch >= self.epochs else f"stopped by ASHA after {epoch} epochs"
         self.progress.console.print(f"[green]{how}[/] {trial_id}{score(result or {})}", highlight=False)
+
+    def trial_error(self, trial) -> None:
+        self.error(trial.trial_id, trial.local_path)
 
 
 def score(result: dict) -> str:
@@ -198,17 +191,3 @@ def score(result: dict) -> str:
     if "student_top1" in result:
         return f" student {result['student_top1']:.1f}%"
     return ""
-
-
-class ProgressCallback(Callback):
-    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        if bar := active():
-            bar.result(trial.trial_id, result)
-
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        if bar := active():
-            bar.complete(trial.trial_id, trial.last_result)
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        if bar := active():
-            bar.error(trial.trial_id, trial.local_path)
