@@ -14,7 +14,7 @@ import yaml
 import torch
 
 from asma.ablation.runner import run_study
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.reports.report import write_report
 
 pytestmark = pytest.mark.slow

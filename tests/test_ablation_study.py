@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from asma.ablation.runner import finished_runs, run_specs
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.errors import AsmaError, ConfigError
 from asma.experiments.evaluate import columns_of_record
 

@@ -316,7 +316,7 @@ def test_a_confirmation_study_reruns_the_best_full_budget_trials_beside_the_refe
     them, the search's fixed overrides, the base preset's own epochs, and a study that loads."""
     import json
 
-    from asma.ablation.study import load_study
+    from asma.ablation.study_file import load_study
     from asma.config.loading import load_config
 
     space = load_space(write_space(tmp_path, overrides={"out_dir": str(tmp_path / "runs"), "data.split": "xsub_val", "data.path": "synthetic",
@@ -361,7 +361,7 @@ def test_the_masking_searchs_confirmation_shares_its_reference_runs_with_the_con
 
     from asma.ablation.finished import changed_config_keys
     from asma.ablation.runner import run_specs
-    from asma.ablation.study import load_study
+    from asma.ablation.study_file import load_study
     from asma.search.confirm import confirmation_study, confirmation_yaml
 
     space = load_space(SPACES / "msr_masking.yaml", check_data=False)  # MSR Action3D is not prepared here

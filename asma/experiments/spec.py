@@ -1,4 +1,4 @@
-"""What a study file (asma.ablation.study) and a search-space file (asma.search.space) share: the
+"""What a study file (asma.ablation.study_file) and a search-space file (asma.search.space) share: the
 strict YAML model base, the pattern of the names they give, a trial's resources, the protocols a
 run is evaluated with. Each file keeps its own keys, defaults and messages.
 """

@@ -10,8 +10,8 @@ from asma.search.optuna_searcher import FinalMetricOptunaSearch
 from asma.search.repeats import RepeatGuard, finite_points
 from asma.search.samplers import PicklableNSGAIISampler
 from asma.search.space import DefineByRun, SearchSpace
-from asma.search.study import StudyLocation
-from asma.search.trial import search_trial
+from asma.search.optuna_study import StudyLocation
+from asma.search.search_trial import search_trial
 
 
 def make_sampler(space: SearchSpace, earlier_trials: int = 0):

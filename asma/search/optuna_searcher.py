@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 
 from asma.search.repeats import RepeatGuard, point_key
-from asma.search.study import fail_orphans
+from asma.search.optuna_study import fail_orphans
 
 try:  # subclassed below; keep the module importable without Ray
     from ray.tune.search.optuna import OptunaSearch
@@ -29,7 +29,7 @@ class FinalMetricOptunaSearch(OptunaSearch):
     Each trial's per-epoch values go to the study as intermediate values, its last epoch's included.
     With a persistent study it also records each Optuna trial's Tune trial id (user attribute
     `tune_trial_id`, the folder `experiment/trial_<id>`), and on restore fails the trials asked after
-    Tune's last snapshot of the searcher (asma.search.study.fail_orphans).
+    Tune's last snapshot of the searcher (asma.search.optuna_study.fail_orphans).
     """
 
     def skip_repeats(self, guard: RepeatGuard | None) -> None:

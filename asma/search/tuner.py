@@ -3,14 +3,14 @@
 The run folder `<out_dir>/tune/<name>/` holds `space.json` (the validated space and base config),
 `budget.json` (the trial budget, raised by `--trials` on `--resume`: asma.search.budget), `experiment/`
 (Tune's experiment: trials, checkpoints, the searcher's state), `study.journal` + `study.json` (the Optuna
-study, asma.search.study; with `--storage URL` the study is in that RDB instead) and `summary/`
+study, asma.search.optuna_study; with `--storage URL` the study is in that RDB instead) and `summary/`
 (asma.search.summary). The experiment's parts (sampler, searcher, scheduler, trial function) are
 built in asma.search.factories.
 
 Resume: `Tuner.restore(experiment, resume_errored=True)` (through asma.experiments.tune_restore, which keeps a killed
 driver's resume free of tracebacks) brings back the Optuna study, every
 finished trial (never re-run) and each unfinished trial's last epoch checkpoint, after
-asma.search.resume has checked that the space and base config are the ones the search started with.
+asma.search.search_resume has checked that the space and base config are the ones the search started with.
 Without `experiment/` (a fresh machine that kept only the folder's small files, e.g. in records/),
 `--resume` continues from the Optuna study instead (asma.search.continuation).
 """
@@ -32,9 +32,9 @@ from asma.search.budget import BUDGET_FILE, TrialBudget, trials_to_run  # noqa: 
 from asma.search.continuation import read_earlier, seed_rungs
 from asma.search.factories import make_scheduler, make_search_alg, trainable, trial_dirname
 from asma.search.optuna_searcher import FinalMetricOptunaSearch  # noqa: F401 (see below)
-from asma.search.resume import check_resume, continue_from_study
+from asma.search.search_resume import check_resume, continue_from_study
 from asma.search.space import SearchSpace
-from asma.search.study import StudyLocation, create_study, quiet_optuna, resumed_location, study_location, write_record
+from asma.search.optuna_study import StudyLocation, create_study, quiet_optuna, resumed_location, study_location, write_record
 from asma.training.data import open_dataset
 from asma.training.precision import bfloat16_warning
 from asma.training.runtime import pick_device

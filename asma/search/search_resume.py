@@ -10,7 +10,7 @@ from asma.data.fingerprint import same_data
 from asma.errors import AsmaError
 from asma.search.continuation import drop_torn_write, earlier_rows, requeue_lost, write_earlier
 from asma.search.space import SearchSpace, SpaceFile
-from asma.search.study import resumed_location
+from asma.search.optuna_study import resumed_location
 
 
 def check_resume(space: SearchSpace, run_dir: Path) -> None:
