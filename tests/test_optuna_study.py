@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from asma.errors import AsmaError, ConfigError
-from asma.search.space import DefineByRun, ParamSpec
+from asma.search.optuna_searcher import FinalMetricOptunaSearch
 from asma.search.optuna_study import (
     create_study,
     recorded_location,
@@ -18,7 +18,7 @@ from asma.search.optuna_study import (
     study_location,
     write_record,
 )
-from asma.search.optuna_searcher import FinalMetricOptunaSearch
+from asma.search.space import DefineByRun, ParamSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

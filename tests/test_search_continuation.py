@@ -105,8 +105,8 @@ def test_a_search_kept_in_git_resumes_in_another_checkout_with_the_same_data(tmp
     import yaml
 
     from asma.errors import AsmaError
-    from asma.search.space import load_space
     from asma.search.search_resume import check_resume
+    from asma.search.space import load_space
     from tests.test_fingerprint import prepared
 
     spec = {"base": "smoke", "params": {"masking.specs.a.joints.ratio": {"type": "float", "low": 0.1, "high": 0.6}},

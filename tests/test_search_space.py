@@ -410,8 +410,8 @@ class _AlwaysFirst(optuna.samplers.RandomSampler):
 def test_the_searcher_runs_an_untried_point_instead_of_a_repeat_and_ends_when_none_is_left(tmp_path):
     from ray.tune.search import Searcher
 
-    from asma.search.repeats import RepeatGuard, finite_points
     from asma.search.optuna_searcher import FinalMetricOptunaSearch
+    from asma.search.repeats import RepeatGuard, finite_points
 
     params = {"masking.streams": {"type": "categorical", "choices": ["separate", "combined"]},
               f"{A}.ratio": {"type": "categorical", "choices": [0.2, 0.4]}}
@@ -441,8 +441,8 @@ def test_the_repeat_guard_survives_the_searchers_checkpoint(tmp_path):
     repeats and draws from the same generator."""
     from ray.tune.search import Searcher
 
-    from asma.search.repeats import RepeatGuard, finite_points
     from asma.search.optuna_searcher import FinalMetricOptunaSearch
+    from asma.search.repeats import RepeatGuard, finite_points
 
     space = load_space(write_space(tmp_path, params={f"{A}.ratio": {"type": "categorical", "choices": [0.2, 0.4, 0.6]}}))
 
@@ -521,8 +521,8 @@ def test_a_search_ranks_trials_on_a_validation_split_and_its_confirmation_on_the
     with pytest.raises(ConfigError) as err:
         load_space(path)
     assert err.value.key == "data.split" and "data.split: xsub_val" in str(err.value)
-    from asma.data.synthetic import make_synthetic
     from asma.data.format import SkeletonSet
+    from asma.data.synthetic import make_synthetic
 
     s = SkeletonSet.open(make_synthetic(tmp_path / "syn", num_classes=2, samples_per_class=10))
     subject = [int(n[9:12]) for n in s.names]  # SsssCcccPppp...

@@ -110,8 +110,8 @@ def _run_one(group: list[dict], out: str | None, work: str, workers: int, device
              precision: str | None = None) -> dict:
     import torch
 
-    from asma.ablation.reuse import copy_run
     from asma.ablation.ablation_trial import execute_run
+    from asma.ablation.reuse import copy_run
     from asma.config.loading import config_from_dict
     from asma.data.atomic import write_json_atomic
     from asma.tracking.trackers import Tracker

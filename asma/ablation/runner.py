@@ -17,11 +17,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from asma.ablation.ablation_trial import ablation_trial
 from asma.ablation.finished import finished_runs
 from asma.ablation.reuse import reuse_runs
 from asma.ablation.specs import in_seed_order, run_specs, study_dir, write_study_record
 from asma.ablation.study_file import Study
-from asma.ablation.ablation_trial import ablation_trial
 from asma.cluster.job_dir import check_outside_ray_folders
 from asma.config.loading import config_from_dict
 from asma.errors import ConfigError

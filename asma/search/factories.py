@@ -7,11 +7,11 @@ import warnings
 from asma.config.loading import config_to_dict
 from asma.search.budget import TrialBudget
 from asma.search.optuna_searcher import FinalMetricOptunaSearch
+from asma.search.optuna_study import StudyLocation
 from asma.search.repeats import RepeatGuard, finite_points
 from asma.search.samplers import PicklableNSGAIISampler
-from asma.search.space import DefineByRun, SearchSpace
-from asma.search.optuna_study import StudyLocation
 from asma.search.search_trial import search_trial
+from asma.search.space import DefineByRun, SearchSpace
 
 
 def make_sampler(space: SearchSpace, earlier_trials: int = 0):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import warnings
 
-from asma.search.repeats import RepeatGuard, point_key
 from asma.search.optuna_study import fail_orphans
+from asma.search.repeats import RepeatGuard, point_key
 
 try:  # subclassed below; keep the module importable without Ray
     from ray.tune.search.optuna import OptunaSearch

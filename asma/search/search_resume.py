@@ -9,8 +9,8 @@ from pathlib import Path
 from asma.data.fingerprint import same_data
 from asma.errors import AsmaError
 from asma.search.continuation import drop_torn_write, earlier_rows, requeue_lost, write_earlier
-from asma.search.space import SearchSpace, SpaceFile
 from asma.search.optuna_study import resumed_location
+from asma.search.space import SearchSpace, SpaceFile
 
 
 def check_resume(space: SearchSpace, run_dir: Path) -> None:

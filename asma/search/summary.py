@@ -29,8 +29,8 @@ import yaml
 from asma.config.loading import config_to_dict, set_dotted
 from asma.data.atomic import atomic_directory, write_json_atomic
 from asma.search.continuation import read_earlier
-from asma.search.space import SearchSpace, distribution
 from asma.search.optuna_study import recorded_location
+from asma.search.space import SearchSpace, distribution
 
 
 def trial_rows(results, space: SearchSpace) -> list[dict]:

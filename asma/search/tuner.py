@@ -32,9 +32,16 @@ from asma.search.budget import BUDGET_FILE, TrialBudget, trials_to_run  # noqa: 
 from asma.search.continuation import read_earlier, seed_rungs
 from asma.search.factories import make_scheduler, make_search_alg, trainable, trial_dirname
 from asma.search.optuna_searcher import FinalMetricOptunaSearch  # noqa: F401 (see below)
+from asma.search.optuna_study import (
+    StudyLocation,
+    create_study,
+    quiet_optuna,
+    resumed_location,
+    study_location,
+    write_record,
+)
 from asma.search.search_resume import check_resume, continue_from_study
 from asma.search.space import SearchSpace
-from asma.search.optuna_study import StudyLocation, create_study, quiet_optuna, resumed_location, study_location, write_record
 from asma.training.data import open_dataset
 from asma.training.precision import bfloat16_warning
 from asma.training.runtime import pick_device
