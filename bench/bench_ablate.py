@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from asma.ablation.runner import prepare_data, run_specs, run_study, study_dir
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.reports.report import write_report
 
 from bench.benchdocs import provenance, publish

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 import torch
+import yaml
 
 from asma.ablation.runner import run_study
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.reports.report import write_report
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from asma.ablation.runner import finished_runs, run_specs
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.errors import AsmaError, ConfigError
 from asma.experiments.evaluate import columns_of_record
 
@@ -387,8 +387,7 @@ def test_an_interrupted_resume_does_not_start_a_fresh_experiment(tmp_path, monke
     study = load_study(write_study(tmp_path, TINY))
     calls = []
     monkeypatch.setattr(tune.Tuner, "can_restore", classmethod(lambda cls, path: True))
-    monkeypatch.setattr(runner, "init_ray", lambda *a, **k: None)
-    monkeypatch.setattr(runner, "check_schedulable", lambda *a, **k: None)
+    monkeypatch.setattr(runner, "start_ray", lambda *a, **k: None)
     monkeypatch.setattr(runner, "prepare_data", lambda specs: None)
     monkeypatch.setattr(runner, "_fit", lambda *a, restore, **k: calls.append(restore) or False)
     outcome = runner.run_study(study, out_dir=tmp_path / "out", resume=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import asma
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.cli.ablate import DEMO_STUDY
 
 ROOT = Path(__file__).resolve().parents[1]

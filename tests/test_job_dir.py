@@ -34,15 +34,14 @@ def job_dir(tmp_path, monkeypatch) -> Path:
         {"runtime_env": {"working_dir": "gcs://_ray_pkg_0123abcd.zip"}, "metadata": {"job_submission_id": JOB}}))
     monkeypatch.delenv(RAY_ADDRESS_ENVIRONMENT_VARIABLE, raising=False)  # nothing here may reach Ray
     monkeypatch.setenv("COLUMNS", "1000")  # rich wraps long lines at the terminal's width
-    import asma.ablation.runner
-    import asma.search.tuner
+    import asma.experiments.tune_run
     import asma.training.local
     import asma.training.ray_trainer
 
     def reached(*args, **kwargs):
         pytest.fail("the command went on to start Ray or to train")
 
-    for module in (asma.ablation.runner, asma.search.tuner, asma.training.ray_trainer):
+    for module in (asma.experiments.tune_run, asma.training.ray_trainer):  # tune_run: ablate's and tune's
         monkeypatch.setattr(module, "init_ray", reached)
     monkeypatch.setattr(asma.training.local, "pretrain", reached)
     return work

@@ -17,7 +17,7 @@ import yaml
 from asma.ablation.finished import finished_runs
 from asma.ablation.pool import plan, run
 from asma.ablation.specs import run_specs, study_dir
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.cli.main import main
 from asma.reports.study_status import STALE_AFTER_S, study_status
 

@@ -105,8 +105,8 @@ def test_a_search_kept_in_git_resumes_in_another_checkout_with_the_same_data(tmp
     import yaml
 
     from asma.errors import AsmaError
+    from asma.search.search_resume import check_resume
     from asma.search.space import load_space
-    from asma.search.tuner import check_resume
     from tests.test_fingerprint import prepared
 
     spec = {"base": "smoke", "params": {"masking.specs.a.joints.ratio": {"type": "float", "low": 0.1, "high": 0.6}},
@@ -153,7 +153,7 @@ def test_a_journal_copied_mid_write_is_cut_back_to_its_last_whole_line(tmp_path)
 
 def test_a_trial_a_stop_signal_left_running_is_interrupted_not_stopped_early(tmp_path):
     """Tune's results read the same for a trial ASHA stopped and one Ctrl-C stopped; the study does not."""
-    from asma.search.study import study_location, write_record
+    from asma.search.optuna_study import study_location, write_record
     from asma.search.summary import mark_interrupted
 
     location = study_location("s", tmp_path)

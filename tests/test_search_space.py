@@ -316,7 +316,7 @@ def test_a_confirmation_study_reruns_the_best_full_budget_trials_beside_the_refe
     them, the search's fixed overrides, the base preset's own epochs, and a study that loads."""
     import json
 
-    from asma.ablation.study import load_study
+    from asma.ablation.study_file import load_study
     from asma.config.loading import load_config
 
     space = load_space(write_space(tmp_path, overrides={"out_dir": str(tmp_path / "runs"), "data.split": "xsub_val", "data.path": "synthetic",
@@ -361,7 +361,7 @@ def test_the_masking_searchs_confirmation_shares_its_reference_runs_with_the_con
 
     from asma.ablation.finished import changed_config_keys
     from asma.ablation.runner import run_specs
-    from asma.ablation.study import load_study
+    from asma.ablation.study_file import load_study
     from asma.search.confirm import confirmation_study, confirmation_yaml
 
     space = load_space(SPACES / "msr_masking.yaml", check_data=False)  # MSR Action3D is not prepared here
@@ -410,8 +410,8 @@ class _AlwaysFirst(optuna.samplers.RandomSampler):
 def test_the_searcher_runs_an_untried_point_instead_of_a_repeat_and_ends_when_none_is_left(tmp_path):
     from ray.tune.search import Searcher
 
+    from asma.search.optuna_searcher import FinalMetricOptunaSearch
     from asma.search.repeats import RepeatGuard, finite_points
-    from asma.search.tuner import FinalMetricOptunaSearch
 
     params = {"masking.streams": {"type": "categorical", "choices": ["separate", "combined"]},
               f"{A}.ratio": {"type": "categorical", "choices": [0.2, 0.4]}}
@@ -441,8 +441,8 @@ def test_the_repeat_guard_survives_the_searchers_checkpoint(tmp_path):
     repeats and draws from the same generator."""
     from ray.tune.search import Searcher
 
+    from asma.search.optuna_searcher import FinalMetricOptunaSearch
     from asma.search.repeats import RepeatGuard, finite_points
-    from asma.search.tuner import FinalMetricOptunaSearch
 
     space = load_space(write_space(tmp_path, params={f"{A}.ratio": {"type": "categorical", "choices": [0.2, 0.4, 0.6]}}))
 
@@ -473,7 +473,7 @@ def test_every_sampler_survives_the_pickling_tune_does(tmp_path, sampler):
 
     from ray import cloudpickle
 
-    from asma.search.tuner import make_sampler
+    from asma.search.factories import make_sampler
 
     changes = {"metric": ["knn_top1", "encoder_params"], "mode": ["max", "min"]} if sampler == "nsga2" else {}
     if sampler == "grid":
@@ -521,8 +521,8 @@ def test_a_search_ranks_trials_on_a_validation_split_and_its_confirmation_on_the
     with pytest.raises(ConfigError) as err:
         load_space(path)
     assert err.value.key == "data.split" and "data.split: xsub_val" in str(err.value)
-    from asma.data.synthetic import make_synthetic
     from asma.data.format import SkeletonSet
+    from asma.data.synthetic import make_synthetic
 
     s = SkeletonSet.open(make_synthetic(tmp_path / "syn", num_classes=2, samples_per_class=10))
     subject = [int(n[9:12]) for n in s.names]  # SsssCcccPppp...

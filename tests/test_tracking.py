@@ -237,7 +237,7 @@ def test_ablation_and_search_trials_are_tracked(ray_session, tmp_path, monkeypat
     import yaml
 
     from asma.ablation.runner import run_study
-    from asma.ablation.study import load_study
+    from asma.ablation.study_file import load_study
     from asma.search.space import load_space
     from asma.search.tuner import run_search
 

@@ -1,1 +1,1 @@
-"""Ablation studies: the study YAML (study.py), one run as a Tune trial (trial.py, evaluate.py), the grid runner (runner.py)."""
+"""Ablation studies: the study YAML and its grid of runs (study_file.py), the runs as specs (specs.py), one run as a Tune trial (ablation_trial.py), the grid runner (runner.py), `asma pool` without Ray (pool.py), finished and reused runs (finished.py, reuse.py)."""

@@ -8,7 +8,7 @@ For a machine with torch but neither Ray nor Optuna, or for a machine's spare co
         JSON, in the order given. Runs of the same config in several studies are run once. A study
         that no `asma ablate` has started gets its study.json, which `asma report` and `asma status`
         read.
-  run   runs each spec as a Tune trial does (asma.ablation.trial.execute_run) but in a LocalRuntime,
+  run   runs each spec as a Tune trial does (asma.ablation.ablation_trial.execute_run) but in a LocalRuntime,
         and writes the trial's run record to <out>/ablations/<study>/runs/<run id>.json, with its
         evaluation record in <out>/ablations/<study>/evals/ (copied for the same run in other
         studies, as --reuse copies: asma.ablation.reuse.copy_run).
@@ -45,7 +45,7 @@ def plan(studies: list[str], out: str | None, to: Path | None, datasets: list[st
     `asma ablate --out` (None: each study's out_dir)."""
     from asma.ablation.finished import finished_runs
     from asma.ablation.specs import in_seed_order, run_specs, study_dir, write_study_record
-    from asma.ablation.study import load_study
+    from asma.ablation.study_file import load_study
 
     groups: dict[str, list[dict]] = {}
     finished_elsewhere: set[str] = set()  # done in one of the studies: `asma ablate --reuse` copies it
@@ -110,8 +110,8 @@ def _run_one(group: list[dict], out: str | None, work: str, workers: int, device
              precision: str | None = None) -> dict:
     import torch
 
+    from asma.ablation.ablation_trial import execute_run
     from asma.ablation.reuse import copy_run
-    from asma.ablation.trial import execute_run
     from asma.config.loading import config_from_dict
     from asma.data.atomic import write_json_atomic
     from asma.tracking.trackers import Tracker
@@ -136,7 +136,7 @@ def _run_one(group: list[dict], out: str | None, work: str, workers: int, device
     torch.set_num_threads(max(1, cfg.train.threads or 1))
     data = build_run_data(cfg)
     eval_path = study_folder(spec, out) / "evals" / f"{spec['run']}.json"
-    # the trial's own run (asma.ablation.trial.execute_run), in a LocalRuntime instead of Tune's
+    # the trial's own run (asma.ablation.ablation_trial.execute_run), in a LocalRuntime instead of Tune's
     record = execute_run(spec, cfg, data, eval_path, Tracker(), lambda: LocalRuntime(
         Path(work) / spec["study"] / spec["run"], cfg.train.device, cfg.ray.num_to_keep, 0))
     device = pick_device(cfg.train.device)

@@ -15,22 +15,21 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ray.tune import Callback
 from rich.console import Console
 
+from asma.ablation.ablation_trial import ablation_trial
 from asma.ablation.finished import finished_runs
 from asma.ablation.reuse import reuse_runs
 from asma.ablation.specs import in_seed_order, run_specs, study_dir, write_study_record
-from asma.ablation.study import Study
-from asma.ablation.trial import ablation_trial
+from asma.ablation.study_file import Study
 from asma.cluster.job_dir import check_outside_ray_folders
-from asma.cluster.ray_session import check_schedulable, init_ray, tune_loggers
 from asma.config.loading import config_from_dict
 from asma.errors import ConfigError
 from asma.experiments.evaluate import check_protocols, pretraining_epochs
 from asma.experiments.trial_files import last_error
-from asma.experiments.trial_progress import TrialProgress, active, counted
+from asma.experiments.trial_progress import TrialProgress, counted
 from asma.experiments.tune_restore import restore_tuner, set_saved_concurrency
+from asma.experiments.tune_run import ProgressCallback, run_config, start_ray  # noqa: F401 (ProgressCallback: pickled)
 from asma.training.data import open_dataset
 from asma.training.precision import bfloat16_warning
 from asma.training.runtime import pick_device
@@ -102,14 +101,10 @@ def run_study(study: Study, out_dir: str | Path | None = None, resume: bool = Fa
     prepare_data({r: specs[r] for r in pending})
     if address is None:  # the trials run on this machine, and their own warnings do not reach this terminal
         warn_if_bfloat16_is_slow_here(specs, pending, console)
-    init_ray(address, num_cpus=num_cpus, log_to_driver=False)
-    check_schedulable({"CPU": study.resources.cpus, "GPU": study.resources.gpus},
-                      f"{study.source}: resources (one trial)")
+    start_ray(address, num_cpus, study.resources, f"{study.source}: resources (one trial)", log_to_driver=False)
     tune_dir = run_dir / TUNE_NAME
     from ray import tune
 
-    # the warning fires when a short epoch checkpoints faster than Tune snapshots; harmless here
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress bar instead of Tune's tables
 
     ended = True
@@ -158,10 +153,8 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
                                     {"cpu": study.resources.cpus, "gpu": study.resources.gpus})
     epochs = {r: pretraining_epochs(specs[r]) for r in pending}
     with StudyProgress(console, epochs):
-        run_config = tune.RunConfig(
-            name=TUNE_NAME, storage_path=str(run_dir), verbose=0, callbacks=[ProgressCallback(), *tune_loggers()],
-            failure_config=tune.FailureConfig(max_failures=specs[pending[0]]["config"]["ray"]["max_failures"]),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=specs[pending[0]]["config"]["ray"]["num_to_keep"]))
+        ray_cfg = specs[pending[0]]["config"]["ray"]
+        config = run_config(TUNE_NAME, str(run_dir), ray_cfg["max_failures"], ray_cfg["num_to_keep"])
         if restore:
             if concurrency is not None:  # else the concurrency the experiment was started with
                 before = set_saved_concurrency(run_dir / TUNE_NAME, concurrency)
@@ -170,7 +163,7 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
             tuner = restore_tuner(str(run_dir / TUNE_NAME), trainable, resume_unfinished=True, resume_errored=True)
         else:
             tuner = tune.Tuner(
-                trainable, param_space={"run": tune.grid_search(pending)}, run_config=run_config,
+                trainable, param_space={"run": tune.grid_search(pending)}, run_config=config,
                 tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, reuse_actors=reuse_processes,
                                             trial_dirname_creator=lambda t: f"{t.config['run']}_{t.trial_id}"))
         handler = signal.getsignal(signal.SIGINT)
@@ -201,7 +194,8 @@ class StudyProgress(TrialProgress):
         super().__init__(console, sum(epochs.values()) + len(epochs), "steps")
         self.epochs = epochs
 
-    def result(self, run_id: str, result: dict) -> None:
+    def trial_result(self, trial, result: dict) -> None:
+        run_id = result.get("run", trial.config.get("run"))
         if run_id not in self.epochs:  # a restored trial whose run had finished: nothing to show
             return
         if result.get("done"):
@@ -213,12 +207,5 @@ class StudyProgress(TrialProgress):
         where = "evaluated" if result.get("done") else f"epoch {result.get('epoch', '-')}"
         self.advance_to(run_id, reached, f"{run_id} {where}")
 
-
-class ProgressCallback(Callback):
-    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        if bar := active():
-            bar.result(result.get("run", trial.config.get("run")), result)
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        if bar := active():
-            bar.error(trial.config.get("run"), getattr(trial, "path", None) or trial.local_path)
+    def trial_error(self, trial) -> None:
+        self.error(trial.config.get("run"), getattr(trial, "path", None) or trial.local_path)

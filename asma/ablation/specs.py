@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asma.experiments.evaluate import pretraining_epochs
-from asma.ablation.study import RunSpec, Study
+from asma.ablation.study_file import RunSpec, Study
 from asma.config.loading import config_to_dict
 from asma.data.atomic import write_json_atomic
 from asma.data.fingerprint import dataset_fingerprint
+from asma.experiments.evaluate import pretraining_epochs
 
 
 def study_dir(study: Study, out_dir: str | Path | None = None) -> Path:

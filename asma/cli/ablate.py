@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.cli.common import add_tracking_args, tracking_overrides
 from asma.cluster.ray_session import ADDRESS_HELP
 from asma.config.loading import config_from_dict

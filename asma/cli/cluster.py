@@ -9,7 +9,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.cluster.ray_session import ADDRESS_HELP, UnschedulableError, init_ray
 from asma.cluster.resources import Request, judge, live_nodes
 from asma.config.loading import available_presets, load_config

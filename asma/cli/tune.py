@@ -7,7 +7,7 @@ import argparse
 
 from rich.console import Console
 
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.cli.common import add_tracking_args, tracking_overrides
 from asma.cluster.ray_session import ADDRESS_HELP
 from asma.data.atomic import write_text_atomic

@@ -1,1 +1,1 @@
-"""What ablation studies and searches share: a run's evaluation (evaluate.py), restoring a Tune experiment (tune_restore.py), the driver's trial progress (trial_progress.py) and reading trial folders (trial_files.py)."""
+"""What ablation studies and searches share: their files' common parts (spec.py), starting a Tune experiment and feeding its progress bar (tune_run.py, trial_progress.py), restoring one (tune_restore.py), a run's evaluation (evaluate.py) and reading trial folders (trial_files.py)."""

@@ -1,7 +1,8 @@
 """A rich progress bar in the driver that Ray Tune callbacks feed, for `asma ablate` and `asma tune`.
 
-Tune pickles its callbacks into the experiment (for restore), so a callback holds no state: it
-forwards to the progress bar that is active in this driver process (`active()`). `counted` words
+Tune pickles its callbacks into the experiment (for restore), so the callback holds no state
+(asma.experiments.tune_run.ProgressCallback): it hands each trial event to the progress bar that is
+active in this driver process (`active()`), whose subclass says what the event adds. `counted` words
 the counts the driver (and the reports) print: `1 seed`, `3 seeds`.
 """
 from __future__ import annotations
@@ -44,6 +45,17 @@ class TrialProgress:
         step = max(0, reached - self.seen.get(key, 0))
         self.seen[key] = max(reached, self.seen.get(key, 0))
         self.progress.update(self.task, advance=step, description=description)
+
+    def trial_result(self, trial, result: dict) -> None:
+        """A Tune trial reported `result`."""
+        raise NotImplementedError
+
+    def trial_complete(self, trial) -> None:
+        """A Tune trial ended (its last result is `trial.last_result`)."""
+
+    def trial_error(self, trial) -> None:
+        """A Tune trial failed."""
+        raise NotImplementedError
 
     def error(self, key: str, where) -> None:
         self.progress.console.print(f"[red]failed[/] {key} (see {where}/error.txt)", highlight=False)

@@ -16,7 +16,7 @@ from asma.reports.fusion import fused_rows
 @dataclass
 class StudyResults:
     study: dict               # study.json: name, default, variants, factors, seeds, datasets, protocols
-    rows: list[dict]          # one result record per finished run (see asma/ablation/trial.py), and fused rows
+    rows: list[dict]          # one result record per finished run (see asma/ablation/ablation_trial.py), and fused rows
     missing: list[str]        # planned runs without a result
     unfused: list[str] = field(default_factory=list)  # fused rows that could not be made, and why
 

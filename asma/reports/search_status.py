@@ -16,7 +16,7 @@ from pathlib import Path
 from asma.errors import InputFileError
 from asma.experiments.trial_files import read_trial
 from asma.reports.study_status import STALE_AFTER_S
-from asma.search.study import recorded_location
+from asma.search.optuna_study import recorded_location
 
 STATES = {"COMPLETE": "complete", "PRUNED": "stopped early", "FAIL": "failed", "WAITING": "queued"}
 

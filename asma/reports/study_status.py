@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asma.ablation.study import load_study
+from asma.ablation.study_file import load_study
 from asma.errors import AsmaError, InputFileError
 from asma.experiments.trial_files import TrialFiles, folder_updated, read_run_folder, study_trial_dirs
 

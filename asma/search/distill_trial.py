@@ -34,7 +34,7 @@ def student_costs(cfg: Config, student, data) -> dict[str, float]:
 
 @with_config_threads
 def distill_trial(cfg: Config, trial_dir: Path, tracker) -> None:
-    """Tune function trainable body for a `task: distill` search (asma.search.trial.search_trial)."""
+    """Tune function trainable body for a `task: distill` search (asma.search.search_trial.search_trial)."""
     from ray import tune
 
     check_student_fits(cfg)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from asma.config.loading import (
     apply_overrides,
@@ -53,6 +53,7 @@ from asma.config.problems import Problems, apply_leniently, validate_leniently
 from asma.config.schema import Config
 from asma.data.format import prepared_set_problems
 from asma.errors import AsmaError, ConfigError
+from asma.experiments.spec import EVAL_PROTOCOLS, NAME_PATTERN, Resources, Strict
 
 # Metrics the training loop reports every epoch (knn_* measured at the rungs and carried between them:
 # proxy_schedule).
@@ -64,16 +65,10 @@ DISTILL_EPOCH_METRICS = ("loss", "student_top1")
 DISTILL_COST_METRICS = ("student_params", "student_mflops", "student_latency_ms", "teacher_top1", "teacher_params")
 # Config sections a distillation trial may vary: the teacher's own config is fixed by its checkpoint.
 DISTILL_PARAM_SECTIONS = ("student.", "distill.")
-EVAL_PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised")
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
 Scalar = str | int | float | bool | None
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ParamSpec(_Strict):
+class ParamSpec(Strict):
     """One searched config key; `when` makes it conditional on other params' values."""
 
     type: Literal["float", "int", "categorical"]
@@ -137,7 +132,7 @@ class ParamSpec(_Strict):
         return True
 
 
-class Budget(_Strict):
+class Budget(Strict):
     trials: int | None = Field(None, ge=1, description="trials in all; default 10 (grid: the grid's size)")
     epochs: int | None = Field(None, ge=1, description="train.epochs of each trial (ASHA's max_t)")
     max_steps_per_epoch: int | None = Field(None, ge=0)
@@ -149,13 +144,15 @@ class Budget(_Strict):
         "for full per-epoch curves (on MSR Action3D a measurement costs about a third of an epoch)")
 
 
-class Resources(_Strict):
+class SearchResources(Resources):
+    """A trial's resources; with `workers` > 1, each worker's."""
+
     cpus: float = Field(1.0, gt=0, description="CPUs per trial (per worker when workers > 1)")
     gpus: float = Field(0.0, ge=0, description="GPUs per trial (per worker when workers > 1)")
     workers: int = Field(1, ge=1, description="> 1: the trial launches a TorchTrainer with this many workers")
 
 
-class SpaceFile(_Strict):
+class SpaceFile(Strict):
     """The YAML as written: checked for shape here, for config keys in `load_space`."""
 
     name: str | None = Field(None, pattern=NAME_PATTERN)
@@ -169,9 +166,9 @@ class SpaceFile(_Strict):
     mode: Literal["min", "max"] | list[Literal["min", "max"]] = "max"
     schedule_metric: str | None = Field(None, description="per-epoch metric ASHA stops on; default: `metric` "
                                         "when it is reported every epoch, else knn_top1")
-    evaluate: list[Literal["knn", "linear", "finetune", "semi", "transfer", "supervised"]] = []
+    evaluate: list[Literal[EVAL_PROTOCOLS]] = []
     budget: Budget = Budget()
-    resources: Resources = Resources()
+    resources: SearchResources = SearchResources()
     sampler: Literal["tpe", "random", "grid", "nsga2"] = "tpe"
     scheduler: Literal["asha", "fifo"] = Field("asha", description="fifo: no early stopping (always so "
                                                "for multi-objective searches)")
@@ -297,7 +294,7 @@ def _allowed_keys(loc: tuple) -> list[str]:
     if loc and loc[0] == "params":
         model = ParamSpec
     elif loc and loc[0] in ("budget", "resources"):
-        model = Budget if loc[0] == "budget" else Resources
+        model = Budget if loc[0] == "budget" else SearchResources
     return list(model.model_fields)
 
 

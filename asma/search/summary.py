@@ -13,7 +13,7 @@
   (`asma pretrain NAME`, `base: NAME` in a study).
 - `history.png` (metric by trial in completion order, best so far; per-epoch curves of the ASHA
   metric), `importances.png`, and `pareto.png` for multi-objective searches.
-- summary.md names the Optuna study the search wrote (asma.search.study) and how to open it.
+- summary.md names the Optuna study the search wrote (asma.search.optuna_study) and how to open it.
 
 Importances come from an Optuna study rebuilt from the results (fANOVA, Optuna's default).
 """
@@ -29,8 +29,8 @@ import yaml
 from asma.config.loading import config_to_dict, set_dotted
 from asma.data.atomic import atomic_directory, write_json_atomic
 from asma.search.continuation import read_earlier
+from asma.search.optuna_study import recorded_location
 from asma.search.space import SearchSpace, distribution
-from asma.search.study import recorded_location
 
 
 def trial_rows(results, space: SearchSpace) -> list[dict]:
@@ -199,7 +199,7 @@ def write_summary(results, space: SearchSpace, run_dir: Path) -> dict:
             cfg = space.trial_config(chosen["params"])
             (out / "best_config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
             (out / "best_preset.yaml").write_text(preset_text(space, chosen))
-        from asma.search.plots import plot_history, plot_importances, plot_pareto  # lazy: imports matplotlib
+        from asma.search.search_plots import plot_history, plot_importances, plot_pareto  # lazy: imports matplotlib
 
         plot_history(rows, space, out / "history.png")
         if found:
@@ -249,7 +249,7 @@ def trials_csv(rows: list[dict], space: SearchSpace) -> str:
 
 
 def _study_record(run_dir: Path) -> dict | None:
-    """The search's Optuna study (asma.search.study): its name and the command that opens it."""
+    """The search's Optuna study (asma.search.optuna_study): its name and the command that opens it."""
     study = recorded_location(run_dir)
     return None if study is None else {"study_name": study.study_name, "open_with": study.dashboard_command()}
 

@@ -1,4 +1,4 @@
-"""The search's persisted Optuna study (asma.search.study), without Ray: storage, refusals, restore.
+"""The search's persisted Optuna study (asma.search.optuna_study), without Ray: storage, refusals, restore.
 
 The end-to-end checks (a real `asma tune` read back with `optuna.load_study`, optuna-dashboard
 serving it) are in tests/test_tune.py.
@@ -10,15 +10,15 @@ import pytest
 from optuna.trial import TrialState
 
 from asma.errors import AsmaError, ConfigError
-from asma.search.space import DefineByRun, ParamSpec
-from asma.search.study import (
+from asma.search.optuna_searcher import FinalMetricOptunaSearch
+from asma.search.optuna_study import (
     create_study,
     recorded_location,
     resumed_location,
     study_location,
     write_record,
 )
-from asma.search.tuner import FinalMetricOptunaSearch
+from asma.search.space import DefineByRun, ParamSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from asma.config.loading import (
     apply_overrides,
@@ -51,24 +51,19 @@ from asma.config.problems import Problems, apply_leniently, validate_leniently
 from asma.config.schema import Config
 from asma.data.format import prepared_set_problems
 from asma.errors import ConfigError
+from asma.experiments.spec import NAME_PATTERN, STUDY_PROTOCOLS, Resources, Strict
 
-PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer", "supervised", "random_init", "distill")
 RESERVED_VARIANT_KEYS = ("default", "label", "reference", "fuse")
 REFERENCES = ("floor", "raw", "ceiling")
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DatasetSpec(_Strict):
+class DatasetSpec(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     path: str = Field("synthetic", description="'synthetic' or a prepared data set folder")
     split: str | None = Field(None, description="evaluation split (xsub, xview, ...); default: the base config's")
 
 
-class Factor(_Strict):
+class Factor(Strict):
     name: str
     variants: list[str] | dict[str, float] = Field(min_length=1)
     axis: str | None = Field(None, description="x-axis label of the plot when variants carry values")
@@ -78,7 +73,7 @@ class Factor(_Strict):
         return list(self.variants)
 
 
-class Budget(_Strict):
+class Budget(Strict):
     epochs: int | None = Field(None, ge=1, description="train.epochs of every run")
     max_steps_per_epoch: int | None = Field(None, ge=0)
     batch_size: int | None = Field(None, ge=2)
@@ -90,12 +85,7 @@ class Budget(_Strict):
         return {keys[k]: v for k, v in self.model_dump().items() if v is not None}
 
 
-class Resources(_Strict):
-    cpus: float = Field(1.0, gt=0, description="CPUs per trial (torch threads = this, at least 1)")
-    gpus: float = Field(0.0, ge=0)
-
-
-class StudyFile(_Strict):
+class StudyFile(Strict):
     """The YAML as written: checked for shape here, for config keys in `load_study`."""
 
     name: str | None = Field(None, pattern=NAME_PATTERN)
@@ -124,9 +114,9 @@ class StudyFile(_Strict):
     @field_validator("protocols")
     @classmethod
     def _protocols(cls, v):
-        unknown = [p for p in v if p not in PROTOCOLS]
+        unknown = [p for p in v if p not in STUDY_PROTOCOLS]
         if unknown or not v:
-            raise ValueError(f"unknown protocols {unknown}; choose from {', '.join(PROTOCOLS)}")
+            raise ValueError(f"unknown protocols {unknown}; choose from {', '.join(STUDY_PROTOCOLS)}")
         return v
 
 

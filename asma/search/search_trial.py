@@ -29,7 +29,7 @@ from asma.experiments.evaluate import evaluate_run
 from asma.models.pretrainer import MaskedPretrainer
 from asma.models.student import count_parameters
 from asma.search.distill_trial import distill_trial
-from asma.tracking.trackers import Tracker, TrackedRun, open_tracker
+from asma.tracking.trackers import TrackedRun, Tracker, open_tracker
 from asma.training.data import build_run_data, open_dataset
 from asma.training.loop import pretrain
 from asma.training.ray_trainer import pretrain_on_ray
