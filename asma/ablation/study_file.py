@@ -39,14 +39,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from asma.config.loading import (
-    apply_overrides,
-    config_from_dict,
-    config_to_dict,
-    read_yaml_mapping,
-    resolve_base,
-    with_absolute_paths,
-)
+from asma.config.loading import (apply_overrides, config_from_dict, config_to_dict, read_yaml_mapping, resolve_base,
+                                 with_absolute_paths)
 from asma.config.problems import Problems, apply_leniently, validate_leniently
 from asma.config.schema import Config
 from asma.data.format import prepared_set_problems
