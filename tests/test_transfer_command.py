@@ -86,7 +86,8 @@ def test_transfer_a_study_folder_is_a_study_asma_report_reads(pretrained):
         (study_dir / "runs" / f"{run}.json").write_text(json.dumps(
             {"run": run, "variant": variant, "dataset": "source", "seed": 0, "metrics": {}, "config": config,
              "pretrain": {"epochs": 0 if variant != "asma" else 1}}))
-    out = transfer_study(study_dir, root / "target", "xsub", ["linear", "knn"],
+    transfer_study(study_dir, root / "target", "xsub", ["linear"], ["eval.epochs=2", "eval.batch_size=8"])
+    out = transfer_study(study_dir, root / "target", "xsub", ["linear", "knn"],  # a protocol more: evaluated again
                          ["eval.epochs=2", "eval.batch_size=8"])
     results = load_results(out)
     assert sorted(r["run"] for r in results.rows) == ["asma__target__seed0", "raw__target__seed0"]  # no ceiling

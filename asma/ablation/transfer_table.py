@@ -120,11 +120,22 @@ def transfer_study(study_dir: Path, target: Path, split: str, protocols: list[st
             record = json.loads(record_path.read_text())
             variant = planned["variants"].get(record["variant"])
             out = out_dir / "runs" / f"{_renamed(record['run'], target.resolve().name)}.json"
-            if variant is not None and not out.exists():
+            # a reference row gives the columns it can (raw input: no fine-tuning), so only its file counts
+            done = out.exists() if variant and variant.get("reference") else _covers(out, protocols)
+            if variant is not None and not done:
                 write_json_atomic(out, _transfer_record(record, record_path, variant, target, split, protocols,
                                                         overrides, out_dir))
             bar.advance(task)
     return out_dir
+
+
+def _covers(record_file: Path, protocols: list[str]) -> bool:
+    """Whether a finished transfer record holds every protocol asked for (a run evaluated with
+    fewer is evaluated again, so a table never mixes runs with and without a column)."""
+    if not record_file.exists():
+        return False
+    columns = json.loads(record_file.read_text()).get("metrics", {})
+    return all(any(c == p or c.startswith(f"{p}_") for c in columns) for p in protocols)
 
 
 def _transfer_record(record: dict, record_path: Path, variant: dict, target: Path, split: str,
