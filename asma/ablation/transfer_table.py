@@ -19,7 +19,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from asma.experiments.evaluate import columns_of_record, evaluate_reference
+from asma.evaluation.raw_input import RAW_PROTOCOLS
+from asma.experiments.evaluate import FROZEN_PROTOCOLS, columns_of_record, evaluate_reference
 from asma.config.loading import config_from_dict, config_to_dict
 from asma.config.schema import Config
 from asma.data.atomic import write_json_atomic
@@ -120,13 +121,21 @@ def transfer_study(study_dir: Path, target: Path, split: str, protocols: list[st
             record = json.loads(record_path.read_text())
             variant = planned["variants"].get(record["variant"])
             out = out_dir / "runs" / f"{_renamed(record['run'], target.resolve().name)}.json"
-            # a reference row gives the columns it can (raw input: no fine-tuning), so only its file counts
-            done = out.exists() if variant and variant.get("reference") else _covers(out, protocols)
-            if variant is not None and not done:
+            if variant is not None and not _covers(out, row_protocols(variant.get("reference"), protocols)):
                 write_json_atomic(out, _transfer_record(record, record_path, variant, target, split, protocols,
                                                         overrides, out_dir))
             bar.advance(task)
     return out_dir
+
+
+def row_protocols(reference: str | None, protocols: list[str]) -> list[str]:
+    """The protocols a row gives columns for: a reference row only those it can run (the raw input
+    and the floor fine-tune nothing)."""
+    if reference == "raw":
+        return [p for p in protocols if p in RAW_PROTOCOLS]
+    if reference == "floor":
+        return [p for p in protocols if p in (*FROZEN_PROTOCOLS, "semi")]
+    return protocols
 
 
 def _covers(record_file: Path, protocols: list[str]) -> bool:
