@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from asma.evaluation.raw_input import RAW_PROTOCOLS
+from asma.evaluation.transfer import same_layout
 from asma.experiments.evaluate import FROZEN_PROTOCOLS, columns_of_record, evaluate_reference
 from asma.config.loading import config_from_dict, config_to_dict
 from asma.config.schema import Config
@@ -45,7 +46,7 @@ def check_layouts(cfg_source_path: str, target: SkeletonSet) -> None:
     if not (source_root / "meta.json").exists():
         return
     source = SkeletonSet.open(source_root)
-    if (source.layout.joints, source.layout.bones) != (target.layout.joints, target.layout.bones):
+    if not same_layout(source, target):
         raise InputFileError(target.root / "meta.json",
                              f"layout {target.layout.name!r} differs from the pretraining set's {source.layout.name!r}",
                              fix=f"put its joints in that order first: asma data relayout {target.root} "

@@ -15,6 +15,12 @@ from asma.evaluation.finetune import clips_of, finetune_encoders
 from asma.training.data import RunData
 
 
+def same_layout(a: SkeletonSet, b: SkeletonSet) -> bool:
+    """Whether two sets hold their joints in one order with one graph: compared by content, since
+    two sets whose own copies of a layout YAML are both "layout.yaml" may differ."""
+    return (a.layout.joints, a.layout.bones) == (b.layout.joints, b.layout.bones)
+
+
 def open_transfer_set(cfg: Config, data: RunData) -> SkeletonSet:
     """The target set of cfg.eval.transfer_data, checked against the pretraining set."""
     if not cfg.eval.transfer_data:
@@ -22,9 +28,7 @@ def open_transfer_set(cfg: Config, data: RunData) -> SkeletonSet:
                           "the transfer protocol needs a prepared target set: --set eval.transfer_data=PATH")
     target = SkeletonSet.open(Path(cfg.eval.transfer_data).expanduser())
     source = data.dataset
-    # compared by content: two sets whose own copies of a layout YAML are both "layout.yaml" may differ
-    if (target.layout.name, target.layout.joints, target.layout.bones) != \
-            (source.layout.name, source.layout.joints, source.layout.bones):
+    if not same_layout(target, source):
         raise InputFileError(target.root / "meta.json",
                              f"layout {target.layout.name!r} ({target.layout.num_joints} joints) differs from the "
                              f"pretraining set's {source.layout.name!r} ({source.layout.num_joints} joints)",
