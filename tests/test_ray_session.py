@@ -194,6 +194,8 @@ def test_the_cli_ends_a_wrong_address_in_one_line(capsys, monkeypatch, tmp_path)
     monkeypatch.setenv("COLUMNS", "1000")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(ray, "init", lambda **kw: pytest.fail("ray.init was reached"))  # it would retry for minutes
+    # the suite's shared Ray may already be up in this process; a fresh `asma` process has none
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
     started = time.perf_counter()
     code = main(["pretrain", "smoke", "--address", f"127.0.0.1:{closed_port()}", "--set", f"out_dir={tmp_path}"])
     err = capsys.readouterr().err
