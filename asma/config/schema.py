@@ -5,8 +5,11 @@ Defaults are PSTL's published choices where they exist (see docs/method.md); the
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from asma.skeleton.graph import Partition
@@ -161,21 +164,18 @@ def _merged(base: dict, update: dict) -> dict:
     return out
 
 
+# The built-in views are the masking room's data (asma/masking/views.yaml), read as a file, as the
+# presets are: the config layer sits below masking and imports none of it.
+BUILT_IN_VIEWS_FILE = Path(__file__).resolve().parent.parent / "masking" / "views.yaml"
+
+
+@lru_cache(maxsize=1)
+def _built_in_view_fields() -> dict[str, dict]:
+    return yaml.safe_load(BUILT_IN_VIEWS_FILE.read_text())
+
+
 def _default_views() -> dict[str, ViewMaskConfig]:
-    return {
-        # ASMa view A: high-degree joints, low-motion frames
-        "a": ViewMaskConfig(joints=JointMaskConfig(mode="degree", target="high"),
-                            frames=FrameMaskConfig(mode="motion", target="low")),
-        # ASMa view B: low-degree joints, high-motion frames
-        "b": ViewMaskConfig(joints=JointMaskConfig(mode="degree", target="low"),
-                            frames=FrameMaskConfig(mode="motion", target="high")),
-        # PSTL's central spatial masking + motion-attention temporal masking
-        "pstl": ViewMaskConfig(joints=JointMaskConfig(mode="csm", scope="batch"),
-                               frames=FrameMaskConfig(mode="matm")),
-        "random": ViewMaskConfig(joints=JointMaskConfig(mode="random"), frames=FrameMaskConfig(mode="random")),
-        "none": ViewMaskConfig(joints=JointMaskConfig(mode="none", ratio=0.0),
-                               frames=FrameMaskConfig(mode="none", ratio=0.0, random_ratio=0.0)),
-    }
+    return {name: ViewMaskConfig.model_validate(fields) for name, fields in _built_in_view_fields().items()}
 
 
 class MaskingConfig(Section):
