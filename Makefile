@@ -24,7 +24,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # the inner loop: every test that starts neither Ray nor another process (docs/development.md)
 test-fast: setup

@@ -19,7 +19,9 @@ from asma.ablation.pool import plan, run
 from asma.ablation.specs import run_specs, study_dir
 from asma.ablation.study_file import load_study
 from asma.cli.main import main
-from asma.reports.study_status import STALE_AFTER_S, study_status
+from asma.evaluation.protocols import find_checkpoint
+from asma.experiments.trial_files import STALE_AFTER_S
+from asma.reports.study_status import study_status
 
 pytestmark = pytest.mark.slow  # the pool runs its runs in spawned processes
 
@@ -74,6 +76,10 @@ def test_planned_runs_run_once_and_count_as_finished(tmp_path):
             assert record["machine"]["cpu"]["model"]  # the CPU it ran on
             # the trial's own branches: a floor row evaluates random-init encoders, pretrains nothing
             assert (record["pretrain"]["epochs"] == 0) == (spec["variant"] == "floor")
+            if record["pretrain"]["epochs"]:  # a second study's copy names the run that trained it
+                by = "second" if spec["variant"] == "a_only" else "first"  # the group's first study trains it
+                trained = (tmp_path / "work" / by / spec["run"]).resolve()
+                assert find_checkpoint(Path(spec["result_path"])).parent.parent.resolve() == trained
     shared = [json.loads((out / "ablations" / s / "runs" / "asma__synthetic__seed0.json").read_text())
               for s in ("first", "second")]
     assert shared[0]["metrics"] == shared[1]["metrics"]  # one run, two records

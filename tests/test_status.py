@@ -15,8 +15,10 @@ import pytest
 
 from asma.cli.main import main
 from asma.experiments.trial_files import last_error, read_local_run, read_run_folder, read_trial, study_trial_dirs
-from asma.reports.search_status import asha_rungs, expected_epochs_left, search_status
-from asma.reports.study_status import STALE_AFTER_S, study_status
+from asma.experiments.trial_files import STALE_AFTER_S
+from asma.reports.search_status import expected_epochs_left, search_status
+from asma.reports.study_status import study_status
+from asma.search.space import asha_rungs
 
 FIELDS = ["loss", "epoch", "checkpoint_dir_name", "done", "run", "time_this_iter_s", "eval/knn"]
 
@@ -251,7 +253,7 @@ def test_a_search_s_trials_are_read_from_its_optuna_study_and_trial_folders(tmp_
 
 
 def test_asha_s_rungs_and_the_epochs_a_trial_is_expected_to_train_still():
-    assert asha_rungs(20, 3, 200) == [20, 60, 180] and asha_rungs(1, 2, 5) == [1, 2, 4]
+    assert asha_rungs(20, 200, 3) == [20, 60, 180] and asha_rungs(1, 5, 2) == [1, 2, 4]
     # each rung keeps a third: all train 20 epochs, a third the next 40, a ninth 120, a 27th the last 20
     assert expected_epochs_left(0, 200, [20, 60, 180], 3) == pytest.approx(20 + 40 / 3 + 120 / 9 + 20 / 27)
     assert expected_epochs_left(30, 200, [20, 60, 180], 3) == pytest.approx(30 + 120 / 3 + 20 / 9)

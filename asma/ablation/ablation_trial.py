@@ -11,7 +11,6 @@ with every epoch's metrics and the evaluation's columns (`eval/<column>`).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from asma.training.data import RunData, build_run_data
 from asma.training.loop import pretrain
 from asma.training.precision import cpu_record
 from asma.training.runtime import Runtime, pick_device
-from asma.training.tune_runtime import TuneTrialRuntime, wait_for_the_last_trial_when_reused
+from asma.training.tune_runtime import TuneTrialRuntime, start_trial
 
 
 def run_record(run: dict, metrics: dict[str, float], final: dict, pretrain_s: float, eval_s: float) -> dict:
@@ -77,8 +76,7 @@ def ablation_trial(config: dict, runs: dict[str, dict]) -> None:
     """Tune function trainable; `config['run']` picks the run, `runs` holds every run's spec."""
     from ray import tune
 
-    wait_for_the_last_trial_when_reused()
-    logging.getLogger("ray").setLevel(logging.WARNING)  # not a line per checkpoint in the driver's output
+    start_trial()
     run_id = config["run"]
     if run_id not in runs:
         raise KeyError(f"run {run_id!r} is not in this study any more; start the study without --resume")

@@ -137,12 +137,15 @@ def _run_one(group: list[dict], out: str | None, work: str, workers: int, device
     data = build_run_data(cfg)
     eval_path = study_folder(spec, out) / "evals" / f"{spec['run']}.json"
     # the trial's own run (asma.ablation.ablation_trial.execute_run), in a LocalRuntime instead of Tune's
+    run_folder = Path(work) / spec["study"] / spec["run"]
     record = execute_run(spec, cfg, data, eval_path, Tracker(), lambda: LocalRuntime(
-        Path(work) / spec["study"] / spec["run"], cfg.train.device, cfg.ray.num_to_keep, 0))
+        run_folder, cfg.train.device, cfg.ray.num_to_keep, 0))
     device = pick_device(cfg.train.device)
     machine = {"cpus": os.cpu_count(), "load_start": round(load_start, 2), "load_end": round(os.getloadavg()[0], 2),
                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "runs_at_once": workers, "runner": RUNNER, **cpu_record(cfg.train.precision, device)}
+    if record["pretrain"]["epochs"]:  # where its checkpoints are (asma transfer reads them)
+        machine["run_folder"] = str(run_folder.resolve())
     if cfg.train.precision != planned_precision:  # the report names these runs (asma.reports.compute)
         machine["precision"] = {"ran": cfg.train.precision, "planned": planned_precision}
     for member in group:

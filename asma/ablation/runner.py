@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from asma.errors import ConfigError
 from asma.experiments.evaluate import check_protocols, pretraining_epochs
 from asma.experiments.trial_files import last_error
 from asma.experiments.trial_progress import TrialProgress, counted
-from asma.experiments.tune_restore import restore_tuner, set_saved_concurrency
+from asma.experiments.tune_fit import fit_experiment, restored_concurrency
 from asma.experiments.tune_run import ProgressCallback, run_config, start_ray  # noqa: F401 (ProgressCallback: pickled)
 from asma.training.data import open_dataset
 from asma.training.precision import bfloat16_warning
@@ -151,40 +149,20 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
 
     trainable = tune.with_resources(tune.with_parameters(ablation_trial, runs=specs),
                                     {"cpu": study.resources.cpus, "gpu": study.resources.gpus})
-    epochs = {r: pretraining_epochs(specs[r]) for r in pending}
-    with StudyProgress(console, epochs):
-        ray_cfg = specs[pending[0]]["config"]["ray"]
-        config = run_config(TUNE_NAME, str(run_dir), ray_cfg["max_failures"], ray_cfg["num_to_keep"])
-        if restore:
-            if concurrency is not None:  # else the concurrency the experiment was started with
-                before = set_saved_concurrency(run_dir / TUNE_NAME, concurrency)
-                if before != concurrency:
-                    console.print(f"trials at a time: {before or 'as many as fit'} -> {concurrency}", highlight=False)
-            tuner = restore_tuner(str(run_dir / TUNE_NAME), trainable, resume_unfinished=True, resume_errored=True)
-        else:
-            tuner = tune.Tuner(
-                trainable, param_space={"run": tune.grid_search(pending)}, run_config=config,
-                tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, reuse_actors=reuse_processes,
-                                            trial_dirname_creator=lambda t: f"{t.config['run']}_{t.trial_id}"))
-        handler = signal.getsignal(signal.SIGINT)
-        tuner.fit()
-    return not stopped_by_signal(handler)
+    experiment = run_dir / TUNE_NAME
+    ray_cfg = specs[pending[0]]["config"]["ray"]
 
+    def new_tuner():
+        return tune.Tuner(
+            trainable, param_space={"run": tune.grid_search(pending)},
+            run_config=run_config(TUNE_NAME, str(run_dir), ray_cfg["max_failures"], ray_cfg["num_to_keep"]),
+            tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, reuse_actors=reuse_processes,
+                                        trial_dirname_creator=lambda t: f"{t.config['run']}_{t.trial_id}"))
 
-def stopped_by_signal(handler_before) -> bool:
-    """Whether the Tune fit that just returned was stopped by a signal (Ctrl-C, SIGUSR1), given the
-    SIGINT handler from before it.
-
-    Tune's fit installs a SIGINT handler of its own; a stop signal sets its `interrupted` event and
-    puts the handler it replaced back, and a fit that ends otherwise leaves its own installed
-    (ray/tune/tune.py, `_setup_signal_catching`). The event is not returned, and the ResultGrid of an
-    interrupted fit tells nothing: it counts the stopped trials as terminated and holds none of the
-    trials not started yet (so an earlier check, terminated + errored = all, read every
-    interruption as the end). The handler is the one sign left. Tune installs none off the main
-    thread or with TUNE_DISABLE_SIGINT_HANDLER set, where Ctrl-C raises KeyboardInterrupt instead."""
-    if threading.current_thread() is not threading.main_thread() or os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0") != "0":
-        return False
-    return signal.getsignal(signal.SIGINT) is handler_before
+    if restore and concurrency is not None:  # else the concurrency the experiment was started with
+        restored_concurrency(experiment, concurrency, console)
+    progress = StudyProgress(console, {r: pretraining_epochs(specs[r]) for r in pending})
+    return not fit_experiment(experiment, trainable, new_tuner, progress, restore, concurrency or 0).stopped
 
 
 class StudyProgress(TrialProgress):

@@ -45,7 +45,7 @@ from asma.config.problems import Problems, apply_leniently, validate_leniently
 from asma.config.schema import Config
 from asma.data.format import prepared_set_problems
 from asma.errors import ConfigError
-from asma.experiments.spec import NAME_PATTERN, STUDY_PROTOCOLS, Resources, Strict
+from asma.experiments.spec import NAME_PATTERN, STUDY_PROTOCOLS, Resources, Strict, TrainingBudget
 
 RESERVED_VARIANT_KEYS = ("default", "label", "reference", "fuse")
 REFERENCES = ("floor", "raw", "ceiling")
@@ -67,16 +67,15 @@ class Factor(Strict):
         return list(self.variants)
 
 
-class Budget(Strict):
-    epochs: int | None = Field(None, ge=1, description="train.epochs of every run")
-    max_steps_per_epoch: int | None = Field(None, ge=0)
+class StudyBudget(TrainingBudget):
+    """A study's budget: the training part every run shares, and its batch and probes' epochs."""
+
     batch_size: int | None = Field(None, ge=2)
     eval_epochs: int | None = Field(None, ge=1, description="eval.epochs of the probes")
 
     def overrides(self) -> dict[str, Any]:
-        keys = {"epochs": "train.epochs", "max_steps_per_epoch": "train.max_steps_per_epoch",
-                "batch_size": "train.batch_size", "eval_epochs": "eval.epochs"}
-        return {keys[k]: v for k, v in self.model_dump().items() if v is not None}
+        more = {"train.batch_size": self.batch_size, "eval.epochs": self.eval_epochs}
+        return {**self.training_overrides(), **{k: v for k, v in more.items() if v is not None}}
 
 
 class StudyFile(Strict):
@@ -91,7 +90,7 @@ class StudyFile(Strict):
     seeds: int | list[int] = Field(3)
     datasets: list[DatasetSpec] = [DatasetSpec(name="synthetic")]
     protocols: list[str] = ["knn"]
-    budget: Budget = Budget()
+    budget: StudyBudget = StudyBudget()
     resources: Resources = Resources()
 
     @field_validator("seeds")
@@ -186,7 +185,7 @@ class Study:
 
 
 def _unknown_key(loc: tuple) -> str:
-    sections = {"budget": Budget, "resources": Resources, "datasets": DatasetSpec, "factors": Factor}
+    sections = {"budget": StudyBudget, "resources": Resources, "datasets": DatasetSpec, "factors": Factor}
     model = sections.get(loc[0], StudyFile) if len(loc) > 1 else StudyFile
     return "unknown key (allowed: " + ", ".join(model.model_fields) + ")"
 

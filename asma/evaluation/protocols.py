@@ -81,22 +81,32 @@ def find_checkpoint(path: str | Path) -> Path:
 
 
 def ablation_run_checkpoint(record: Path) -> Path:
-    """The last checkpoint of the Tune trial that wrote an ablation run record.
+    """The last checkpoint of the trial that wrote an ablation run record.
 
     A study folder holds runs/<run>.json and tune/<run>_<trial id>/checkpoint_<n>/checkpoint.pt; a
     study resumed into a new Tune experiment may hold several trial folders of one run, and the
-    newest checkpoint is the one its record was evaluated from.
+    newest checkpoint is the one its record was evaluated from. A run that `asma pool run` trained
+    has a LocalRuntime folder instead: the one its record names (machine.run_folder), else the
+    default `--work`'s (`<out>/pool/<study>/<run>`).
     """
     try:
-        run = json.loads(record.read_text())["run"]
+        written = json.loads(record.read_text())
+        run = written["run"]
     except (ValueError, KeyError, TypeError):
         raise InputFileError(record, "not an ablation run record (no `run` entry)",
                              fix="pass runs/ablations/<study>/runs/<run>.json, a run folder or a checkpoint .pt") from None
     study = record.parent.parent
-    found = sorted(study.glob(f"tune/{run}_*/checkpoint_*/checkpoint.pt"), key=lambda p: p.stat().st_mtime)
+    found = list(study.glob(f"tune/{run}_*/checkpoint_*/checkpoint.pt"))
+    machine = written.get("machine") or {}
+    for folder in (machine.get("run_folder"), study.parent.parent / "pool" / study.name / run):
+        pointer = Path(folder) / "checkpoints" / "latest.json" if folder else None
+        if pointer is not None and pointer.exists():
+            found.append(pointer.parent / json.loads(pointer.read_text())["path"])
+    found = sorted((p for p in found if p.exists()), key=lambda p: p.stat().st_mtime)
     if not found:
-        raise InputFileError(record, f"no checkpoint of run {run} under {study / 'tune'}",
-                             fix="the study's Tune folder keeps each run's last checkpoints; copy it with the record")
+        raise InputFileError(record, f"no checkpoint of run {run} under {study / 'tune'} or an `asma pool` folder",
+                             fix="the study's Tune folder (or `asma pool run`'s --work folder) keeps each run's last "
+                             "checkpoints; copy it with the record")
     return found[-1]
 
 

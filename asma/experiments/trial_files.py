@@ -28,6 +28,17 @@ class TrialFiles:
     error: str | None  # the last line of error.txt
 
 
+# a trial that has not written its progress for this long (nor for 5 of its epochs) is not running
+STALE_AFTER_S = 600.0
+
+
+def quiet_too_long(files: TrialFiles, now: float, floor_s: float = STALE_AFTER_S) -> bool:
+    """Whether a trial that never reported its end has stopped: its folder silent for `floor_s`
+    (at least) and for 5 of its own epochs. What `asma status` says of a study's runs and of a
+    search's trials alike."""
+    return now - files.updated >= max(floor_s, 5 * (files.seconds_per_epoch or 0.0))
+
+
 def study_trial_dirs(tune_dir: Path, run_id: str) -> list[Path]:
     """A study run's trial folders (`<run id>_<trial id>`), oldest first: a run has several when the
     study was started again. A run id ends in its seed, so `x__seed1_*` never takes `x__seed10`'s."""

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asma.errors import InputFileError
-from asma.experiments.trial_files import read_trial
-from asma.reports.study_status import STALE_AFTER_S
+from asma.experiments.trial_files import quiet_too_long, read_trial
 from asma.search.optuna_study import recorded_location
+from asma.search.space import asha_rungs
 
 STATES = {"COMPLETE": "complete", "PRUNED": "stopped early", "FAIL": "failed", "WAITING": "queued"}
 
@@ -72,15 +72,6 @@ class SearchStatus:
         return [t for t in done if not any(dominates(o, t) for o in done)]
 
 
-def asha_rungs(grace: int, factor: float, max_epochs: int) -> list[int]:
-    """The epochs where ASHA compares trials (Ray's milestones grace * factor^k below the budget)."""
-    rungs, epoch = [], float(grace)
-    while epoch < max_epochs:
-        rungs.append(int(epoch))
-        epoch *= factor
-    return rungs
-
-
 def expected_epochs_left(epoch: int, max_epochs: int, rungs: list[int], factor: float) -> float:
     """Epochs a trial at `epoch` is expected to train still, if each rung keeps 1/factor of the trials
     that reach it: the rest of its segment, then each later segment weighted by its survival."""
@@ -99,8 +90,9 @@ def _remaining_s(space: dict, full: int | None, budget: int, trials: list[TrialS
         return None
     b = space["budget"]
     multi = isinstance(space["metric"], list) and len(space["metric"]) > 1
-    rungs = asha_rungs(b["grace_period"], b["reduction_factor"], full) if space.get("scheduler", "asha") == "asha" \
-        and not multi else []
+    asha = space.get("scheduler", "asha") == "asha" and not multi
+    # the rungs below the budget (Ray's bracket also counts the budget itself, where every trial ends)
+    rungs = [r for r in asha_rungs(b["grace_period"], full, b["reduction_factor"]) if r < full] if asha else []
     factor = float(b["reduction_factor"])
     left = sum(expected_epochs_left(t.epoch if t.state == "running" else t.resumes_from, full, rungs, factor)
                for t in trials if t.state in ("running", "stopped"))
@@ -149,8 +141,7 @@ def search_status(run_dir: str | Path, now: float | None = None) -> SearchStatus
         if state == "complete" and full and 0 < reached < full:
             state = "stopped early"  # a per-epoch metric: Optuna completes what the scheduler stopped
         if t.state.name == "RUNNING":
-            stale = max(STALE_AFTER_S, 5 * ((files and files.seconds_per_epoch) or 0.0))
-            state = "running" if files and now - files.updated < stale else "stopped"
+            state = "running" if files and not quiet_too_long(files, now) else "stopped"
         if "repeat_of" in t.user_attrs:
             state = "repeat"
         if t.number in lost:

@@ -25,11 +25,17 @@ from pathlib import Path
 
 from asma.ablation.study_file import load_study
 from asma.errors import AsmaError, InputFileError
-from asma.experiments.trial_files import TrialFiles, folder_updated, read_run_folder, study_trial_dirs
+from asma.experiments.trial_files import (
+    STALE_AFTER_S,
+    TrialFiles,
+    folder_updated,
+    quiet_too_long,
+    read_run_folder,
+    study_trial_dirs,
+)
 
-# a trial that has not written its progress for this long (and 5 of its epochs) is not running
-STALE_AFTER_S = 600.0
-# ... and a run that only evaluates, for this many times the longest evaluation-only run of its study
+# a run that only evaluates is not running once silent for this many times the longest evaluation-only
+# run of its study (a run that pretrains: asma.experiments.trial_files.quiet_too_long)
 EVAL_STALE_FACTOR = 2.0
 
 
@@ -115,7 +121,7 @@ def study_status(run_dir: str | Path, now: float | None = None, work: str | Path
     name = study.get("name", run_dir.name)
     pool_dir = Path(work) / name if work is not None else None
     attempts = {run_id: _attempts(run_dir, run_id, pool_dir) for run_id in run_ids}
-    runs, quiet = [], {}  # quiet: each unfinished run's (seconds since its trial wrote, its usual quiet)
+    runs = []
     for run_id in run_ids:
         variant, dataset = run_id.split("__")[:2]
         status = RunStatus(run_id, variant, dataset, "pending", planned.get(run_id))
@@ -131,17 +137,15 @@ def study_status(run_dir: str | Path, now: float | None = None, work: str | Path
             status.epoch, status.resumes_from, status.error = trial.epoch, trial.checkpoint_epoch, trial.error
             status.seconds_per_epoch = trial.seconds_per_epoch
             status.state = "failed" if trial.error else "running"
-            quiet[run_id] = (now - trial.updated, 5 * (trial.seconds_per_epoch or 0.0))
         runs.append(status)
     # a run that pretrains nothing (a fixed teacher's distillation, a floor, a ceiling) reports nothing
     # until it ends: quiet for less than twice the study's longest such run, it may still be running
     evaluation_only = max([STALE_AFTER_S, *(EVAL_STALE_FACTOR * (r.eval_s or 0.0) for r in runs
                                             if r.state == "done" and r.epochs == 0)])
     for run in runs:
-        if run.state == "running":
-            since, epochs = quiet[run.run]
-            if since >= max(evaluation_only if run.epochs == 0 else STALE_AFTER_S, epochs):
-                run.state = "stopped"
+        if run.state == "running" and quiet_too_long(attempts[run.run][-1], now,
+                                                     evaluation_only if run.epochs == 0 else STALE_AFTER_S):
+            run.state = "stopped"
     _estimate(runs, attempts)
     return StudyStatus(name, run_dir, runs, epochs_from)
 

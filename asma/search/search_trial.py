@@ -17,7 +17,6 @@ the trial (or its TorchTrainer's rank 0) opens a run named `<search>/trial_<id>`
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from asma.training.data import build_run_data, open_dataset
 from asma.training.loop import pretrain
 from asma.training.ray_trainer import pretrain_on_ray
 from asma.training.runtime import load_checkpoint_file, pick_device
-from asma.training.tune_runtime import TuneTrialRuntime, wait_for_the_last_trial_when_reused
+from asma.training.tune_runtime import TuneTrialRuntime, start_trial
 
 try:  # subclassed below; keep the module importable where Ray Train is absent
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -99,8 +98,7 @@ def search_trial(config: dict, run: dict) -> None:
     """Tune function trainable; `config` holds the params Optuna chose ({dotted key: value})."""
     from ray import tune
 
-    wait_for_the_last_trial_when_reused()
-    logging.getLogger("ray").setLevel(logging.WARNING)
+    start_trial()
     cfg = trial_config(config, run)
     trial_dir = Path(tune.get_context().get_trial_dir())
     tracked = TrackedRun(f"{run['name']}/{trial_dir.name}", str(trial_dir))

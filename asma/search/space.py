@@ -53,7 +53,7 @@ from asma.config.problems import Problems, apply_leniently, validate_leniently
 from asma.config.schema import Config
 from asma.data.format import prepared_set_problems
 from asma.errors import AsmaError, ConfigError
-from asma.experiments.spec import EVAL_PROTOCOLS, NAME_PATTERN, Resources, Strict
+from asma.experiments.spec import EVAL_PROTOCOLS, NAME_PATTERN, Resources, Strict, TrainingBudget
 
 # Metrics the training loop reports every epoch (knn_* measured at the rungs and carried between them:
 # proxy_schedule).
@@ -132,10 +132,10 @@ class ParamSpec(Strict):
         return True
 
 
-class Budget(Strict):
+class SearchBudget(TrainingBudget):
+    """A search's budget: the training part each trial shares, its trials, and ASHA's rungs."""
+
     trials: int | None = Field(None, ge=1, description="trials in all; default 10 (grid: the grid's size)")
-    epochs: int | None = Field(None, ge=1, description="train.epochs of each trial (ASHA's max_t)")
-    max_steps_per_epoch: int | None = Field(None, ge=0)
     grace_period: int = Field(1, ge=1, description="epochs every trial runs before ASHA may stop it")
     reduction_factor: float = Field(2.0, gt=1, description="ASHA keeps 1/reduction_factor at each rung")
     proxy: Literal["rungs", "every_epoch"] = Field(
@@ -167,7 +167,7 @@ class SpaceFile(Strict):
     schedule_metric: str | None = Field(None, description="per-epoch metric ASHA stops on; default: `metric` "
                                         "when it is reported every epoch, else knn_top1")
     evaluate: list[Literal[EVAL_PROTOCOLS]] = []
-    budget: Budget = Budget()
+    budget: SearchBudget = SearchBudget()
     resources: SearchResources = SearchResources()
     sampler: Literal["tpe", "random", "grid", "nsga2"] = "tpe"
     scheduler: Literal["asha", "fifo"] = Field("asha", description="fifo: no early stopping (always so "
@@ -294,7 +294,7 @@ def _allowed_keys(loc: tuple) -> list[str]:
     if loc and loc[0] == "params":
         model = ParamSpec
     elif loc and loc[0] in ("budget", "resources"):
-        model = Budget if loc[0] == "budget" else SearchResources
+        model = SearchBudget if loc[0] == "budget" else SearchResources
     return list(model.model_fields)
 
 
@@ -360,7 +360,7 @@ def _base_config(spec: SpaceFile, base_raw: dict, cli: list[str], problems: Prob
     if spec.task == "distill":
         fixed["distill.epochs"] = spec.budget.epochs
     else:
-        fixed |= {"train.epochs": spec.budget.epochs, "train.max_steps_per_epoch": spec.budget.max_steps_per_epoch}
+        fixed |= spec.budget.training_overrides()
     fixed = {k: v for k, v in fixed.items() if v is not None}
     with problems.collect(prefix=f"base ({spec.base}): "):
         base = config_from_dict(base_raw, source=problems.source)

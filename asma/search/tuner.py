@@ -26,7 +26,7 @@ from asma.cluster.job_dir import check_outside_ray_folders
 from asma.data.atomic import write_json_atomic
 from asma.errors import AsmaError
 from asma.experiments.trial_progress import TrialProgress
-from asma.experiments.tune_restore import restore_tuner, saved_concurrency, set_saved_concurrency
+from asma.experiments.tune_fit import fit_experiment, restored_concurrency
 from asma.experiments.tune_run import ProgressCallback, run_config, start_ray  # noqa: F401 (see below)
 from asma.search.budget import BUDGET_FILE, TrialBudget, trials_to_run  # noqa: F401 (TrialBudget: see below)
 from asma.search.continuation import read_earlier, seed_rungs
@@ -122,29 +122,27 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
         # the metric comes with the last epoch only (FinalMetricOptunaSearch); Tune's controller would
         # refuse the first epoch's report for lacking it (Ray's documented switch for that check)
         os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    if restoring and concurrency is not None:
-        set_saved_concurrency(experiment, concurrency)
-    elif restoring:  # the concurrency the search was started with
-        concurrency = saved_concurrency(experiment)
+    if restoring:  # the concurrency asked for, else the one the search was started with
+        concurrency = restored_concurrency(experiment, concurrency, console)
     else:
         concurrency = concurrency or DEFAULT_CONCURRENCY
     _describe(space, concurrency, console, restoring, study)
     train_fn = trainable(space)
-    with SearchProgress(console, space.trials, space.epochs):
-        if restoring:
-            tuner = restore_tuner(str(experiment), train_fn, resume_unfinished=True, resume_errored=True)
-        else:
-            search_alg = make_search_alg(space, study, optuna_storage, concurrency, str(run_dir / BUDGET_FILE),
-                                         earlier_trials=numbered)
-            scheduler = make_scheduler(space)
-            seed_rungs(scheduler, earlier)
-            tuner = tune.Tuner(
-                train_fn,
-                tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=to_run,
-                                            trial_dirname_creator=trial_dirname, reuse_actors=True),
-                run_config=run_config(EXPERIMENT, str(run_dir), max(0, space.base.ray.max_failures), num_to_keep=1),
-            )
-        results = tuner.fit()
+
+    def new_tuner():
+        search_alg = make_search_alg(space, study, optuna_storage, concurrency, str(run_dir / BUDGET_FILE),
+                                     earlier_trials=numbered)
+        scheduler = make_scheduler(space)
+        seed_rungs(scheduler, earlier)
+        return tune.Tuner(
+            train_fn,
+            tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=to_run,
+                                        trial_dirname_creator=trial_dirname, reuse_actors=True),
+            run_config=run_config(EXPERIMENT, str(run_dir), max(0, space.base.ray.max_failures), num_to_keep=1),
+        )
+
+    progress = SearchProgress(console, space.trials, space.epochs)
+    results = fit_experiment(experiment, train_fn, new_tuner, progress, restoring, concurrency).results
     return SearchOutcome(run_dir, results, restoring, study)
 
 

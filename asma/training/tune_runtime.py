@@ -6,6 +6,7 @@ restores them on resume and ASHA can pause/stop trials between epochs.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -29,6 +30,13 @@ REUSE_WAIT_S = 120
 def wait_for_the_last_trial_when_reused() -> None:
     """Called first in a trial function, in the trial's process: Tune reads the setting there."""
     os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", str(REUSE_WAIT_S))
+
+
+def start_trial() -> None:
+    """What every trial function (a study's run, a search's trial) does first, in its process: wait for
+    a reused process's last trial (above), and keep Ray's per-checkpoint lines out of the driver's output."""
+    wait_for_the_last_trial_when_reused()
+    logging.getLogger("ray").setLevel(logging.WARNING)
 
 
 class TuneTrialRuntime:
