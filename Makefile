@@ -33,7 +33,8 @@ test-fast: setup
 # Each benchmark's quick form: a check that it runs, printed, no docs written (the measured runs and
 # their --write-docs commands are beside their figures in docs/benchmarks.md). `bench`: those that
 # need neither Ray nor a prepared data set; `bench-ray`: those that start a local Ray (a minute or
-# more each). bench_proxy reads a prepared set: python -m bench.bench_proxy --data data/msr_action3d
+# more each). bench_proxy and bench_epoch read a prepared set: python -m bench.bench_proxy --data
+# data/msr_action3d, python -m bench.bench_epoch --data data/msrc12
 BENCH_QUICK = "bench_data --files 20 --frames 30" "bench_student --quick" "bench_step --quick" \
 	"bench_asma_step --quick" "bench_eval --quick"
 BENCH_RAY = "bench_ray_train --quick" "bench_ablate --quick" "bench_tune --quick" "bench_packing --quick" \
