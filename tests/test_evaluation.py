@@ -346,3 +346,40 @@ def test_the_linear_probe_keeps_its_per_clip_probabilities_beside_the_record(tin
     assert top1 == pytest.approx(record["protocols"]["linear"]["top1"], abs=1e-4)
     run_protocols(cfg, source, data, ["knn"], out=tmp_path / "run.json")
     assert np.array_equal(read_scores(tmp_path / "run.json")["linear"], scores["linear"])
+
+
+def test_an_interrupted_supervised_reference_starts_again_at_its_first_unfinished_stream(tiny, tmp_path, monkeypatch):
+    """Four streams of 80 epochs take hours on a CPU: a reference stopped in its third stream keeps
+    the two it finished, trains only the rest, and scores as the uninterrupted one; scores kept
+    under another config are not read."""
+    import asma.evaluation.finetune as finetune
+
+    cfg, data, _ = tiny
+    cfg = load_config("smoke", TINY + [f"data.cache_dir={cfg.data.cache_dir}", "supervised.epochs=1",
+                                       "supervised.streams=[joint, bone, motion]"])
+    whole = supervised_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"))
+    trained = []
+    train = finetune.train_classifier
+
+    def stopped_in_motion(stream_cfg, *args, **kwargs):
+        trained.append(stream_cfg.data.stream)
+        if stream_cfg.data.stream == "motion" and trained.count("motion") == 1:
+            raise KeyboardInterrupt
+        return train(stream_cfg, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "train_classifier", stopped_in_motion)
+    work = tmp_path / "eval.streams"
+    with pytest.raises(KeyboardInterrupt):
+        supervised_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"), work=work)
+    assert sorted(p.name for p in work.iterdir()) == ["bone.pt", "joint.pt"]
+    resumed = supervised_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"), work=work)
+    assert trained == ["joint", "bone", "motion", "motion"] and not work.exists()
+    assert resumed["top1"] == pytest.approx(whole["top1"]) and resumed["streams"] == whole["streams"]
+    # another config's scores are never read: every stream trains again
+    trained.clear()
+    monkeypatch.setattr(finetune, "train_classifier", lambda c, *a, **k: trained.append(c.data.stream) or train(c, *a, **k))
+    labels = torch.as_tensor(data.test.labels)
+    finetune.FinishedStreams(work, cfg, labels).put("joint", torch.zeros(len(labels), data.num_classes), labels)
+    other = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"seed": cfg.eval.seed + 1})})
+    supervised_protocol(other, random_encoders(cfg, data), data, torch.device("cpu"), work=work)
+    assert trained == ["joint", "bone", "motion"]

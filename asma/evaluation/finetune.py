@@ -8,13 +8,19 @@ function serves `finetune`, `semi` (a labelled subset), `transfer` (another data
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
+from asma.config.loading import config_to_dict
 from asma.config.schema import AugmentConfig, Config, OptimConfig
 from asma.data.clips import SkeletonClips
 from asma.data.format import SkeletonSet
@@ -146,27 +152,43 @@ def supervised_encoders(cfg: Config, encoders: dict[str, nn.Module], device: tor
     return {view: enc.to(device) for view, enc in kept}
 
 
-def supervised_protocol(cfg: Config, encoders, data: RunData, device, progress=None, features=None) -> dict:
+def supervised_protocol(cfg: Config, encoders, data: RunData, device, progress=None, features=None,
+                        work: Path | None = None) -> dict:
     """`encoders` (randomly initialised ones of supervised_config(cfg): see run_protocols) trained
     with the labels by the supervised recipe, one model per input stream of `supervised.streams`;
     several streams are fused as the multi-stream GCNs fuse them (2s-AGCN, CTR-GCN): the sum of
     the models' softmax scores. Each stream's own accuracy is kept beside the fused one, and so is
     the fusion of every leading part of the list (`fusions`: joint + bone of [joint, bone, motion,
-    bone_motion]): the same models, so the gain of each added stream is measured without noise."""
+    bone_motion]): the same models, so the gain of each added stream is measured without noise.
+
+    `work`: a folder where each finished stream's test scores are kept (FinishedStreams) until all
+    streams are done, so that an interrupted reference (four streams of 80 epochs on a CPU take
+    hours) starts again at the first stream it had not finished. Each stream trains from the same
+    seed whatever ran before it, so a resumed reference scores as an uninterrupted one."""
     recipe = supervised_recipe(cfg)
     streams = cfg.supervised.streams or [cfg.data.stream]
+    test_labels = torch.as_tensor(data.test.labels)
+    finished = FinishedStreams(work, cfg, test_labels) if work is not None else None
     scores, per_stream, fusions = 0, {}, {}
     for stream in streams:
-        stream_cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"stream": stream})})
-        train = clips_of(stream_cfg, data.dataset, data.train.indices, train=True)
-        test = clips_of(stream_cfg, data.dataset, data.test.indices, train=False)
-        name = "supervised" if len(streams) == 1 else f"supervised ({stream})"
-        model = train_classifier(stream_cfg, encoders, train, data.num_classes, device, progress, name, recipe)
-        logits, labels = predict_clips(model, test, device)
+        kept = finished.get(stream) if finished is not None else None
+        if kept is not None:
+            logits, labels = kept
+        else:
+            stream_cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"stream": stream})})
+            train = clips_of(stream_cfg, data.dataset, data.train.indices, train=True)
+            test = clips_of(stream_cfg, data.dataset, data.test.indices, train=False)
+            name = "supervised" if len(streams) == 1 else f"supervised ({stream})"
+            model = train_classifier(stream_cfg, encoders, train, data.num_classes, device, progress, name, recipe)
+            logits, labels = predict_clips(model, test, device)
+            if finished is not None:
+                finished.put(stream, logits, labels)
         per_stream[stream] = topk_accuracy(logits, labels)
         scores = scores + logits.softmax(dim=1)
         if 1 < len(per_stream) < len(streams):
             fusions["+".join(per_stream)] = topk_accuracy(scores, labels)
+    if finished is not None:
+        finished.clear()
     width = supervised_config(cfg).encoder
     parameters = sum(p.numel() for enc in encoders.values() for p in enc.parameters())
     return {**topk_accuracy(scores, labels), "epochs": recipe.epochs, "train_samples": len(data.train),
@@ -174,3 +196,39 @@ def supervised_protocol(cfg: Config, encoders, data: RunData, device, progress=N
             "encoders_per_stream": len(encoders),
             "base_channels": width.base_channels, "feature_dim": width.feature_dim,
             "encoder_parameters": parameters * len(streams)}
+
+
+class FinishedStreams:
+    """The test scores of the supervised reference's finished streams, one file each in `folder`,
+    kept with the config they were trained by and the test clips' labels: a file of another config
+    or test set is never read (it is replaced when that stream trains again)."""
+
+    def __init__(self, folder: Path, cfg: Config, test_labels: torch.Tensor):
+        self.folder = Path(folder)
+        self.key = hashlib.sha256(json.dumps(config_to_dict(cfg), sort_keys=True, default=str).encode()).hexdigest()
+        self.test_labels = test_labels.long()
+
+    def _path(self, stream: str) -> Path:
+        return self.folder / f"{stream}.pt"
+
+    def get(self, stream: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        path = self._path(stream)
+        if not path.exists():
+            return None
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError):  # cut short by the interruption itself: train it again
+            return None
+        if saved.get("config_sha256") != self.key or not torch.equal(saved["labels"].long(), self.test_labels):
+            return None
+        return saved["logits"], saved["labels"]
+
+    def put(self, stream: str, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        part = self._path(stream).with_suffix(".part")
+        torch.save({"config_sha256": self.key, "logits": logits.detach().cpu(), "labels": labels.cpu()}, part)
+        os.replace(part, self._path(stream))
+
+    def clear(self) -> None:
+        """All streams are scored and the record is about to be written: nothing left to resume."""
+        shutil.rmtree(self.folder, ignore_errors=True)

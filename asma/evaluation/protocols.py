@@ -211,7 +211,10 @@ def run_protocols(cfg: Config, source: EncoderSource, data: RunData, protocols: 
                 used = supervised_encoders(cfg, random_encoders(supervised_config(cfg), data), device)
             else:
                 used = encoders
-            results[name] = PROTOCOLS[name](cfg, used, data, device, progress, features if name in FROZEN else None)
+            # the supervised reference keeps its finished streams beside the record until it is written
+            extra = {"work": Path(out or source.results_path).with_suffix(".streams")} if name == "supervised" else {}
+            results[name] = PROTOCOLS[name](cfg, used, data, device, progress, features if name in FROZEN else None,
+                                            **extra)
             results[name]["seconds"] = round(time.perf_counter() - started, 2)
             if tracker is not None:
                 prefix = "eval_random_init" if source.random_init else "eval"
