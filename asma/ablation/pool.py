@@ -15,8 +15,8 @@ For a machine with torch but neither Ray nor Optuna, or for a machine's spare co
 
 `asma ablate --resume` then skips those runs (their config and data fingerprint are the planned
 ones; a trial Tune starts finds the record and repeats nothing) and `asma report` counts them. Each
-record's `machine` says where it ran (device name, processes at once, `runner: asma pool`; records
-written before this command say `bench/study_pool.py`) and, with --precision, the number type that
+record's `machine` says where it ran (device name, processes at once, `runner: asma pool`) and,
+with --precision, the number type that
 ran where it is not the planned one. Nothing here imports Ray or Optuna.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-RUNNER = "asma pool"  # each record's machine.runner ("bench/study_pool.py" before it was a command)
+RUNNER = "asma pool"  # each record's machine.runner
 
 
 def _config_key(spec: dict) -> str:
