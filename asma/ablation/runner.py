@@ -162,7 +162,7 @@ def _fit(study: Study, specs: dict[str, dict], pending: list[str], run_dir: Path
     if restore and concurrency is not None:  # else the concurrency the experiment was started with
         restored_concurrency(experiment, concurrency, console)
     progress = StudyProgress(console, {r: pretraining_epochs(specs[r]) for r in pending})
-    return not fit_experiment(experiment, trainable, new_tuner, progress, restore, concurrency or 0).stopped
+    return not fit_experiment(experiment, trainable, new_tuner, progress, restore).stopped
 
 
 class StudyProgress(TrialProgress):

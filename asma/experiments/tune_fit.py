@@ -23,7 +23,6 @@ from asma.experiments.tune_restore import restore_tuner, saved_concurrency, set_
 @dataclass
 class Fitted:
     results: Any  # ray.tune.ResultGrid
-    concurrency: int  # trials at a time it ran (0: as many as fit)
     stopped: bool  # a stop signal (Ctrl-C, SIGUSR1) ended it: --resume continues it
 
 
@@ -39,8 +38,8 @@ def restored_concurrency(experiment: Path, concurrency: int | None, console: Con
 
 
 def fit_experiment(experiment: Path, trainable, new_tuner: Callable[[], Any], progress: TrialProgress,
-                   restore: bool, concurrency: int) -> Fitted:
-    """Fit the experiment in `experiment` under `progress`: restored (at `concurrency`, which
+                   restore: bool) -> Fitted:
+    """Fit the experiment in `experiment` under `progress`: restored (at the concurrency
     `restored_concurrency` has written) or new (`new_tuner()`, which sets its own concurrency)."""
     with progress:
         if restore:
@@ -49,7 +48,7 @@ def fit_experiment(experiment: Path, trainable, new_tuner: Callable[[], Any], pr
             tuner = new_tuner()
         handler = signal.getsignal(signal.SIGINT)
         results = tuner.fit()
-    return Fitted(results, concurrency, stopped_by_signal(handler))
+    return Fitted(results, stopped_by_signal(handler))
 
 
 def stopped_by_signal(handler_before) -> bool:

@@ -142,7 +142,7 @@ def run_search(space: SearchSpace, resume: bool = False, concurrency: int | None
         )
 
     progress = SearchProgress(console, space.trials, space.epochs)
-    results = fit_experiment(experiment, train_fn, new_tuner, progress, restoring, concurrency).results
+    results = fit_experiment(experiment, train_fn, new_tuner, progress, restoring).results
     return SearchOutcome(run_dir, results, restoring, study)
 
 
