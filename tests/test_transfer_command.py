@@ -64,9 +64,9 @@ def test_transfer_one_run_writes_beside_it(pretrained, capsys):
     assert "asma data relayout" in err and "Traceback" not in err
 
 
-def test_transfer_a_study_folder_is_a_study_asma_report_reads(pretrained):
-    root = pretrained
-    study_dir = root / "study"
+def _study_folder(root, study_dir):
+    """A study folder of one pretrained run (its checkpoint in the Tune folder), a raw-input row and a
+    ceiling row, as `asma ablate` leaves it."""
     trial = study_dir / "tune" / "asma__source__seed0_0001" / "checkpoint_000000"
     trial.mkdir(parents=True)
     shutil.copy(next((root / "runs" / "p" / "checkpoints").glob("*.pt")), trial / "checkpoint.pt")
@@ -86,6 +86,12 @@ def test_transfer_a_study_folder_is_a_study_asma_report_reads(pretrained):
         (study_dir / "runs" / f"{run}.json").write_text(json.dumps(
             {"run": run, "variant": variant, "dataset": "source", "seed": 0, "metrics": {}, "config": config,
              "pretrain": {"epochs": 0 if variant != "asma" else 1}}))
+    return study_dir
+
+
+def test_transfer_a_study_folder_is_a_study_asma_report_reads(pretrained):
+    root = pretrained
+    study_dir = _study_folder(root, root / "study")
     transfer_study(study_dir, root / "target", "xsub", ["linear"], ["eval.epochs=2", "eval.batch_size=8"])
     out = transfer_study(study_dir, root / "target", "xsub", ["linear", "knn"],  # a protocol more: evaluated again
                          ["eval.epochs=2", "eval.batch_size=8"])
@@ -96,3 +102,42 @@ def test_transfer_a_study_folder_is_a_study_asma_report_reads(pretrained):
     first = (out / "runs" / "asma__target__seed0.json").read_bytes()
     transfer_study(study_dir, root / "target", "xsub", ["linear", "knn"], [])  # finished runs are kept
     assert (out / "runs" / "asma__target__seed0.json").read_bytes() == first
+
+
+def test_saved_encoders_transfer_as_the_checkpoint_does_without_it(pretrained, tmp_path, capsys):
+    """`asma save-encoders`: the study's encoders beside its records, a fraction of a checkpoint; with
+    the checkpoints gone (a fresh clone), transfer reads them and scores as before."""
+    root = pretrained
+    study_dir = _study_folder(root, tmp_path / "study")
+    protocols, evaluation = ["linear", "knn"], ["eval.epochs=2", "eval.batch_size=8"]
+    with_checkpoint = load_results(transfer_study(study_dir, root / "target", "xsub", protocols, evaluation)).rows
+    assert main(["save-encoders", str(study_dir)]) == 0
+    saved = study_dir / "encoders" / "asma__source__seed0.pt"
+    assert sorted(p.name for p in (study_dir / "encoders").iterdir()) == [saved.name]  # no reference row
+    checkpoint = next((study_dir / "tune").rglob("checkpoint.pt"))
+    assert saved.stat().st_size < checkpoint.stat().st_size / 2
+    assert main(["save-encoders", str(study_dir)]) == 0 and "0 written" in capsys.readouterr().out
+
+    shutil.rmtree(study_dir / "tune")
+    shutil.rmtree(study_dir / "transfer")
+    without = load_results(transfer_study(study_dir, root / "target", "xsub", protocols, evaluation)).rows
+    assert {r["run"]: r["metrics"] for r in without} == {r["run"]: r["metrics"] for r in with_checkpoint}
+    evaluated = json.loads((study_dir / "transfer" / "target_xsub" / "evals" / "asma__target__seed0.json").read_text())
+    assert evaluated["source"] == str(saved)
+
+
+def test_saved_encoders_of_another_run_are_refused(pretrained, tmp_path, capsys):
+    root = pretrained
+    study_dir = _study_folder(root, tmp_path / "study")
+    assert main(["save-encoders", str(study_dir)]) == 0
+    shutil.rmtree(study_dir / "tune")
+    record_path = study_dir / "runs" / "asma__source__seed0.json"
+    record = json.loads(record_path.read_text())
+    record["config"]["train"]["epochs"] = 7  # the run was trained again with another config
+    record_path.write_text(json.dumps(record))
+    assert main(["transfer", str(study_dir), "--target", str(root / "target"), "--protocols", "linear"]) == 2
+    err = capsys.readouterr().err
+    assert "asma__source__seed0.pt: saved from another run" in err and "asma save-encoders" in err
+    assert "Traceback" not in err
+    assert main(["save-encoders", str(study_dir)]) == 1  # nothing to save it from: named, not a crash
+    assert "not saved asma__source__seed0" in capsys.readouterr().out

@@ -1,5 +1,8 @@
 """`asma transfer SOURCE --target DIR`: pretrained encoders, unchanged, on another prepared set.
 
+`asma save-encoders STUDY` keeps each pretrained run's encoders in STUDY/encoders/, small enough for
+git: a fresh clone then transfers without the study's checkpoints.
+
 SOURCE is a study folder of `asma ablate` (every run of it; the tables come from `asma report` on
 the folder printed), or one run: an `asma pretrain` folder, a checkpoint, or a study's run record.
 The target must hold the pretraining set's joints in its order (`asma data relayout` puts them so).
@@ -29,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override an evaluation value, e.g. --set eval.finetune_epochs=20 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    keep = sub.add_parser("save-encoders", help="keep a study's pretrained encoders beside its records "
+                          "(STUDY/encoders/<run>.pt, for git), so that `asma transfer` needs no checkpoint")
+    keep.add_argument("study", metavar="STUDY", type=Path, help="a study folder of `asma ablate` or `asma pool`")
+    keep.set_defaults(func=save_encoders)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,3 +57,16 @@ def run(args: argparse.Namespace) -> int:
     console.print("  ".join(f"{k} {v:.1f}" for k, v in metrics.items()), highlight=False)
     console.print(f"written {out}", highlight=False)
     return 0
+
+
+def save_encoders(args: argparse.Namespace) -> int:
+    from asma.ablation.saved_encoders import save_study_encoders
+
+    console = Console()
+    saved = save_study_encoders(args.study)
+    size = sum(p.stat().st_size for p in saved.written) / 1e6
+    console.print(f"{len(saved.written)} written ({size:.1f} MB), {len(saved.kept)} up to date, in "
+                  f"{args.study / 'encoders'}", highlight=False)
+    for line in saved.missing:
+        console.print(f"[yellow]not saved[/] {line}", highlight=False)
+    return 1 if saved.missing else 0

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from asma.config.loading import config_from_dict, config_to_dict
 from asma.config.schema import Config
 from asma.errors import ConfigError, InputFileError
+from asma.evaluation.encoder_file import ENCODERS_FOLDER, check_encoder_file, encoder_file_of, is_encoder_file
 from asma.evaluation.finetune import finetune_protocol, supervised_config, supervised_encoders, supervised_protocol
 from asma.evaluation.heads import recompute_batchnorm_stats
 from asma.evaluation.linear import cached_features, knn_protocol, linear_protocol
@@ -103,14 +104,23 @@ def ablation_run_checkpoint(record: Path) -> Path:
         if pointer is not None and pointer.exists():
             found.append(pointer.parent / json.loads(pointer.read_text())["path"])
     found = sorted((p for p in found if p.exists()), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise InputFileError(record, f"no checkpoint of run {run} under {study / 'tune'} or an `asma pool` folder",
-                             fix="the study's Tune folder (or `asma pool run`'s --work folder) keeps each run's last "
-                             "checkpoints; copy it with the record")
-    return found[-1]
+    if found:
+        return found[-1]
+    saved = encoder_file_of(record)
+    if saved.exists():
+        check_encoder_file(saved, load_checkpoint_file(saved), record, written)
+        return saved
+    raise InputFileError(record, f"no checkpoint of run {run} under {study / 'tune'} or an `asma pool` folder, "
+                         f"and no {saved.relative_to(study)}",
+                         fix="the study's Tune folder (or `asma pool run`'s --work folder) keeps each run's last "
+                         "checkpoints; `asma save-encoders STUDY` keeps the encoders beside the records, for git")
 
 
 def run_dir_of(checkpoint: Path) -> Path:
+    """Where a checkpoint's evaluation records go: its run folder (a study's encoder file: a folder
+    of its own, encoders/<run>/)."""
+    if checkpoint.parent.name == ENCODERS_FOLDER:
+        return checkpoint.parent / checkpoint.stem
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
@@ -157,7 +167,10 @@ def load_source(cfg: Config, checkpoint: Path, data: RunData, random_init: bool 
     state = load_checkpoint_file(checkpoint)
     model = MaskedPretrainer(cfg, data.dataset.layout, data.in_channels)
     try:
-        model.load_state_dict(state["model"])
+        if is_encoder_file(state):
+            model.load_encoder_state(state["model"])
+        else:
+            model.load_state_dict(state["model"])
     except RuntimeError as e:
         raise InputFileError(checkpoint, f"weights do not fit the config's model: {str(e).splitlines()[0]}",
                              fix="do not --set encoder/projector/masking keys when evaluating a checkpoint") from None

@@ -11,7 +11,7 @@ is computed in float32 from the projections.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn as nn
@@ -24,6 +24,13 @@ from asma.models.projector import make_projector, project_streams
 from asma.models.stgcn import STGCN
 from asma.objectives.barlow_twins import barlow_twins_loss
 from asma.skeleton.layout import Layout
+
+
+def encoder_entries(state: dict[str, torch.Tensor], views: Iterable[str]) -> dict[str, torch.Tensor]:
+    """The encoders' entries of a MaskedPretrainer state dict with these views (no projector):
+    what evaluation reads."""
+    prefixes = tuple(f"views.{name}.encoder." for name in views)
+    return {key: value for key, value in state.items() if key.startswith(prefixes)}
 
 
 class MaskedViewEncoder(nn.Module):
@@ -76,6 +83,16 @@ class MaskedPretrainer(nn.Module):
 
     def encoders(self) -> dict[str, STGCN]:
         return {name: v.encoder for name, v in self.views.items()}
+
+    def load_encoder_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load every encoder's weights from `state`, which holds no projector; an encoder weight
+        missing, or a key that is no encoder's, is an error (RuntimeError, as load_state_dict)."""
+        wanted = set(encoder_entries(self.state_dict(), self.views))
+        missing = sorted(wanted - set(state))
+        unexpected = sorted(set(state) - wanted)
+        if missing or unexpected:
+            raise RuntimeError(f"encoder weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        self.load_state_dict(state, strict=False)
 
     def compile_encoders(self, mode: str) -> None:
         """torch.compile every encoder in place (`train.compile`; "eager" leaves them as they are).
