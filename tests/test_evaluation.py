@@ -383,3 +383,38 @@ def test_an_interrupted_supervised_reference_starts_again_at_its_first_unfinishe
     other = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"seed": cfg.eval.seed + 1})})
     supervised_protocol(other, random_encoders(cfg, data), data, torch.device("cpu"), work=work)
     assert trained == ["joint", "bone", "motion"]
+
+
+def test_a_supervised_stream_stopped_between_epochs_continues_at_the_next(tiny, tmp_path, monkeypatch):
+    """A stream of 80 epochs takes hours on a CPU: stopped after its second of three epochs, it keeps
+    that state and trains the third alone, scoring exactly as the uninterrupted stream."""
+    import asma.evaluation.finetune as finetune
+
+    cfg, data, _ = tiny
+    cfg = load_config("smoke", TINY + [f"data.cache_dir={cfg.data.cache_dir}", "supervised.epochs=3",
+                                       "supervised.streams=[joint]", "encoder.dropout=0.3"])
+    whole = supervised_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"))
+    keep, kept = finetune.TrainingState.keep, []
+
+    def stopped_after_two(self, epochs, *args):
+        keep(self, epochs, *args)
+        kept.append(epochs)
+        if epochs == 2 and kept.count(2) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetune.TrainingState, "keep", stopped_after_two)
+    work = tmp_path / "eval.streams"
+    with pytest.raises(KeyboardInterrupt):
+        supervised_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"), work=work)
+    assert sorted(p.name for p in work.iterdir()) == ["joint.training.pt"]
+    torch.manual_seed(123)  # whatever ran in between: the kept random state is the one that counts
+    resumed = supervised_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"), work=work)
+    assert kept == [1, 2, 3] and not work.exists()
+    assert resumed["streams"] == whole["streams"] and resumed["top5"] == whole["top5"]
+    # a state kept under another config is not read: the stream trains from its first epoch
+    kept.clear()
+    other = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"seed": cfg.eval.seed + 1})})
+    with pytest.raises(KeyboardInterrupt):
+        supervised_protocol(cfg, random_encoders(cfg, data), data, torch.device("cpu"), work=work)
+    supervised_protocol(other, random_encoders(other, data), data, torch.device("cpu"), work=work)
+    assert kept == [1, 2, 1, 2, 3]

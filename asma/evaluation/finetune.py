@@ -96,9 +96,10 @@ def finetune_encoders(cfg: Config, encoders: dict[str, nn.Module], train: Skelet
 
 def train_classifier(cfg: Config, encoders: dict[str, nn.Module], train: SkeletonClips, num_classes: int,
                      device: torch.device, progress=None, name: str = "finetune",
-                     recipe: LabelledRecipe | None = None) -> EncoderClassifier:
+                     recipe: LabelledRecipe | None = None, saved: "TrainingState | None" = None) -> EncoderClassifier:
     """Copies of `encoders` + alignment + head trained end to end on `train` with the labels, as
-    `recipe` says (default: finetune's), BatchNorm statistics re-estimated at the end."""
+    `recipe` says (default: finetune's), BatchNorm statistics re-estimated at the end. With `saved`,
+    the state after each epoch is kept there, and training continues after the last kept epoch."""
     recipe = recipe or finetune_recipe(cfg)
     torch.manual_seed(cfg.eval.seed)
     copies = {view: copy.deepcopy(enc) for view, enc in encoders.items()}
@@ -113,8 +114,9 @@ def train_classifier(cfg: Config, encoders: dict[str, nn.Module], train: Skeleto
     if len(train) < 2:
         raise ValueError(f"{name}: {len(train)} labelled clip(s); fine-tuning needs at least 2")
     batch = min(recipe.batch_size, len(train))
-    with EpochProgress.of(progress, name, epochs) as bar:
-        for epoch in range(epochs):
+    start = saved.restore(model, optimizer, generator) if saved is not None else 0
+    with EpochProgress.of(progress, name, epochs, done=start) as bar:
+        for epoch in range(start, epochs):
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(epoch, epochs, recipe.optim)
             train.set_epoch(epoch)
@@ -127,6 +129,8 @@ def train_classifier(cfg: Config, encoders: dict[str, nn.Module], train: Skeleto
                 loss.backward()
                 optimizer.step()
             bar.advance(float(loss.detach()))
+            if saved is not None:
+                saved.keep(epoch + 1, model, optimizer, generator)
     recompute_batchnorm_stats(model, clips_of(cfg, train.data, train.indices, train=False), device, batch)
     return model.eval()
 
@@ -162,9 +166,11 @@ def supervised_protocol(cfg: Config, encoders, data: RunData, device, progress=N
     bone_motion]): the same models, so the gain of each added stream is measured without noise.
 
     `work`: a folder where each finished stream's test scores are kept (FinishedStreams) until all
-    streams are done, so that an interrupted reference (four streams of 80 epochs on a CPU take
-    hours) starts again at the first stream it had not finished. Each stream trains from the same
-    seed whatever ran before it, so a resumed reference scores as an uninterrupted one."""
+    streams are done, and the stream in training keeps its state after every epoch (TrainingState),
+    so that an interrupted reference (four streams of 80 epochs take hours on a CPU) continues at the
+    epoch it had reached. Each stream trains from the same seed whatever ran before it, and a resumed
+    epoch starts from the random states the interrupted one left, so a resumed reference scores as
+    an uninterrupted one."""
     recipe = supervised_recipe(cfg)
     streams = cfg.supervised.streams or [cfg.data.stream]
     test_labels = torch.as_tensor(data.test.labels)
@@ -179,7 +185,8 @@ def supervised_protocol(cfg: Config, encoders, data: RunData, device, progress=N
             train = clips_of(stream_cfg, data.dataset, data.train.indices, train=True)
             test = clips_of(stream_cfg, data.dataset, data.test.indices, train=False)
             name = "supervised" if len(streams) == 1 else f"supervised ({stream})"
-            model = train_classifier(stream_cfg, encoders, train, data.num_classes, device, progress, name, recipe)
+            model = train_classifier(stream_cfg, encoders, train, data.num_classes, device, progress, name, recipe,
+                                     finished.training(stream) if finished is not None else None)
             logits, labels = predict_clips(model, test, device)
             if finished is not None:
                 finished.put(stream, logits, labels)
@@ -228,7 +235,50 @@ class FinishedStreams:
         part = self._path(stream).with_suffix(".part")
         torch.save({"config_sha256": self.key, "logits": logits.detach().cpu(), "labels": labels.cpu()}, part)
         os.replace(part, self._path(stream))
+        self.training(stream).path.unlink(missing_ok=True)
+
+    def training(self, stream: str) -> "TrainingState":
+        """Where the stream keeps its state between epochs while it trains."""
+        return TrainingState(self.folder / f"{stream}.training.pt", self.key)
 
     def clear(self) -> None:
         """All streams are scored and the record is about to be written: nothing left to resume."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """A classifier's training state after its last finished epoch, kept in one file: weights,
+    optimizer, the augmentation generator's and torch's random states. Saved under a config key; a
+    file of another config, or one cut short by the interruption, is not read (training starts over)."""
+
+    path: Path
+    key: str
+
+    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> int:
+        """Load the kept state into `model`, `optimizer` and `generator`; the epochs it had finished (0: none)."""
+        if not self.path.exists():
+            return 0
+        try:
+            kept = torch.load(self.path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError):
+            return 0
+        if kept.get("config_sha256") != self.key:
+            return 0
+        model.load_state_dict(kept["model"])
+        optimizer.load_state_dict(kept["optimizer"])
+        generator.set_state(kept["generator"])
+        torch.set_rng_state(kept["torch_rng"])
+        if kept.get("cuda_rng") is not None and generator.device.type == "cuda":  # dropout's masks on a GPU
+            torch.cuda.set_rng_state(kept["cuda_rng"], generator.device)
+        return int(kept["epochs"])
+
+    def keep(self, epochs: int, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        part = self.path.with_suffix(".part")
+        torch.save({"config_sha256": self.key, "epochs": epochs, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(generator.device) if generator.device.type == "cuda" else None},
+                   part)
+        os.replace(part, self.path)

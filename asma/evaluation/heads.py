@@ -111,13 +111,13 @@ def set_epoch_lr(optimizer: torch.optim.Optimizer, cfg: Config, lr: float, epoch
 class EpochProgress:
     """One rich progress bar row per training run; a no-op without a Progress."""
 
-    def __init__(self, progress: Progress | None, name: str, total: int):
+    def __init__(self, progress: Progress | None, name: str, total: int, done: int = 0):
         self.progress, self.name = progress, name
-        self.task = progress.add_task(name, total=total) if progress is not None else None
+        self.task = progress.add_task(name, total=total, completed=done) if progress is not None else None
 
     @classmethod
-    def of(cls, progress: Progress | None, name: str, total: int) -> "EpochProgress":
-        return cls(progress, name, total)
+    def of(cls, progress: Progress | None, name: str, total: int, done: int = 0) -> "EpochProgress":
+        return cls(progress, name, total, done)
 
     def advance(self, loss: float) -> None:
         if self.progress is not None:
