@@ -64,8 +64,10 @@ class Driver:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
-    def wait_for(self, condition, timeout: float = 180) -> None:
-        """Poll `condition` while the command runs (the moment to inject a fault)."""
+    def wait_for(self, condition, timeout: float = 600) -> None:
+        """Poll `condition` while the command runs (the moment to inject a fault). The timeout only
+        guards against a hang: beside a running study, a Ray Train run took over 180 s to reach its
+        second epoch."""
         deadline = time.monotonic() + timeout
         while not condition():
             assert self.process.poll() is None, f"the command ended before the fault:\n{self.output()[-3000:]}"
