@@ -11,14 +11,13 @@ when the study's checkpoints are not at hand, e.g. in a fresh clone.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 
 import torch
 
-from asma.data.atomic import write_bytes_atomic
 from asma.errors import InputFileError
+from asma.training.runtime import save_checkpoint_file
 
 ENCODERS_ONLY = "encoders_only"
 ENCODERS_FOLDER = "encoders"
@@ -47,9 +46,8 @@ def encoder_file_state(checkpoint: dict, encoder_state: dict[str, torch.Tensor],
 
 
 def write_encoder_file(state: dict, out: Path) -> Path:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_bytes_atomic(out, buffer.getvalue())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint_file(state, out)
     return out
 
 

@@ -30,7 +30,7 @@ from asma.evaluation.heads import (AlignedClassifier, EncoderClassifier, EpochPr
 from asma.evaluation.knn import topk_accuracy
 from asma.training.data import RunData, clip_options
 from asma.training.loop import lr_at, make_optimizer
-from asma.training.runtime import epoch_loader
+from asma.training.runtime import epoch_loader, save_checkpoint_file
 
 
 def clips_of(cfg: Config, dataset: SkeletonSet, indices: np.ndarray, train: bool) -> SkeletonClips:
@@ -275,10 +275,8 @@ class TrainingState:
 
     def keep(self, epochs: int, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        part = self.path.with_suffix(".part")
-        torch.save({"config_sha256": self.key, "epochs": epochs, "model": model.state_dict(),
+        save_checkpoint_file({"config_sha256": self.key, "epochs": epochs, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                     "torch_rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state(generator.device) if generator.device.type == "cuda" else None},
-                   part)
-        os.replace(part, self.path)
+                             self.path)
